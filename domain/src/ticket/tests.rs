@@ -1,0 +1,1 @@
+//! Given-when-then tests of the ticket decider, one per rule.
