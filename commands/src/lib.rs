@@ -1,1 +1,36 @@
-//! placeholder
+//! The write side of Hotline: the log and command handling.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use hotline_commands::{clock::SystemClock, store::sqlite::SqliteEventStore, Hotline};
+//! use std::sync::Arc;
+//! let store = SqliteEventStore::open("hotline-data/hotline.db".as_ref(), Arc::new(SystemClock)).await?;
+//! let hotline = Hotline::new(Arc::new(store), Arc::new(SystemClock), "hq");
+//! # let _ = hotline; Ok(()) }
+//! ```
+//!
+//! # Contents
+//! - [`store`]: the [`store::EventStore`] contract, the envelope, hash chaining, SQLite and
+//!   PostgreSQL backends.
+//! - [`handler`]: load → decide → append with expected version, bounded retry on conflict,
+//!   idempotency by command id.
+//! - [`service`]: [`Hotline`], the application service: gathers what a command needs from other
+//!   streams (policy, station, approval) and runs it. Every entry point (GraphQL, mobile sync,
+//!   SIP, timers, CLI) goes through it.
+//! - [`clock`]: injected time.
+//!
+//! # Architecture Invariants
+//! - Knows nothing of read models: every decision is made from streams in the log.
+//! - The log is append-only; no code path here updates or deletes an event.
+//! - `recorded_at` comes from the server clock here; `occurred_at` comes from the caller.
+//!
+//! # API Boundary
+//! [`store::EventStore`] and [`Hotline`] are used by `projections`, `graphql`, `gateway-adapters`
+//! and `ops`.
+
+pub mod clock;
+pub mod handler;
+pub mod service;
+pub mod store;
+
+pub use service::Hotline;

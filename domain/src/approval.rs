@@ -9,7 +9,7 @@
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
 use crate::values::{ApprovalId, TenantId, TicketId, UnitCode, UserId};
-use crate::{DecodeError, Decider, EventCodec};
+use crate::{Decider, DecodeError, EventCodec};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -474,7 +474,10 @@ mod tests {
             .when(command("agent1", ApprovalAction::Request(request(vec![]))))
             .then_err(ApprovalError::EmptyApprovalChain);
         given::<Approval>(vec![])
-            .when(command("agent1", ApprovalAction::Request(RequestApproval { reason: " ".into(), ..request(vec![Station]) })))
+            .when(command(
+                "agent1",
+                ApprovalAction::Request(RequestApproval { reason: " ".into(), ..request(vec![Station]) }),
+            ))
             .then_err(ApprovalError::ReasonRequired);
     }
 
@@ -517,7 +520,8 @@ mod tests {
     #[test]
     fn reject_at_group_level_ends_the_chain() {
         let history = vec![requested(vec![Station, Subsidiary, Group]), approved(Station), approved(Subsidiary)];
-        let reject = ApprovalAction::Reject { level: Group, unit: UnitCode("hq".into()), reason: "理由不充分".into() };
+        let reject =
+            ApprovalAction::Reject { level: Group, unit: UnitCode("hq".into()), reason: "理由不充分".into() };
         let events = given::<Approval>(history.clone()).when(command("boss", reject.clone())).events();
         assert!(matches!(&events[..], [ApprovalEvent::Rejected { level: Group, .. }]));
         let mut all = history;
@@ -530,7 +534,10 @@ mod tests {
     #[test]
     fn reject_rejected_without_reason() {
         given::<Approval>(vec![requested(vec![Station])])
-            .when(command("lead", ApprovalAction::Reject { level: Station, unit: UnitCode("st01".into()), reason: "".into() }))
+            .when(command(
+                "lead",
+                ApprovalAction::Reject { level: Station, unit: UnitCode("st01".into()), reason: "".into() },
+            ))
             .then_err(ApprovalError::ReasonRequired);
     }
 }

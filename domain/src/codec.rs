@@ -61,9 +61,7 @@ pub trait EventCodec: Sized {
 /// current versions (absent means 1) and an upcaster for older ones.
 pub(crate) fn encode_tagged<E: Serialize>(event: &E, versions: &[(&str, u32)]) -> EncodedEvent {
     let value = serde_json::to_value(event).expect("domain events serialize to JSON");
-    let Value::Object(mut map) = value else {
-        unreachable!("event enums are adjacently tagged objects")
-    };
+    let Value::Object(mut map) = value else { unreachable!("event enums are adjacently tagged objects") };
     let event_type = match map.remove("event_type") {
         Some(Value::String(name)) => name,
         _ => unreachable!("event enums carry an event_type tag"),
@@ -82,10 +80,7 @@ pub(crate) fn decode_tagged<E: DeserializeOwned>(
     upcast: fn(&str, u32, Value) -> Option<Value>,
 ) -> Result<E, DecodeError> {
     let current = current_version(versions, event_type);
-    let unsupported = || DecodeError::UnsupportedVersion {
-        event_type: event_type.to_owned(),
-        schema_version,
-    };
+    let unsupported = || DecodeError::UnsupportedVersion { event_type: event_type.to_owned(), schema_version };
     if schema_version == 0 || schema_version > current {
         return Err(unsupported());
     }
@@ -94,7 +89,8 @@ pub(crate) fn decode_tagged<E: DeserializeOwned>(
     }
     serde_json::from_value(json!({ "event_type": event_type, "payload": payload })).map_err(|error| {
         let reason = error.to_string();
-        if reason.starts_with("unknown variant") {
+        // Only an unknown *event type* is that; an unknown enum value inside a payload is malformed.
+        if reason.starts_with(&format!("unknown variant `{event_type}`")) {
             DecodeError::UnknownEventType { event_type: event_type.to_owned(), schema_version }
         } else {
             DecodeError::MalformedPayload { event_type: event_type.to_owned(), reason }

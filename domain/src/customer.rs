@@ -4,7 +4,7 @@
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
 use crate::values::{CustomerId, PhoneNumber, TenantId};
-use crate::{DecodeError, Decider, EventCodec};
+use crate::{Decider, DecodeError, EventCodec};
 use serde::{Deserialize, Serialize};
 
 /// Marker type of the customer decider.
@@ -183,7 +183,9 @@ mod tests {
     fn register_rejected_without_phone_or_twice() {
         given::<Customer>(vec![]).when(register(vec![])).then_err(CustomerError::NoPhone);
         let events = given::<Customer>(vec![]).when(register(vec![PhoneNumber("1234567".into())])).events();
-        given::<Customer>(events).when(register(vec![PhoneNumber("1234567".into())])).then_err(CustomerError::CustomerExists);
+        given::<Customer>(events)
+            .when(register(vec![PhoneNumber("1234567".into())]))
+            .then_err(CustomerError::CustomerExists);
     }
 
     #[test]

@@ -16,7 +16,12 @@ pub struct DictionaryEntry {
     pub label_en: &'static str,
 }
 
-const fn entry(category: &'static str, code: &'static str, label_zh: &'static str, label_en: &'static str) -> DictionaryEntry {
+const fn entry(
+    category: &'static str,
+    code: &'static str,
+    label_zh: &'static str,
+    label_en: &'static str,
+) -> DictionaryEntry {
     DictionaryEntry { category, code, label_zh, label_en }
 }
 

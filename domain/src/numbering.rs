@@ -8,7 +8,7 @@
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
 use crate::values::{TenantId, TicketId};
-use crate::{DecodeError, Decider, EventCodec};
+use crate::{Decider, DecodeError, EventCodec};
 use serde::{Deserialize, Serialize};
 
 /// Marker type of the numbering decider.
@@ -106,7 +106,8 @@ mod tests {
     #[test]
     fn allocate_ticket_number_accepted_after_the_last_one() {
         let tenant = TenantId("tj01".into());
-        let previous = NumberingEvent::Allocated { ticket_id: TicketId(Uuid::from_u128(1)), sequence: 41, ticket_no: "x".into() };
+        let previous =
+            NumberingEvent::Allocated { ticket_id: TicketId(Uuid::from_u128(1)), sequence: 41, ticket_no: "x".into() };
         given::<TicketNumbering>(vec![previous])
             .when(AllocateTicketNumber { tenant, year: 2026, ticket_id: TicketId(Uuid::from_u128(2)) })
             .then(vec![NumberingEvent::Allocated {

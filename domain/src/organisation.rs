@@ -6,7 +6,7 @@
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
 use crate::values::{OrgPath, PhoneNumber, TenantId, UnitCode, UserId};
-use crate::{DecodeError, Decider, EventCodec};
+use crate::{Decider, DecodeError, EventCodec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -240,7 +240,10 @@ impl Decider for Organisation {
     type Error = OrganisationError;
     const CATEGORY: &'static str = "org";
 
-    fn decide(state: &OrganisationState, command: &OrganisationCommand) -> Result<Vec<OrganisationEvent>, OrganisationError> {
+    fn decide(
+        state: &OrganisationState,
+        command: &OrganisationCommand,
+    ) -> Result<Vec<OrganisationEvent>, OrganisationError> {
         match command {
             OrganisationCommand::CreateUnit { code, kind, name, parent } => {
                 let valid_code = (2..=32).contains(&code.0.len())
@@ -258,11 +261,16 @@ impl Decider for Organisation {
                     (None, None) if state.units.is_empty() => (OrgPath(format!("/{}", code.0)), None),
                     (None, _) | (_, None) => return Err(OrganisationError::RootMustBeGroup),
                     (Some(parent), Some(wanted)) => {
-                        let parent = state.units.get(parent).ok_or_else(|| OrganisationError::UnknownUnit(parent.0.clone()))?;
+                        let parent =
+                            state.units.get(parent).ok_or_else(|| OrganisationError::UnknownUnit(parent.0.clone()))?;
                         if parent.kind != wanted {
                             return Err(OrganisationError::InvalidParentKind { parent: parent.kind, child: *kind });
                         }
-                        let tenant = if *kind == UnitKind::Subsidiary { Some(TenantId(code.0.clone())) } else { parent.tenant.clone() };
+                        let tenant = if *kind == UnitKind::Subsidiary {
+                            Some(TenantId(code.0.clone()))
+                        } else {
+                            parent.tenant.clone()
+                        };
                         (parent.path.child(code), tenant)
                     }
                 };
@@ -389,7 +397,9 @@ mod tests {
         given::<Organisation>(vec![])
             .when(unit("tj01", UnitKind::Subsidiary, None))
             .then_err(OrganisationError::RootMustBeGroup);
-        given::<Organisation>(tree()).when(unit("hq2", UnitKind::Group, None)).then_err(OrganisationError::RootMustBeGroup);
+        given::<Organisation>(tree())
+            .when(unit("hq2", UnitKind::Group, None))
+            .then_err(OrganisationError::RootMustBeGroup);
     }
 
     #[test]
@@ -435,7 +445,9 @@ mod tests {
             .when(register("w1", "nope", vec![Role::Agent]))
             .then_err(OrganisationError::UnknownUnit("nope".into()));
         let mut events = tree();
-        events.extend(history(&[unit("hq", UnitKind::Group, None), register("w1", "hq", vec![Role::Agent])]).split_off(1));
+        events.extend(
+            history(&[unit("hq", UnitKind::Group, None), register("w1", "hq", vec![Role::Agent])]).split_off(1),
+        );
         given::<Organisation>(events)
             .when(register("w1", "st01", vec![Role::Agent]))
             .then_err(OrganisationError::UserExists("w1".into()));

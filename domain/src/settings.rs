@@ -8,7 +8,7 @@
 use crate::approval::{ApprovalLevel, GatedOperation};
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
 use crate::ticket::{CoreNode, Source, TicketType, Urgency, WorkflowNode};
-use crate::{DecodeError, Decider, EventCodec};
+use crate::{Decider, DecodeError, EventCodec};
 use serde::{Deserialize, Serialize};
 
 /// Marker type of the settings decider.
@@ -50,9 +50,10 @@ impl TicketPolicy {
     /// type and urgency), else the built-in matrix.
     pub fn deadline_hours(&self, ticket_type: &TicketType, urgency: Urgency, source: Source) -> u32 {
         let matching = |want_source: Option<Source>| {
-            self.deadline_rules.iter().rev().find(|rule| {
-                &rule.ticket_type == ticket_type && rule.urgency == urgency && rule.source == want_source
-            })
+            self.deadline_rules
+                .iter()
+                .rev()
+                .find(|rule| &rule.ticket_type == ticket_type && rule.urgency == urgency && rule.source == want_source)
         };
         matching(Some(source))
             .or_else(|| matching(None))
@@ -239,7 +240,9 @@ impl Decider for Settings {
 
     fn evolve(mut policy: TicketPolicy, event: &SettingsEvent) -> TicketPolicy {
         match event {
-            SettingsEvent::TicketTypeDefined { code, label_zh } => policy.custom_types.push((code.clone(), label_zh.clone())),
+            SettingsEvent::TicketTypeDefined { code, label_zh } => {
+                policy.custom_types.push((code.clone(), label_zh.clone()))
+            }
             SettingsEvent::WorkflowNodeAdded(node) => policy.extra_nodes.push(node.clone()),
             SettingsEvent::DeadlineRuleSet(rule) => policy.deadline_rules.push(rule.clone()),
             SettingsEvent::ApprovalChainConfigured { operation, levels } => {
@@ -279,8 +282,14 @@ mod tests {
     #[test]
     fn define_ticket_type_accepted() {
         given::<Settings>(vec![])
-            .when(SettingsCommand::DefineTicketType { code: TicketType("valve_check".into()), label_zh: "阀门检查".into() })
-            .then(vec![SettingsEvent::TicketTypeDefined { code: TicketType("valve_check".into()), label_zh: "阀门检查".into() }]);
+            .when(SettingsCommand::DefineTicketType {
+                code: TicketType("valve_check".into()),
+                label_zh: "阀门检查".into(),
+            })
+            .then(vec![SettingsEvent::TicketTypeDefined {
+                code: TicketType("valve_check".into()),
+                label_zh: "阀门检查".into(),
+            }]);
     }
 
     #[test]
@@ -293,7 +302,9 @@ mod tests {
     #[test]
     fn define_ticket_type_rejected_for_bad_code_or_label() {
         given::<Settings>(vec![])
-            .when(SettingsCommand::DefineTicketType { code: TicketType("Valve Check".into()), label_zh: "阀门".into() })
+            .when(SettingsCommand::DefineTicketType {
+                code: TicketType("Valve Check".into()), label_zh: "阀门".into()
+            })
             .then_err(SettingsError::InvalidCode("Valve Check".into()));
         given::<Settings>(vec![])
             .when(SettingsCommand::DefineTicketType { code: TicketType("valve".into()), label_zh: " ".into() })
@@ -342,7 +353,12 @@ mod tests {
             }))
             .then_err(SettingsError::UnknownTicketType("nope".into()));
         given::<Settings>(vec![])
-            .when(SettingsCommand::SetDeadlineRule(DeadlineRule { ticket_type: repair(), urgency: Urgency::Normal, source: None, hours: 0 }))
+            .when(SettingsCommand::SetDeadlineRule(DeadlineRule {
+                ticket_type: repair(),
+                urgency: Urgency::Normal,
+                source: None,
+                hours: 0,
+            }))
             .then_err(SettingsError::InvalidDeadlineHours(0));
     }
 
@@ -358,7 +374,10 @@ mod tests {
 
     #[test]
     fn configure_approval_chain_empty_ungates_the_operation() {
-        let policy = Settings::fold(&[SettingsEvent::ApprovalChainConfigured { operation: GatedOperation::Return, levels: vec![] }]);
+        let policy = Settings::fold(&[SettingsEvent::ApprovalChainConfigured {
+            operation: GatedOperation::Return,
+            levels: vec![],
+        }]);
         assert!(!policy.is_gated(GatedOperation::Return));
         assert!(policy.is_gated(GatedOperation::Void));
     }

@@ -21,8 +21,10 @@ use crate::approval::{ApprovalEvidence, ApprovalStatus, GatedOperation};
 use crate::codec::{decode_tagged, encode_tagged, EncodedEvent};
 use crate::organisation::UnitKind;
 use crate::settings::TicketPolicy;
-use crate::values::{is_sha256_hex, ApprovalId, CustomerId, GeoPoint, OrgPath, PhoneNumber, TenantId, TicketId, UnitCode, UserId};
-use crate::{DecodeError, Decider, EventCodec};
+use crate::values::{
+    is_sha256_hex, ApprovalId, CustomerId, GeoPoint, OrgPath, PhoneNumber, TenantId, TicketId, UnitCode, UserId,
+};
+use crate::{Decider, DecodeError, EventCodec};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -104,7 +106,8 @@ pub enum CoreNode {
 
 impl CoreNode {
     /// All core nodes in order.
-    pub const ALL: [CoreNode; 5] = [CoreNode::Accept, CoreNode::Dispatch, CoreNode::Process, CoreNode::Callback, CoreNode::Close];
+    pub const ALL: [CoreNode; 5] =
+        [CoreNode::Accept, CoreNode::Dispatch, CoreNode::Process, CoreNode::Callback, CoreNode::Close];
 
     /// Wire code.
     pub fn code(self) -> &'static str {
@@ -236,8 +239,8 @@ pub struct UnitRef {
     pub kind: UnitKind,
     /// Path from the group.
     pub path: OrgPath,
-    /// The subsidiary it belongs to.
-    pub tenant: TenantId,
+    /// The subsidiary it belongs to; `None` for the group and divisions.
+    pub tenant: Option<TenantId>,
 }
 
 /// What an agent registers.
@@ -245,7 +248,7 @@ pub struct UnitRef {
 pub struct NewTicket {
     /// New id (made by the caller).
     pub ticket_id: TicketId,
-    /// Human number allocated by [`crate::numbering`].
+    /// Human number allocated by [`crate::numbering`] (the command layer fills it in).
     pub ticket_no: String,
     /// Tenant.
     pub tenant: TenantId,
@@ -281,18 +284,22 @@ pub struct TicketCommand {
 }
 
 /// What a ticket command does.
+///
+/// `S` is how a station is named and `P` how an approval is: callers send unit codes and approval
+/// ids ([`TicketRequest`]); the command layer resolves them from the organisation and approval
+/// streams into [`UnitRef`] and [`ApprovalEvidence`] before deciding ([`TicketAction::resolve`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum TicketAction {
+pub enum TicketAction<S = UnitRef, P = ApprovalEvidence> {
     /// Registers the ticket (受理).
     Create(NewTicket),
     /// Dispatches to a station (派单); from `rework_required` this is a redispatch (二次派单).
     Dispatch {
         /// The station.
-        station: UnitRef,
+        station: S,
         /// Note to the station.
         note: String,
         /// Approval, where redispatch is gated.
-        approval: Option<ApprovalEvidence>,
+        approval: Option<P>,
     },
     /// The station accepts (确认), optionally assigning a worker.
     Accept {
@@ -311,12 +318,12 @@ pub enum TicketAction {
         /// Why.
         reason: String,
         /// Approval, where gated.
-        approval: Option<ApprovalEvidence>,
+        approval: Option<P>,
     },
     /// Moves the ticket to another station or worker (改派).
     Reassign {
         /// New station.
-        station: Option<UnitRef>,
+        station: Option<S>,
         /// New worker.
         worker: Option<UserId>,
         /// Why.
@@ -393,7 +400,7 @@ pub enum TicketAction {
         /// Why.
         reason: String,
         /// Approval, where gated.
-        approval: Option<ApprovalEvidence>,
+        approval: Option<P>,
     },
     /// Records the callback (回访).
     RecordCallback {
@@ -407,7 +414,7 @@ pub enum TicketAction {
         /// Why.
         reason: String,
         /// Approval, where gated.
-        approval: Option<ApprovalEvidence>,
+        approval: Option<P>,
     },
     /// Completes a node the tenant added.
     CompleteNode {
@@ -426,15 +433,106 @@ pub enum TicketAction {
         /// Why.
         reason: String,
         /// Approval, where gated.
-        approval: Option<ApprovalEvidence>,
+        approval: Option<P>,
     },
     /// Cancels (取消).
     Cancel {
         /// Why.
         reason: String,
         /// Approval, where gated.
-        approval: Option<ApprovalEvidence>,
+        approval: Option<P>,
     },
+}
+
+/// A ticket action as API callers send it: stations by code, approvals by id.
+pub type TicketRequest = TicketAction<UnitCode, ApprovalId>;
+
+impl<S, P> TicketAction<S, P> {
+    /// The station the action names, if any.
+    pub fn station(&self) -> Option<&S> {
+        match self {
+            TicketAction::Dispatch { station, .. } => Some(station),
+            TicketAction::Reassign { station, .. } => station.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The approval the action names, if any.
+    pub fn approval(&self) -> Option<&P> {
+        match self {
+            TicketAction::Dispatch { approval, .. }
+            | TicketAction::Return { approval, .. }
+            | TicketAction::ExtendDeadline { approval, .. }
+            | TicketAction::ExemptCallback { approval, .. }
+            | TicketAction::Void { approval, .. }
+            | TicketAction::Cancel { approval, .. } => approval.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Replaces the named station and approval by what they resolved to. `station` and
+    /// `approval` must be `Some` where [`Self::station`] and [`Self::approval`] are.
+    pub fn resolve<S2, P2>(self, station: Option<S2>, approval: Option<P2>) -> TicketAction<S2, P2> {
+        use TicketAction as A;
+        match self {
+            A::Create(new) => A::Create(new),
+            A::Dispatch { note, .. } => {
+                A::Dispatch { station: station.expect("resolve is given the station the action names"), note, approval }
+            }
+            A::Accept { station, worker } => A::Accept { station, worker },
+            A::Reject { reason } => A::Reject { reason },
+            A::Return { reason, .. } => A::Return { reason, approval },
+            A::Reassign { worker, reason, .. } => A::Reassign { station, worker, reason },
+            A::Urge { note } => A::Urge { note },
+            A::Supervise { unit, note } => A::Supervise { unit, note },
+            A::Escalate { reason } => A::Escalate { reason },
+            A::CheckIn { location } => A::CheckIn { location },
+            A::AttachEvidence { kind, uri, sha256, taken_at, location } => {
+                A::AttachEvidence { kind, uri, sha256, taken_at, location }
+            }
+            A::RecordTemperature { room, celsius, taken_at } => A::RecordTemperature { room, celsius, taken_at },
+            A::RecordResult { result, parts, duration_minutes } => A::RecordResult { result, parts, duration_minutes },
+            A::CollectSignature { signature_uri, sha256, satisfaction } => {
+                A::CollectSignature { signature_uri, sha256, satisfaction }
+            }
+            A::CompleteWork => A::CompleteWork,
+            A::ExtendDeadline { new_deadline, reason, .. } => A::ExtendDeadline { new_deadline, reason, approval },
+            A::RecordCallback { satisfaction, note } => A::RecordCallback { satisfaction, note },
+            A::ExemptCallback { reason, .. } => A::ExemptCallback { reason, approval },
+            A::CompleteNode { node, note } => A::CompleteNode { node, note },
+            A::Close { note } => A::Close { note },
+            A::Void { reason, .. } => A::Void { reason, approval },
+            A::Cancel { reason, .. } => A::Cancel { reason, approval },
+        }
+    }
+
+    /// The action's name, as in logs and sync results.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TicketAction::Create(_) => "create",
+            TicketAction::Dispatch { .. } => "dispatch",
+            TicketAction::Accept { .. } => "accept",
+            TicketAction::Reject { .. } => "reject",
+            TicketAction::Return { .. } => "return",
+            TicketAction::Reassign { .. } => "reassign",
+            TicketAction::Urge { .. } => "urge",
+            TicketAction::Supervise { .. } => "supervise",
+            TicketAction::Escalate { .. } => "escalate",
+            TicketAction::CheckIn { .. } => "check_in",
+            TicketAction::AttachEvidence { .. } => "attach_evidence",
+            TicketAction::RecordTemperature { .. } => "record_temperature",
+            TicketAction::RecordResult { .. } => "record_result",
+            TicketAction::CollectSignature { .. } => "collect_signature",
+            TicketAction::CompleteWork => "complete_work",
+            TicketAction::ExtendDeadline { .. } => "extend_deadline",
+            TicketAction::RecordCallback { .. } => "record_callback",
+            TicketAction::ExemptCallback { .. } => "exempt_callback",
+            TicketAction::CompleteNode { .. } => "complete_node",
+            TicketAction::Close { .. } => "close",
+            TicketAction::Void { .. } => "void",
+            TicketAction::Cancel { .. } => "cancel",
+        }
+    }
 }
 
 /// The registration fact, at schema version 2.
@@ -754,6 +852,8 @@ pub struct TicketState {
     pub status: Option<TicketStatus>,
     /// Id.
     pub ticket_id: Option<TicketId>,
+    /// Human number.
+    pub ticket_no: Option<String>,
     /// Tenant.
     pub tenant: Option<TenantId>,
     /// Deadline in force.
@@ -962,7 +1062,12 @@ impl Decider for Ticket {
                 }
                 require_text("reason", reason)?;
                 let approval_id = state.check_approval(&command.policy, GatedOperation::Return, approval)?;
-                Ok(vec![TicketEvent::Returned { station: state.current_station(), reason: reason.clone(), by, approval_id }])
+                Ok(vec![TicketEvent::Returned {
+                    station: state.current_station(),
+                    reason: reason.clone(),
+                    by,
+                    approval_id,
+                }])
             }
             TicketAction::Reassign { station, worker, reason } => {
                 if !matches!(status, Dispatched | Accepted | OnSite) {
@@ -971,7 +1076,9 @@ impl Decider for Ticket {
                 require_text("reason", reason)?;
                 let from_station = state.current_station();
                 let (to_station, to_station_path) = match station {
-                    Some(unit) if unit.kind != UnitKind::Station => return Err(TicketError::NotAStation(unit.code.0.clone())),
+                    Some(unit) if unit.kind != UnitKind::Station => {
+                        return Err(TicketError::NotAStation(unit.code.0.clone()))
+                    }
                     Some(unit) => (unit.code.clone(), unit.path.clone()),
                     None => {
                         if worker.is_none() {
@@ -980,11 +1087,18 @@ impl Decider for Ticket {
                         if status == Dispatched {
                             return Err(invalid("reassign the worker of"));
                         }
-                        (from_station.clone(), state.station_path.clone().expect("a dispatched ticket has a station path"))
+                        (
+                            from_station.clone(),
+                            state.station_path.clone().expect("a dispatched ticket has a station path"),
+                        )
                     }
                 };
                 if to_station == from_station && worker.is_none() {
                     return Err(TicketError::NothingToReassign);
+                }
+                // Naming its own station must not let a dispatched ticket skip the station's accept.
+                if to_station == from_station && status == Dispatched {
+                    return Err(invalid("reassign the worker of"));
                 }
                 Ok(vec![TicketEvent::Reassigned {
                     from_station,
@@ -996,7 +1110,9 @@ impl Decider for Ticket {
                     by,
                 }])
             }
-            TicketAction::Urge { note } => Ok(vec![TicketEvent::Urged { by, note: note.clone(), count: state.urge_count + 1 }]),
+            TicketAction::Urge { note } => {
+                Ok(vec![TicketEvent::Urged { by, note: note.clone(), count: state.urge_count + 1 }])
+            }
             TicketAction::Supervise { unit, note } => {
                 require_text("note", note)?;
                 Ok(vec![TicketEvent::Supervised { by, unit: unit.clone(), note: note.clone() }])
@@ -1023,6 +1139,7 @@ impl Decider for Ticket {
                 if status != OnSite {
                     return Err(invalid("attach evidence to"));
                 }
+                state.require_assigned(&by)?;
                 require_text("uri", uri)?;
                 if !is_sha256_hex(sha256) {
                     return Err(TicketError::InvalidDigest);
@@ -1043,16 +1160,23 @@ impl Decider for Ticket {
                 if status != OnSite {
                     return Err(invalid("record a temperature on"));
                 }
+                state.require_assigned(&by)?;
                 require_text("room", room)?;
                 if !(-50.0..=100.0).contains(celsius) {
                     return Err(TicketError::TemperatureOutOfRange(*celsius));
                 }
-                Ok(vec![TicketEvent::TemperatureRecorded { by, room: room.clone(), celsius: *celsius, taken_at: *taken_at }])
+                Ok(vec![TicketEvent::TemperatureRecorded {
+                    by,
+                    room: room.clone(),
+                    celsius: *celsius,
+                    taken_at: *taken_at,
+                }])
             }
             TicketAction::RecordResult { result, parts, duration_minutes } => {
                 if status != OnSite {
                     return Err(invalid("record a result on"));
                 }
+                state.require_assigned(&by)?;
                 require_text("result", result)?;
                 if let Some(part) = parts.iter().find(|p| p.quantity == 0) {
                     return Err(TicketError::InvalidPartQuantity(part.code.clone()));
@@ -1068,6 +1192,7 @@ impl Decider for Ticket {
                 if status != OnSite {
                     return Err(invalid("collect a signature on"));
                 }
+                state.require_assigned(&by)?;
                 if !state.result_recorded {
                     return Err(TicketError::ResultMissing);
                 }
@@ -1086,6 +1211,7 @@ impl Decider for Ticket {
                 if status != OnSite {
                     return Err(invalid("complete work on"));
                 }
+                state.require_assigned(&by)?;
                 if !state.result_recorded {
                     return Err(TicketError::ResultMissing);
                 }
@@ -1097,8 +1223,17 @@ impl Decider for Ticket {
                 if *new_deadline <= from {
                     return Err(TicketError::DeadlineNotLater);
                 }
+                if *new_deadline <= command.at {
+                    return Err(TicketError::DeadlineNotInFuture);
+                }
                 let approval_id = state.check_approval(&command.policy, GatedOperation::Delay, approval)?;
-                Ok(vec![TicketEvent::DeadlineExtended { by, from, to: *new_deadline, reason: reason.clone(), approval_id }])
+                Ok(vec![TicketEvent::DeadlineExtended {
+                    by,
+                    from,
+                    to: *new_deadline,
+                    reason: reason.clone(),
+                    approval_id,
+                }])
             }
             TicketAction::RecordCallback { satisfaction, note } => {
                 if status != Completed {
@@ -1117,7 +1252,11 @@ impl Decider for Ticket {
                 Ok(vec![TicketEvent::CallbackExempted { by, reason: reason.clone(), approval_id }])
             }
             TicketAction::CompleteNode { node, note } => {
-                let found = state.extra_nodes.iter().find(|n| &n.code == node).ok_or_else(|| TicketError::UnknownWorkflowNode(node.clone()))?;
+                let found = state
+                    .extra_nodes
+                    .iter()
+                    .find(|n| &n.code == node)
+                    .ok_or_else(|| TicketError::UnknownWorkflowNode(node.clone()))?;
                 if state.completed_nodes.contains(node) {
                     return Err(TicketError::WorkflowNodeAlreadyCompleted(node.clone()));
                 }
@@ -1132,7 +1271,12 @@ impl Decider for Ticket {
                 }
                 state.require_nodes_before(CoreNode::Close)?;
                 let deadline = state.deadline_at.expect("a created ticket has a deadline");
-                Ok(vec![TicketEvent::Closed { by, note: note.clone(), first_time_fix: !state.reworked, overdue: command.at > deadline }])
+                Ok(vec![TicketEvent::Closed {
+                    by,
+                    note: note.clone(),
+                    first_time_fix: !state.reworked,
+                    overdue: command.at > deadline,
+                }])
             }
             TicketAction::Void { reason, approval } => {
                 require_text("reason", reason)?;
@@ -1153,6 +1297,7 @@ impl Decider for Ticket {
             TicketEvent::Created(created) => {
                 state.status = Some(Registered);
                 state.ticket_id = Some(created.ticket_id);
+                state.ticket_no = Some(created.ticket_no.clone());
                 state.tenant = Some(created.tenant.clone());
                 state.deadline_at = Some(created.deadline_at);
                 state.extra_nodes = created.extra_nodes.clone();
@@ -1177,15 +1322,11 @@ impl Decider for Ticket {
                 state.used_approvals.extend(*approval_id);
             }
             TicketEvent::Reassigned { from_station, to_station, to_station_path, to_worker, .. } => {
-                if from_station != to_station {
-                    state.status = Some(Dispatched);
-                    state.station = Some(to_station.clone());
-                    state.station_path = Some(to_station_path.clone());
-                    state.worker = None;
-                } else {
-                    state.status = Some(Accepted);
-                    state.worker = to_worker.clone();
-                }
+                // A new station must accept again; a new worker alone continues the acceptance.
+                state.status = Some(if from_station != to_station { Dispatched } else { Accepted });
+                state.station = Some(to_station.clone());
+                state.station_path = Some(to_station_path.clone());
+                state.worker = to_worker.clone();
                 state.result_recorded = false;
             }
             TicketEvent::Urged { count, .. } => state.urge_count = *count,
@@ -1196,7 +1337,9 @@ impl Decider for Ticket {
                 state.worker = Some(worker.clone());
             }
             TicketEvent::WorkResultRecorded { .. } => state.result_recorded = true,
-            TicketEvent::EvidenceAttached { .. } | TicketEvent::TemperatureRecorded { .. } | TicketEvent::CustomerSigned { .. } => {}
+            TicketEvent::EvidenceAttached { .. }
+            | TicketEvent::TemperatureRecorded { .. }
+            | TicketEvent::CustomerSigned { .. } => {}
             TicketEvent::WorkCompleted { .. } => state.status = Some(Completed),
             TicketEvent::DeadlineExtended { to, approval_id, .. } => {
                 state.deadline_at = Some(*to);
@@ -1280,7 +1423,9 @@ impl TicketState {
 
     fn require_assigned(&self, actor: &UserId) -> Result<(), TicketError> {
         match &self.worker {
-            Some(worker) if worker != actor => Err(TicketError::NotAssignedWorker { assigned: worker.0.clone(), actor: actor.0.clone() }),
+            Some(worker) if worker != actor => {
+                Err(TicketError::NotAssignedWorker { assigned: worker.0.clone(), actor: actor.0.clone() })
+            }
             _ => Ok(()),
         }
     }

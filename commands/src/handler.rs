@@ -1,0 +1,179 @@
+//! Command handling: load the stream, decide, append with the expected version.
+//!
+//! On a version conflict the command is decided again on fresh state, at most
+//! [`MAX_ATTEMPTS`] times. A command id seen before returns its first outcome without deciding
+//! again (offline retries, SIP retransmissions). Only accepted commands are recorded: a rejected
+//! command appends nothing, so retrying it is decided again.
+
+use crate::store::{
+    AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError, StreamId,
+};
+use chrono::{DateTime, Utc};
+use hotline_domain::{Decider, DecodeError, EventCodec};
+use uuid::Uuid;
+
+/// Attempts before a conflict is given back to the caller.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Who sends a command, why and when: becomes every resulting event's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandContext {
+    /// Idempotency key, chosen by the client (offline app) or derived (SIP adapter).
+    pub command_id: Uuid,
+    /// The acting user or system account.
+    pub actor: String,
+    /// The tenant the command acts in, if any.
+    pub tenant: Option<String>,
+    /// Ties together all a request caused.
+    pub correlation_id: Uuid,
+    /// The event or command that caused this one.
+    pub causation_id: Option<Uuid>,
+    /// `graphql`, `mobile`, `sip`, `timer`, `demo`, `cli`.
+    pub source: String,
+    /// When it happened by the caller's clock.
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl CommandContext {
+    /// A context for a fresh command: new command id, correlated with itself.
+    pub fn new(actor: &str, source: &str, occurred_at: DateTime<Utc>) -> CommandContext {
+        let command_id = Uuid::now_v7();
+        CommandContext {
+            command_id,
+            actor: actor.to_owned(),
+            tenant: None,
+            correlation_id: command_id,
+            causation_id: None,
+            source: source.to_owned(),
+            occurred_at,
+        }
+    }
+
+    /// The same context with another command id: for the second append of one request, derived
+    /// deterministically so that a retry of the request finds it.
+    pub fn derived(&self, purpose: &str) -> CommandContext {
+        CommandContext {
+            command_id: Uuid::new_v5(&self.command_id, purpose.as_bytes()),
+            causation_id: Some(self.command_id),
+            ..self.clone()
+        }
+    }
+
+    fn metadata(&self) -> Metadata {
+        Metadata {
+            tenant: self.tenant.clone(),
+            actor: self.actor.clone(),
+            command_id: Some(self.command_id),
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            source: self.source.clone(),
+            occurred_at: self.occurred_at,
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executed<E> {
+    /// The stream it acted on.
+    pub stream_id: StreamId,
+    /// The events decided now; empty for a duplicate.
+    pub events: Vec<E>,
+    /// Where they landed, or the first outcome of a duplicate.
+    pub outcome: AppendOutcome,
+}
+
+/// Why a command did not take effect. Nothing was appended in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    /// A business rule refused it.
+    #[error("rejected: {0}")]
+    Rejected(E),
+    /// The stream kept changing under it for [`MAX_ATTEMPTS`] attempts.
+    #[error("conflict on stream {stream}: expected version {expected}, actual {actual}")]
+    Conflict {
+        /// Stream.
+        stream: StreamId,
+        /// Expected version.
+        expected: ExpectedVersion,
+        /// Actual version.
+        actual: u64,
+    },
+    /// A stored event could not be decoded (a newer build wrote it, or it is corrupt).
+    #[error("cannot decode event at position {position}: {source}")]
+    Decode {
+        /// Where.
+        position: u64,
+        /// Why.
+        source: DecodeError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Loads and folds a stream; returns the state and the stream's version.
+pub async fn load<D: Decider>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+) -> Result<(D::State, u64), CommandError<D::Error>> {
+    let recorded = store.read_stream(stream, 1).await?;
+    let version = recorded.last().map_or(0, |e| e.stream_version);
+    let mut state = D::State::default();
+    for event in recorded {
+        let decoded = D::Event::decode(&event.event_type, event.schema_version, event.payload)
+            .map_err(|source| CommandError::Decode { position: event.global_position, source })?;
+        state = D::evolve(state, &decoded);
+    }
+    Ok((state, version))
+}
+
+/// Runs a command against a stream.
+pub async fn execute<D: Decider>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    command: &D::Command,
+    context: &CommandContext,
+) -> Result<Executed<D::Event>, CommandError<D::Error>> {
+    if let Some(outcome) = store.command_outcome(context.command_id).await? {
+        return Ok(Executed { stream_id: stream.clone(), events: Vec::new(), outcome });
+    }
+    let mut attempt = 1;
+    loop {
+        let (state, version) = load::<D>(store, stream).await?;
+        let events = D::decide(&state, command).map_err(CommandError::Rejected)?;
+        let metadata = context.metadata();
+        let request = AppendRequest {
+            stream_id: stream.clone(),
+            expected: if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) },
+            events: events
+                .iter()
+                .map(|event| {
+                    let encoded = event.encode();
+                    NewEvent {
+                        event_id: Uuid::now_v7(),
+                        event_type: encoded.event_type,
+                        schema_version: encoded.schema_version,
+                        payload: encoded.payload,
+                        metadata: metadata.clone(),
+                    }
+                })
+                .collect(),
+            command_id: Some(context.command_id),
+        };
+        match store.append(request).await {
+            Ok(outcome) if outcome.duplicate => {
+                // Another delivery of the same command won the race: its outcome is the answer.
+                return Ok(Executed { stream_id: stream.clone(), events: Vec::new(), outcome });
+            }
+            Ok(outcome) => return Ok(Executed { stream_id: stream.clone(), events, outcome }),
+            Err(AppendError::Conflict { stream, expected, actual }) => {
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(CommandError::Conflict { stream, expected, actual });
+                }
+                attempt += 1;
+            }
+            Err(AppendError::Store(error)) => return Err(error.into()),
+        }
+    }
+}

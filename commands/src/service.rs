@@ -1,0 +1,399 @@
+//! [`Hotline`]: the application service every entry point uses.
+//!
+//! It gathers what a command needs from *other streams of the log* — the tenant's policy from
+//! `settings-<tenant>`, a station from `org-<group>`, an approval's status from
+//! `approval-<id>`, a new ticket number from `ticketno-<tenant>-<year>` — and runs the command
+//! through [`crate::handler`]. It never consults a read model.
+
+use crate::clock::Clock;
+use crate::handler::{self, CommandContext, CommandError, Executed};
+use crate::store::{AppendOutcome, EventStore, ExpectedVersion, StoreError, StreamId};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, Utc};
+use hotline_domain::approval::{
+    Approval, ApprovalAction, ApprovalCommand, ApprovalError, ApprovalEvent, GatedOperation, RequestApproval,
+};
+use hotline_domain::customer::{Customer, CustomerCommand, CustomerError, CustomerEvent};
+use hotline_domain::numbering::{numbering_stream_key, AllocateTicketNumber, NumberingEvent, TicketNumbering};
+use hotline_domain::organisation::{
+    Organisation, OrganisationCommand, OrganisationError, OrganisationEvent, OrganisationState,
+};
+use hotline_domain::settings::{Settings, SettingsCommand, SettingsError, SettingsEvent, TicketPolicy};
+use hotline_domain::ticket::{
+    NewTicket, Ticket, TicketAction, TicketCommand, TicketError, TicketEvent, TicketRequest, UnitRef,
+};
+use hotline_domain::values::{ApprovalId, CustomerId, TenantId, TicketId, UnitCode, UserId};
+use hotline_domain::{Decider, DecodeError, EventCodec};
+use std::sync::Arc;
+
+/// How long approvers have before an approval is flagged overdue.
+pub const APPROVAL_DUE_HOURS: i64 = 24;
+
+/// Why a service call did not take effect. Nothing was appended in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A ticket rule refused it.
+    #[error(transparent)]
+    Ticket(TicketError),
+    /// An approval rule refused it.
+    #[error(transparent)]
+    Approval(ApprovalError),
+    /// An organisation rule refused it.
+    #[error(transparent)]
+    Organisation(OrganisationError),
+    /// A settings rule refused it.
+    #[error(transparent)]
+    Settings(SettingsError),
+    /// A customer rule refused it.
+    #[error(transparent)]
+    Customer(CustomerError),
+    /// Something the command names does not exist.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// `tenant`, `unit`, `ticket`, `approval`.
+        what: &'static str,
+        /// The id given.
+        id: String,
+    },
+    /// The stream kept changing under the command.
+    #[error("conflict on stream {stream}: expected version {expected}, actual {actual}")]
+    Conflict {
+        /// Stream.
+        stream: StreamId,
+        /// Expected.
+        expected: ExpectedVersion,
+        /// Actual.
+        actual: u64,
+    },
+    /// A stored event could not be decoded.
+    #[error("cannot decode event at position {position}: {source}")]
+    Decode {
+        /// Where.
+        position: u64,
+        /// Why.
+        source: DecodeError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    /// The broken rule's stable name, for rejections; `None` for failures.
+    pub fn rule(&self) -> Option<String> {
+        let debug = match self {
+            ServiceError::Ticket(e) => format!("{e:?}"),
+            ServiceError::Approval(e) => format!("{e:?}"),
+            ServiceError::Organisation(e) => format!("{e:?}"),
+            ServiceError::Settings(e) => format!("{e:?}"),
+            ServiceError::Customer(e) => format!("{e:?}"),
+            _ => return None,
+        };
+        debug.split(['(', ' ', '{']).next().map(str::to_owned)
+    }
+
+    fn from_command<E: std::error::Error>(error: CommandError<E>, rejected: fn(E) -> ServiceError) -> ServiceError {
+        match error {
+            CommandError::Rejected(e) => rejected(e),
+            CommandError::Conflict { stream, expected, actual } => ServiceError::Conflict { stream, expected, actual },
+            CommandError::Decode { position, source } => ServiceError::Decode { position, source },
+            CommandError::Store(e) => ServiceError::Store(e),
+        }
+    }
+}
+
+/// A ticket just registered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatedTicket {
+    /// Id.
+    pub ticket_id: TicketId,
+    /// Human number.
+    pub ticket_no: String,
+    /// Where it landed (or the first outcome of a duplicate).
+    pub outcome: AppendOutcome,
+}
+
+/// The application service.
+#[derive(Clone)]
+pub struct Hotline {
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn Clock>,
+    group: UnitCode,
+}
+
+async fn run<D: Decider>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    command: &D::Command,
+    context: &CommandContext,
+    rejected: fn(D::Error) -> ServiceError,
+) -> Result<Executed<D::Event>, ServiceError> {
+    handler::execute::<D>(store, stream, command, context).await.map_err(|e| ServiceError::from_command(e, rejected))
+}
+
+async fn load<D: Decider>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    rejected: fn(D::Error) -> ServiceError,
+) -> Result<(D::State, u64), ServiceError> {
+    handler::load::<D>(store, stream).await.map_err(|e| ServiceError::from_command(e, rejected))
+}
+
+/// Ticket numbers count years in China Standard Time, where the hotline works.
+fn numbering_year(at: DateTime<Utc>) -> i32 {
+    at.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")).year()
+}
+
+impl Hotline {
+    /// A service over a store; `group` is the code of the organisation's root unit.
+    pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>, group: &str) -> Hotline {
+        Hotline { store, clock, group: UnitCode(group.to_owned()) }
+    }
+
+    /// The log.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// The server clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn org_stream(&self) -> StreamId {
+        StreamId::new(Organisation::CATEGORY, &self.group)
+    }
+
+    /// Changes the organisation.
+    pub async fn organisation(
+        &self,
+        context: &CommandContext,
+        command: &OrganisationCommand,
+    ) -> Result<Executed<OrganisationEvent>, ServiceError> {
+        run::<Organisation>(self.store.as_ref(), &self.org_stream(), command, context, ServiceError::Organisation).await
+    }
+
+    /// The organisation as the log has it now.
+    pub async fn organisation_state(&self) -> Result<OrganisationState, ServiceError> {
+        Ok(load::<Organisation>(self.store.as_ref(), &self.org_stream(), ServiceError::Organisation).await?.0)
+    }
+
+    /// Changes a tenant's settings.
+    pub async fn settings(
+        &self,
+        context: &CommandContext,
+        tenant: &TenantId,
+        command: &SettingsCommand,
+    ) -> Result<Executed<SettingsEvent>, ServiceError> {
+        self.require_tenant(tenant).await?;
+        let context = CommandContext { tenant: Some(tenant.0.clone()), ..context.clone() };
+        run::<Settings>(
+            self.store.as_ref(),
+            &StreamId::new(Settings::CATEGORY, tenant),
+            command,
+            &context,
+            ServiceError::Settings,
+        )
+        .await
+    }
+
+    /// A tenant's policy as the log has it now.
+    pub async fn policy(&self, tenant: &TenantId) -> Result<TicketPolicy, ServiceError> {
+        Ok(load::<Settings>(self.store.as_ref(), &StreamId::new(Settings::CATEGORY, tenant), ServiceError::Settings)
+            .await?
+            .0)
+    }
+
+    async fn require_tenant(&self, tenant: &TenantId) -> Result<(), ServiceError> {
+        let org = self.organisation_state().await?;
+        match org.unit(&UnitCode(tenant.0.clone())) {
+            Some(unit) if unit.tenant.as_ref() == Some(tenant) => Ok(()),
+            _ => Err(ServiceError::NotFound { what: "tenant", id: tenant.0.clone() }),
+        }
+    }
+
+    /// Registers or changes a customer.
+    pub async fn customer(
+        &self,
+        context: &CommandContext,
+        customer_id: CustomerId,
+        command: &CustomerCommand,
+    ) -> Result<Executed<CustomerEvent>, ServiceError> {
+        let stream = StreamId::new(Customer::CATEGORY, customer_id);
+        run::<Customer>(self.store.as_ref(), &stream, command, context, ServiceError::Customer).await
+    }
+
+    /// Registers a ticket (受理): allocates its number, computes its deadline from the tenant's
+    /// policy and appends `TicketCreated`. `new.ticket_no` is replaced by the allocated number.
+    pub async fn create_ticket(
+        &self,
+        context: &CommandContext,
+        mut new: NewTicket,
+    ) -> Result<CreatedTicket, ServiceError> {
+        let stream = StreamId::new(Ticket::CATEGORY, new.ticket_id);
+        if let Some(outcome) = self.store.command_outcome(context.command_id).await? {
+            let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;
+            let ticket_no =
+                state.ticket_no.ok_or(ServiceError::NotFound { what: "ticket", id: new.ticket_id.to_string() })?;
+            return Ok(CreatedTicket { ticket_id: new.ticket_id, ticket_no, outcome });
+        }
+        self.require_tenant(&new.tenant).await?;
+        let policy = self.policy(&new.tenant).await?;
+        let context = CommandContext { tenant: Some(new.tenant.0.clone()), ..context.clone() };
+        let year = numbering_year(context.occurred_at);
+        // A ticket that can never be created must not use up a number: decide it before allocating.
+        let probe = TicketCommand {
+            actor: UserId(context.actor.clone()),
+            at: context.occurred_at,
+            policy: policy.clone(),
+            action: TicketAction::Create(NewTicket { ticket_no: "pending".into(), ..new.clone() }),
+        };
+        let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;
+        Ticket::decide(&state, &probe).map_err(ServiceError::Ticket)?;
+        new.ticket_no = self.allocate_ticket_number(&context, &new.tenant, year, new.ticket_id).await?;
+        let command = TicketCommand { action: TicketAction::Create(new.clone()), ..probe };
+        let executed = run::<Ticket>(self.store.as_ref(), &stream, &command, &context, ServiceError::Ticket).await?;
+        Ok(CreatedTicket { ticket_id: new.ticket_id, ticket_no: new.ticket_no, outcome: executed.outcome })
+    }
+
+    async fn allocate_ticket_number(
+        &self,
+        context: &CommandContext,
+        tenant: &TenantId,
+        year: i32,
+        ticket_id: TicketId,
+    ) -> Result<String, ServiceError> {
+        let stream = StreamId::new(TicketNumbering::CATEGORY, numbering_stream_key(tenant, year));
+        let command = AllocateTicketNumber { tenant: tenant.clone(), year, ticket_id };
+        let executed = run::<TicketNumbering>(
+            self.store.as_ref(),
+            &stream,
+            &command,
+            &context.derived("ticket-number"),
+            |never| match never {},
+        )
+        .await?;
+        let version = executed.outcome.stream_version;
+        // A retry after a crash between the two appends finds the number allocated the first time.
+        let allocated = match executed.events.into_iter().next() {
+            Some(event) => event,
+            None => {
+                let recorded = self.store.read_stream(&stream, version).await?;
+                let event = recorded
+                    .into_iter()
+                    .next()
+                    .ok_or(ServiceError::NotFound { what: "ticket number", id: stream.to_string() })?;
+                NumberingEvent::decode(&event.event_type, event.schema_version, event.payload)
+                    .map_err(|source| ServiceError::Decode { position: event.global_position, source })?
+            }
+        };
+        let NumberingEvent::Allocated { ticket_no, .. } = allocated;
+        Ok(ticket_no)
+    }
+
+    /// Runs a ticket command: resolves the station and approval it names from the log, then
+    /// decides under the tenant's current policy.
+    pub async fn ticket(
+        &self,
+        context: &CommandContext,
+        ticket_id: TicketId,
+        request: TicketRequest,
+    ) -> Result<Executed<TicketEvent>, ServiceError> {
+        let stream = StreamId::new(Ticket::CATEGORY, ticket_id);
+        if let Some(outcome) = self.store.command_outcome(context.command_id).await? {
+            return Ok(Executed { stream_id: stream, events: Vec::new(), outcome });
+        }
+        let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;
+        let tenant = state.tenant.clone().ok_or(ServiceError::Ticket(TicketError::TicketNotFound))?;
+        let station = match request.station() {
+            Some(code) => Some(self.resolve_unit(code).await?),
+            None => None,
+        };
+        let approval = match request.approval() {
+            Some(approval_id) => {
+                let (approval, _) = load::<Approval>(
+                    self.store.as_ref(),
+                    &StreamId::new(Approval::CATEGORY, approval_id),
+                    ServiceError::Approval,
+                )
+                .await?;
+                Some(
+                    approval
+                        .evidence(*approval_id)
+                        .ok_or(ServiceError::NotFound { what: "approval", id: approval_id.to_string() })?,
+                )
+            }
+            None => None,
+        };
+        let command = TicketCommand {
+            actor: UserId(context.actor.clone()),
+            at: context.occurred_at,
+            policy: self.policy(&tenant).await?,
+            action: request.resolve(station, approval),
+        };
+        let context = CommandContext { tenant: Some(tenant.0), ..context.clone() };
+        run::<Ticket>(self.store.as_ref(), &stream, &command, &context, ServiceError::Ticket).await
+    }
+
+    /// A unit as a ticket command needs it.
+    pub async fn resolve_unit(&self, code: &UnitCode) -> Result<UnitRef, ServiceError> {
+        let org = self.organisation_state().await?;
+        let unit = org.unit(code).ok_or_else(|| ServiceError::NotFound { what: "unit", id: code.0.clone() })?;
+        Ok(UnitRef { code: unit.code.clone(), kind: unit.kind, path: unit.path.clone(), tenant: unit.tenant.clone() })
+    }
+
+    /// Opens an approval for a gated operation on a ticket, with the chain the tenant's policy
+    /// sets for that operation now.
+    pub async fn request_approval(
+        &self,
+        context: &CommandContext,
+        approval_id: ApprovalId,
+        ticket_id: TicketId,
+        operation: GatedOperation,
+        reason: &str,
+        details: serde_json::Value,
+    ) -> Result<Executed<ApprovalEvent>, ServiceError> {
+        let (ticket, _) =
+            load::<Ticket>(self.store.as_ref(), &StreamId::new(Ticket::CATEGORY, ticket_id), ServiceError::Ticket)
+                .await?;
+        let (Some(tenant), Some(ticket_no)) = (ticket.tenant, ticket.ticket_no) else {
+            return Err(ServiceError::Ticket(TicketError::TicketNotFound));
+        };
+        let policy = self.policy(&tenant).await?;
+        let command = ApprovalCommand {
+            actor: UserId(context.actor.clone()),
+            at: context.occurred_at,
+            action: ApprovalAction::Request(RequestApproval {
+                approval_id,
+                tenant: tenant.clone(),
+                ticket_id,
+                ticket_no,
+                operation,
+                reason: reason.to_owned(),
+                details,
+                chain: policy.approval_chain(operation),
+                due_at: context.occurred_at + Duration::hours(APPROVAL_DUE_HOURS),
+            }),
+        };
+        let context = CommandContext { tenant: Some(tenant.0), ..context.clone() };
+        run::<Approval>(
+            self.store.as_ref(),
+            &StreamId::new(Approval::CATEGORY, approval_id),
+            &command,
+            &context,
+            ServiceError::Approval,
+        )
+        .await
+    }
+
+    /// Approves or rejects at the current level.
+    pub async fn decide_approval(
+        &self,
+        context: &CommandContext,
+        approval_id: ApprovalId,
+        action: ApprovalAction,
+    ) -> Result<Executed<ApprovalEvent>, ServiceError> {
+        let stream = StreamId::new(Approval::CATEGORY, approval_id);
+        let command = ApprovalCommand { actor: UserId(context.actor.clone()), at: context.occurred_at, action };
+        run::<Approval>(self.store.as_ref(), &stream, &command, context, ServiceError::Approval).await
+    }
+}

@@ -1,0 +1,344 @@
+//! The log: the stored envelope, the [`EventStore`] contract and its two backends.
+//!
+//! # Invariants (each has a test in `tests/conformance.rs`, run against every backend)
+//! 1. Append-only: no method updates or deletes an event; the schemas add triggers that refuse it.
+//! 2. Per-stream optimistic concurrency ([`ExpectedVersion`]); a conflict names the stream, the
+//!    expected and the actual version.
+//! 3. Global order: `global_position` rises strictly in commit order with no gaps, so a reader that
+//!    has seen position N has seen every event below N.
+//! 4. Idempotency: an append with a command id that was appended before returns the first outcome
+//!    and appends nothing, forever (the ids live in table `commands`, never purged).
+//! 5. Tamper evidence: `stream_hash = SHA-256(previous stream_hash ‖ canonical bytes)`, see [`hash`].
+//! 6. Events keep their `schema_version`; upcasting happens in `domain` on read, never here.
+
+pub mod hash;
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// A stream name, `<category>-<id>`: the category is lowercase letters, the id is not empty.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StreamId(String);
+
+impl StreamId {
+    /// Builds `<category>-<id>`.
+    pub fn new(category: &str, id: impl fmt::Display) -> StreamId {
+        StreamId(format!("{category}-{id}"))
+    }
+
+    /// Parses a stored or user-given name.
+    pub fn parse(raw: &str) -> Result<StreamId, StoreError> {
+        match raw.split_once('-') {
+            Some((category, id))
+                if !category.is_empty() && category.chars().all(|c| c.is_ascii_lowercase()) && !id.is_empty() =>
+            {
+                Ok(StreamId(raw.to_owned()))
+            }
+            _ => Err(StoreError::InvalidStreamId(raw.to_owned())),
+        }
+    }
+
+    /// The category part.
+    pub fn category(&self) -> &str {
+        self.0.split_once('-').map_or("", |(category, _)| category)
+    }
+
+    /// The whole name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the writer believes the stream's version to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must not exist.
+    NoStream,
+    /// The stream's last version must be exactly this (1-based).
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    fn admits(self, actual: u64) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => actual == 0,
+            ExpectedVersion::Exact(v) => actual == v,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::Exact(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// Who did what, on whose behalf, from where and when; stored beside every event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The tenant (subsidiary) the event belongs to; `None` for group-wide streams.
+    pub tenant: Option<String>,
+    /// The user or system account that caused it.
+    pub actor: String,
+    /// The command that produced it.
+    pub command_id: Option<Uuid>,
+    /// Ties together everything one request caused.
+    pub correlation_id: Uuid,
+    /// The event or command that directly caused it.
+    pub causation_id: Option<Uuid>,
+    /// Where it came from: `graphql`, `mobile`, `sip`, `timer`, `demo`, `cli`.
+    pub source: String,
+    /// When it happened, by the caller's clock (device time for offline commands).
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// UUID v7.
+    pub event_id: Uuid,
+    /// Past-tense wire name.
+    pub event_type: String,
+    /// Payload version.
+    pub schema_version: u32,
+    /// Data.
+    pub payload: Value,
+    /// Metadata.
+    pub metadata: Metadata,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    /// Position in the whole log, from 1, no gaps.
+    pub global_position: u64,
+    /// Stream.
+    pub stream_id: StreamId,
+    /// Version within the stream, from 1.
+    pub stream_version: u64,
+    /// Id.
+    pub event_id: Uuid,
+    /// Wire name.
+    pub event_type: String,
+    /// Payload version as stored (never rewritten).
+    pub schema_version: u32,
+    /// Data exactly as stored.
+    pub payload: Value,
+    /// Metadata exactly as stored; [`RecordedEvent::meta`] gives it typed.
+    pub metadata: Value,
+    /// Server clock at commit (UTC, microseconds).
+    pub recorded_at: DateTime<Utc>,
+    /// Lowercase hex SHA-256 chaining the stream.
+    pub stream_hash: String,
+}
+
+impl RecordedEvent {
+    /// The metadata, typed.
+    pub fn meta(&self) -> Result<Metadata, StoreError> {
+        serde_json::from_value(self.metadata.clone())
+            .map_err(|e| StoreError::Corrupt { position: self.global_position, reason: format!("metadata: {e}") })
+    }
+}
+
+/// One append: events for one stream, checked against an expected version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendRequest {
+    /// Stream.
+    pub stream_id: StreamId,
+    /// Concurrency check.
+    pub expected: ExpectedVersion,
+    /// Events; may be empty to record a command that decided nothing.
+    pub events: Vec<NewEvent>,
+    /// Idempotency key.
+    pub command_id: Option<Uuid>,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendOutcome {
+    /// The stream's version after the append.
+    pub stream_version: u64,
+    /// Position of the first event appended.
+    pub first_position: Option<u64>,
+    /// Position of the last event appended: read models at or past it show the change.
+    pub last_position: Option<u64>,
+    /// `true` when the command id was seen before and this is the first outcome, replayed.
+    pub duplicate: bool,
+}
+
+/// Why an append failed; nothing of a failed append is stored.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The stream moved on since the caller read it.
+    #[error("conflict on stream {stream}: expected version {expected}, actual {actual}")]
+    Conflict {
+        /// Stream.
+        stream: StreamId,
+        /// What the caller expected.
+        expected: ExpectedVersion,
+        /// The version found.
+        actual: u64,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Failures of the store itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Schema migration failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row cannot be read back as an event.
+    #[error("corrupt event at position {position}: {reason}")]
+    Corrupt {
+        /// Where.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A name that is not `<category>-<id>`.
+    #[error("invalid stream id {0:?}")]
+    InvalidStreamId(String),
+    /// The group-commit transaction this append was part of failed; nothing of it is stored.
+    #[error("the commit failed: {0}")]
+    CommitFailed(String),
+    /// The writer task has stopped (the store is shutting down).
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// The log's contract; both backends pass the same conformance suite.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends atomically, or not at all.
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError>;
+
+    /// The first outcome of a command id, if it was appended.
+    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError>;
+
+    /// A stream's events with `stream_version >= from_version`, in order.
+    async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `limit` events with `global_position > after`, in order.
+    async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The highest committed position (0 for an empty log).
+    async fn head(&self) -> Result<u64, StoreError>;
+
+    /// Notifies of each newly committed head position (also commits of other processes on
+    /// PostgreSQL). A receiver may skip intermediate values: read the log from your own position.
+    fn watch_head(&self) -> watch::Receiver<u64>;
+}
+
+/// Formats a commit time the one way the log stores and hashes it.
+pub fn format_recorded_at(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Truncates a time to the microseconds both backends keep.
+pub fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).expect("a current time is representable in microseconds")
+}
+
+/// A row ready to insert: every column as the log stores and hashes it.
+#[derive(Debug, Clone)]
+struct PreparedRow {
+    global_position: u64,
+    stream_version: u64,
+    event_id: Uuid,
+    event_type: String,
+    schema_version: u32,
+    payload: String,
+    metadata: String,
+    stream_hash: String,
+}
+
+/// Turns an append's events into rows, chaining their hashes; the one place both backends hash.
+fn prepare_rows(
+    request: &AppendRequest,
+    first_position: u64,
+    current_version: u64,
+    previous_hash: Option<String>,
+    recorded_at: &DateTime<Utc>,
+) -> Vec<PreparedRow> {
+    let recorded_at = format_recorded_at(recorded_at);
+    let mut previous = previous_hash;
+    request
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let payload = hash::canonical_json(&event.payload);
+            let metadata =
+                hash::canonical_json(&serde_json::to_value(&event.metadata).expect("metadata serializes to JSON"));
+            let event_id = event.event_id.hyphenated().to_string();
+            let row = PreparedRow {
+                global_position: first_position + i as u64,
+                stream_version: current_version + 1 + i as u64,
+                event_id: event.event_id,
+                event_type: event.event_type.clone(),
+                schema_version: event.schema_version,
+                stream_hash: String::new(),
+                payload,
+                metadata,
+            };
+            let stream_hash = hash::stream_hash(
+                previous.as_deref(),
+                &hash::HashInput {
+                    global_position: row.global_position,
+                    stream_id: request.stream_id.as_str(),
+                    stream_version: row.stream_version,
+                    event_id: &event_id,
+                    event_type: &row.event_type,
+                    schema_version: row.schema_version,
+                    payload: &row.payload,
+                    metadata: &row.metadata,
+                    recorded_at: &recorded_at,
+                },
+            );
+            previous = Some(stream_hash.clone());
+            PreparedRow { stream_hash, ..row }
+        })
+        .collect()
+}
+
+/// The outcome of an append that wrote `rows` and left the stream at `stream_version`.
+fn outcome_of(rows: &[PreparedRow], stream_version: u64) -> AppendOutcome {
+    AppendOutcome {
+        stream_version,
+        first_position: rows.first().map(|r| r.global_position),
+        last_position: rows.last().map(|r| r.global_position),
+        duplicate: false,
+    }
+}
+
+/// Parses a stored JSON column.
+fn parse_json(position: u64, column: &str, text: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { position, reason: format!("{column}: {e}") })
+}

@@ -1,0 +1,275 @@
+//! The embedded log: SQLite in WAL mode with one writer task and group commit.
+//!
+//! Every append goes through a channel to the one writer task, which takes all requests waiting
+//! (up to [`MAX_BATCH`]), applies each inside its own savepoint of one `BEGIN IMMEDIATE`
+//! transaction, commits once (one fsync for the batch: `synchronous=FULL`), then answers each.
+//! One writer means positions are assigned in commit order with no gaps. Readers use a separate
+//! read-only pool and never block the writer.
+
+use super::{
+    format_recorded_at, outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest,
+    EventStore, RecordedEvent, StoreError, StreamId,
+};
+use crate::clock::Clock;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, Row, SqliteConnection, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+/// Most appends committed in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+type Reply = oneshot::Sender<Result<AppendOutcome, AppendError>>;
+
+/// The SQLite backend.
+pub struct SqliteEventStore {
+    readers: SqlitePool,
+    writer: mpsc::Sender<(AppendRequest, Reply)>,
+    head: watch::Receiver<u64>,
+}
+
+impl SqliteEventStore {
+    /// Opens (creating if needed) the log at `path`, migrates it and starts the writer task.
+    pub async fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<SqliteEventStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .disable_statement_logging();
+        let mut writer = options.connect().await?;
+        // The read models may share this database and record their own migrations beside ours.
+        let mut migrator = sqlx::migrate!("../migrations/eventstore/sqlite");
+        migrator.set_ignore_missing(true);
+        migrator.run(&mut writer).await?;
+        let head_position: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events").fetch_one(&mut writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone().read_only(true).create_if_missing(false))
+            .await?;
+        let (head_tx, head) = watch::channel(head_position as u64);
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write_loop(writer, rx, head_tx, head_position as u64, clock));
+        Ok(SqliteEventStore { readers, writer: tx, head })
+    }
+}
+
+async fn write_loop(
+    mut conn: SqliteConnection,
+    mut requests: mpsc::Receiver<(AppendRequest, Reply)>,
+    head: watch::Sender<u64>,
+    mut position: u64,
+    clock: Arc<dyn Clock>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let committed_before = position;
+        let results = match write_batch(&mut conn, &batch, &mut position, clock.as_ref()).await {
+            Ok(results) => results,
+            Err(error) => {
+                // The transaction is gone; nothing of the batch is stored.
+                position = committed_before;
+                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+                tracing::error!(%error, "log batch failed");
+                let message = error.to_string();
+                batch.iter().map(|_| Err(AppendError::Store(StoreError::CommitFailed(message.clone())))).collect()
+            }
+        };
+        if position > committed_before {
+            head.send_replace(position);
+        }
+        for ((_, reply), result) in batch.drain(..).zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    batch: &[(AppendRequest, Reply)],
+    position: &mut u64,
+    clock: &dyn Clock,
+) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let recorded_at = to_micros(clock.now());
+    let mut results = Vec::with_capacity(batch.len());
+    for (request, _) in batch {
+        sqlx::query("SAVEPOINT append").execute(&mut *conn).await?;
+        let before = *position;
+        let result = append_one(conn, request, position, &recorded_at).await;
+        if matches!(result, Err(AppendError::Conflict { .. }) | Err(AppendError::Store(_))) {
+            *position = before;
+            sqlx::query("ROLLBACK TO append").execute(&mut *conn).await?;
+        }
+        sqlx::query("RELEASE append").execute(&mut *conn).await?;
+        results.push(result);
+    }
+    sqlx::query("COMMIT").execute(&mut *conn).await?;
+    Ok(results)
+}
+
+async fn append_one(
+    conn: &mut SqliteConnection,
+    request: &AppendRequest,
+    position: &mut u64,
+    recorded_at: &DateTime<Utc>,
+) -> Result<AppendOutcome, AppendError> {
+    if let Some(command_id) = request.command_id {
+        if let Some(outcome) = find_command(&mut *conn, command_id).await? {
+            return Ok(outcome);
+        }
+    }
+    let current: Option<(i64, String)> = sqlx::query_as(
+        "SELECT stream_version, stream_hash FROM events WHERE stream_id = ? ORDER BY stream_version DESC LIMIT 1",
+    )
+    .bind(request.stream_id.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::from)?;
+    let (version, previous_hash) = match current {
+        Some((version, hash)) => (version as u64, Some(hash)),
+        None => (0, None),
+    };
+    if !request.expected.admits(version) {
+        return Err(AppendError::Conflict {
+            stream: request.stream_id.clone(),
+            expected: request.expected,
+            actual: version,
+        });
+    }
+    let rows = prepare_rows(request, *position + 1, version, previous_hash, recorded_at);
+    let recorded_at = format_recorded_at(recorded_at);
+    for row in &rows {
+        sqlx::query(
+            "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, schema_version, \
+             payload, metadata, recorded_at, stream_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.global_position as i64)
+        .bind(request.stream_id.as_str())
+        .bind(row.stream_version as i64)
+        .bind(row.event_id.hyphenated().to_string())
+        .bind(&row.event_type)
+        .bind(row.schema_version as i64)
+        .bind(&row.payload)
+        .bind(&row.metadata)
+        .bind(&recorded_at)
+        .bind(&row.stream_hash)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+    }
+    let outcome = outcome_of(&rows, version + rows.len() as u64);
+    if let Some(command_id) = request.command_id {
+        sqlx::query(
+            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(command_id.hyphenated().to_string())
+        .bind(request.stream_id.as_str())
+        .bind(outcome.stream_version as i64)
+        .bind(outcome.first_position.map(|p| p as i64))
+        .bind(outcome.last_position.map(|p| p as i64))
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+    }
+    if let Some(last) = outcome.last_position {
+        *position = last;
+    }
+    Ok(outcome)
+}
+
+async fn find_command<'c, E>(executor: E, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    let row: Option<(i64, Option<i64>, Option<i64>)> =
+        sqlx::query_as("SELECT stream_version, first_position, last_position FROM commands WHERE command_id = ?")
+            .bind(command_id.hyphenated().to_string())
+            .fetch_optional(executor)
+            .await?;
+    Ok(row.map(|(version, first, last)| AppendOutcome {
+        stream_version: version as u64,
+        first_position: first.map(|p| p as u64),
+        last_position: last.map(|p| p as u64),
+        duplicate: true,
+    }))
+}
+
+const SELECT_EVENTS: &str = "SELECT global_position, stream_id, stream_version, event_id, event_type, schema_version, \
+                             payload, metadata, recorded_at, stream_hash FROM events";
+
+fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let position = row.try_get::<i64, _>(0)? as u64;
+    let corrupt = |reason: String| StoreError::Corrupt { position, reason };
+    let recorded_at: String = row.try_get(8)?;
+    let recorded_at = NaiveDateTime::parse_from_str(&recorded_at, "%Y-%m-%dT%H:%M:%S%.6fZ")
+        .map_err(|e| corrupt(format!("recorded_at {recorded_at:?}: {e}")))?
+        .and_utc();
+    let event_id: String = row.try_get(3)?;
+    Ok(RecordedEvent {
+        global_position: position,
+        stream_id: StreamId::parse(row.try_get(1)?).map_err(|e| corrupt(e.to_string()))?,
+        stream_version: row.try_get::<i64, _>(2)? as u64,
+        event_id: Uuid::from_str(&event_id).map_err(|e| corrupt(format!("event_id: {e}")))?,
+        event_type: row.try_get(4)?,
+        schema_version: row.try_get::<i64, _>(5)? as u32,
+        payload: parse_json(position, "payload", row.try_get(6)?)?,
+        metadata: parse_json(position, "metadata", row.try_get(7)?)?,
+        recorded_at,
+        stream_hash: row.try_get(9)?,
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer.send((request, reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError> {
+        find_command(&self.readers, command_id).await
+    }
+
+    async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_EVENTS} WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version"
+        ))
+        .bind(stream.as_str())
+        .bind(from_version as i64)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(&format!("{SELECT_EVENTS} WHERE global_position > ? ORDER BY global_position LIMIT ?"))
+            .bind(after as i64)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        Ok(*self.head.borrow())
+    }
+
+    fn watch_head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+}
+
+/// Opens a plain read-write connection to a log file, for tools and tests that inspect it.
+pub async fn connect_raw(path: &Path) -> Result<SqliteConnection, StoreError> {
+    Ok(SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path).disable_statement_logging()).await?)
+}
