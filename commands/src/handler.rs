@@ -1,7 +1,7 @@
 //! Command handling: load the stream, decide, append with the expected version.
 //!
 //! On a version conflict the command is decided again on fresh state, at most
-//! [`MAX_ATTEMPTS`] times. A command id seen before returns its first outcome without deciding
+//! [`MAX_ATTEMPTS`] times, after a short random back-off. A command id seen before returns its first outcome without deciding
 //! again (offline retries, SIP retransmissions). Only accepted commands are recorded: a rejected
 //! command appends nothing, so retrying it is decided again.
 
@@ -59,7 +59,8 @@ impl CommandContext {
         }
     }
 
-    fn metadata(&self) -> Metadata {
+    /// The metadata every event of this command carries.
+    pub fn metadata(&self) -> Metadata {
         Metadata {
             tenant: self.tenant.clone(),
             actor: self.actor.clone(),
@@ -171,6 +172,9 @@ pub async fn execute<D: Decider>(
                 if attempt >= MAX_ATTEMPTS {
                     return Err(CommandError::Conflict { stream, expected, actual });
                 }
+                // Random, growing back-off, so writers racing on one stream spread out.
+                let ceiling_ms = 2u64 << attempt;
+                tokio::time::sleep(std::time::Duration::from_millis(rand::random::<u64>() % ceiling_ms)).await;
                 attempt += 1;
             }
             Err(AppendError::Store(error)) => return Err(error.into()),

@@ -2,18 +2,20 @@
 //!
 //! It gathers what a command needs from *other streams of the log* — the tenant's policy from
 //! `settings-<tenant>`, a station from `org-<group>`, an approval's status from
-//! `approval-<id>`, a new ticket number from `ticketno-<tenant>-<year>` — and runs the command
+//! `approval-<id>`, a new ticket number from `ticketno-<tenant>-<year>` (appended directly: see [`hotline_domain::numbering`]) — and runs the command
 //! through [`crate::handler`]. It never consults a read model.
 
 use crate::clock::Clock;
 use crate::handler::{self, CommandContext, CommandError, Executed};
-use crate::store::{AppendOutcome, EventStore, ExpectedVersion, StoreError, StreamId};
+use crate::store::{
+    AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreError, StreamId,
+};
 use chrono::{DateTime, Datelike, Duration, FixedOffset, Utc};
 use hotline_domain::approval::{
     Approval, ApprovalAction, ApprovalCommand, ApprovalError, ApprovalEvent, GatedOperation, RequestApproval,
 };
 use hotline_domain::customer::{Customer, CustomerCommand, CustomerError, CustomerEvent};
-use hotline_domain::numbering::{numbering_stream_key, AllocateTicketNumber, NumberingEvent, TicketNumbering};
+use hotline_domain::numbering::{self, format_ticket_no, numbering_stream_key, NumberingEvent};
 use hotline_domain::organisation::{
     Organisation, OrganisationCommand, OrganisationError, OrganisationEvent, OrganisationState,
 };
@@ -23,7 +25,9 @@ use hotline_domain::ticket::{
 };
 use hotline_domain::values::{ApprovalId, CustomerId, TenantId, TicketId, UnitCode, UserId};
 use hotline_domain::{Decider, DecodeError, EventCodec};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
 
 /// How long approvers have before an approval is flagged overdue.
 pub const APPROVAL_DUE_HOURS: i64 = 24;
@@ -118,6 +122,33 @@ pub struct Hotline {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     group: UnitCode,
+    organisation: Arc<StreamCache<Organisation>>,
+    policies: Arc<Mutex<HashMap<TenantId, Arc<StreamCache<Settings>>>>>,
+}
+
+/// The folded state of one long-lived stream (organisation, settings), kept up to date by reading
+/// only the events after the cached version. Every call reads the stream's tail, so the answer is
+/// always the log's current state, never a stale copy.
+struct StreamCache<D: Decider> {
+    stream: StreamId,
+    folded: tokio::sync::Mutex<(D::State, u64)>,
+}
+
+impl<D: Decider> StreamCache<D> {
+    fn new(stream: StreamId) -> StreamCache<D> {
+        StreamCache { stream, folded: tokio::sync::Mutex::new((D::State::default(), 0)) }
+    }
+
+    async fn current(&self, store: &dyn EventStore) -> Result<D::State, ServiceError> {
+        let mut folded = self.folded.lock().await;
+        for event in store.read_stream(&self.stream, folded.1 + 1).await? {
+            let decoded = D::Event::decode(&event.event_type, event.schema_version, event.payload)
+                .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
+            let state = std::mem::take(&mut folded.0);
+            *folded = (D::evolve(state, &decoded), event.stream_version);
+        }
+        Ok(folded.0.clone())
+    }
 }
 
 async fn run<D: Decider>(
@@ -146,7 +177,8 @@ fn numbering_year(at: DateTime<Utc>) -> i32 {
 impl Hotline {
     /// A service over a store; `group` is the code of the organisation's root unit.
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>, group: &str) -> Hotline {
-        Hotline { store, clock, group: UnitCode(group.to_owned()) }
+        let organisation = Arc::new(StreamCache::new(StreamId::new(Organisation::CATEGORY, group)));
+        Hotline { store, clock, group: UnitCode(group.to_owned()), organisation, policies: Arc::default() }
     }
 
     /// The log.
@@ -174,7 +206,7 @@ impl Hotline {
 
     /// The organisation as the log has it now.
     pub async fn organisation_state(&self) -> Result<OrganisationState, ServiceError> {
-        Ok(load::<Organisation>(self.store.as_ref(), &self.org_stream(), ServiceError::Organisation).await?.0)
+        self.organisation.current(self.store.as_ref()).await
     }
 
     /// Changes a tenant's settings.
@@ -198,9 +230,12 @@ impl Hotline {
 
     /// A tenant's policy as the log has it now.
     pub async fn policy(&self, tenant: &TenantId) -> Result<TicketPolicy, ServiceError> {
-        Ok(load::<Settings>(self.store.as_ref(), &StreamId::new(Settings::CATEGORY, tenant), ServiceError::Settings)
-            .await?
-            .0)
+        let cache = {
+            let mut policies = self.policies.lock().expect("policy cache lock is never poisoned");
+            let stream = StreamId::new(Settings::CATEGORY, tenant);
+            Arc::clone(policies.entry(tenant.clone()).or_insert_with(|| Arc::new(StreamCache::new(stream))))
+        };
+        cache.current(self.store.as_ref()).await
     }
 
     async fn require_tenant(&self, tenant: &TenantId) -> Result<(), ServiceError> {
@@ -262,32 +297,33 @@ impl Hotline {
         year: i32,
         ticket_id: TicketId,
     ) -> Result<String, ServiceError> {
-        let stream = StreamId::new(TicketNumbering::CATEGORY, numbering_stream_key(tenant, year));
-        let command = AllocateTicketNumber { tenant: tenant.clone(), year, ticket_id };
-        let executed = run::<TicketNumbering>(
-            self.store.as_ref(),
-            &stream,
-            &command,
-            &context.derived("ticket-number"),
-            |never| match never {},
-        )
-        .await?;
-        let version = executed.outcome.stream_version;
-        // A retry after a crash between the two appends finds the number allocated the first time.
-        let allocated = match executed.events.into_iter().next() {
-            Some(event) => event,
-            None => {
-                let recorded = self.store.read_stream(&stream, version).await?;
-                let event = recorded
-                    .into_iter()
-                    .next()
-                    .ok_or(ServiceError::NotFound { what: "ticket number", id: stream.to_string() })?;
-                NumberingEvent::decode(&event.event_type, event.schema_version, event.payload)
-                    .map_err(|source| ServiceError::Decode { position: event.global_position, source })?
-            }
-        };
-        let NumberingEvent::Allocated { ticket_no, .. } = allocated;
-        Ok(ticket_no)
+        let stream = StreamId::new(numbering::CATEGORY, numbering_stream_key(tenant, year));
+        let encoded = NumberingEvent::Allocated { ticket_id }.encode();
+        let context = context.derived("ticket-number");
+        // `Any`: the store hands out the next version, which is the number; no decision is needed
+        // that a concurrent allocation could invalidate. A retry finds its first outcome.
+        let outcome = self
+            .store
+            .append(AppendRequest {
+                stream_id: stream,
+                expected: ExpectedVersion::Any,
+                events: vec![NewEvent {
+                    event_id: Uuid::now_v7(),
+                    event_type: encoded.event_type,
+                    schema_version: encoded.schema_version,
+                    payload: encoded.payload,
+                    metadata: context.metadata(),
+                }],
+                command_id: Some(context.command_id),
+            })
+            .await
+            .map_err(|error| match error {
+                AppendError::Conflict { stream, expected, actual } => {
+                    ServiceError::Conflict { stream, expected, actual }
+                }
+                AppendError::Store(error) => ServiceError::Store(error),
+            })?;
+        Ok(format_ticket_no(tenant, year, outcome.stream_version))
     }
 
     /// Runs a ticket command: resolves the station and approval it names from the log, then
