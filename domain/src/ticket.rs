@@ -1319,6 +1319,7 @@ impl Decider for Ticket {
                 state.status = Some(Returned);
                 state.reworked = true;
                 state.result_recorded = false;
+                state.restart_work();
                 state.used_approvals.extend(*approval_id);
             }
             TicketEvent::Reassigned { from_station, to_station, to_station_path, to_worker, .. } => {
@@ -1350,6 +1351,7 @@ impl Decider for Ticket {
                     state.status = Some(ReworkRequired);
                     state.reworked = true;
                     state.result_recorded = false;
+                    state.restart_work();
                 } else {
                     state.status = Some(CallbackDone);
                 }
@@ -1417,6 +1419,13 @@ fn require_text(field: &'static str, value: &str) -> Result<(), TicketError> {
 }
 
 impl TicketState {
+    /// Work starts over (return, dissatisfied callback): nodes from dispatch on must be done again.
+    fn restart_work(&mut self) {
+        let redo: Vec<String> =
+            self.extra_nodes.iter().filter(|n| n.after >= CoreNode::Dispatch).map(|n| n.code.clone()).collect();
+        self.completed_nodes.retain(|code| !redo.contains(code));
+    }
+
     fn current_station(&self) -> UnitCode {
         self.station.clone().expect("a dispatched ticket has a station")
     }

@@ -244,3 +244,21 @@ mod tests {
         assert_ne!(stream_hash(Some(&h), &base), h);
     }
 }
+
+#[cfg(test)]
+mod roundtrip {
+    use super::canonical_json;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Regression: GPS floats re-parsed one ULP off broke verification of stored events;
+        // canonical text must survive a parse unchanged for every float.
+        #[test]
+        fn canonical_json_survives_parsing(latitude in -90.0f64..90.0, celsius in proptest::num::f64::NORMAL, n in any::<i64>()) {
+            let value = serde_json::json!({ "latitude": latitude, "celsius": celsius, "n": n, "s": "中文" });
+            let text = canonical_json(&value);
+            let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(canonical_json(&parsed), text);
+        }
+    }
+}

@@ -2079,3 +2079,35 @@ fn decode_reports_bad_enum_value_as_malformed_payload() {
     let error = TicketEvent::decode("TicketCreated", 2, payload).expect_err("bad urgency");
     assert!(matches!(error, DecodeError::MalformedPayload { .. }), "{error:?}");
 }
+
+// Regression: after a dissatisfied callback the second visit's quality check was refused as
+// completed already; nodes from dispatch on are redone when work starts over.
+#[test]
+fn complete_node_accepted_again_after_dissatisfied_callback() {
+    let quality = node("quality_check", CoreNode::Process);
+    let history = vec![
+        created_with_nodes(vec![quality]),
+        dispatched(),
+        accepted(),
+        checked_in(),
+        result_recorded(),
+        work_completed(),
+        TicketEvent::WorkflowNodeCompleted { by: user("lead1"), node: "quality_check".into(), note: String::new() },
+        callback_recorded(Satisfaction::Dissatisfied),
+        redispatched(Some(approval_id(5))),
+        accepted(),
+        checked_in(),
+        result_recorded(),
+        work_completed(),
+    ];
+    given::<Ticket>(history.clone())
+        .when(cmd(
+            "agent1",
+            TicketAction::RecordCallback { satisfaction: Satisfaction::Satisfied, note: String::new() },
+        ))
+        .then_err(TicketError::WorkflowNodePending("quality_check".into()));
+    let events = given::<Ticket>(history)
+        .when(cmd("lead1", TicketAction::CompleteNode { node: "quality_check".into(), note: "复检合格".into() }))
+        .events();
+    assert_eq!(events.len(), 1);
+}

@@ -1,0 +1,16 @@
+//! The `hotline` binary's commands, as a library so tests can drive them.
+//!
+//! - [`config`]: where the log lives (embedded SQLite under `./hotline-data/` by default, or
+//!   PostgreSQL with `HOTLINE_DATABASE_URL`).
+//! - [`serve`]: the HTTP service.
+//! - [`demo`]: a realistic, seeded history generated through the real command path.
+//! - [`verify`]: recomputes every stream hash and names the first altered event.
+//!
+//! # Architecture Invariants
+//! - Holds no logic other crates need: it wires them together, parses arguments and reports.
+//! - The only crate that uses `anyhow` and `#[tokio::main]`.
+
+pub mod config;
+pub mod demo;
+pub mod serve;
+pub mod verify;
