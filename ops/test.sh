@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs every test of Hotline. Finds, or starts, what the tests need; installs what is missing.
+#
+#   ops/test.sh                  everything (format, lints, all tests)
+#   ops/test.sh -p hotline-domain   extra arguments go to the test runner
+#
+# PostgreSQL: HOTLINE_TEST_DATABASE_URL if set; else a server on 127.0.0.1:5432 that accepts
+# `postgres` without a password; else a throwaway cluster (initdb + pg_ctl in a temp dir, on a free
+# port, stopped on exit), after `apt-get install postgresql` where initdb is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1mtest.sh:\033[0m %s\n' "$*" >&2; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+apt_install() {
+    if ! have apt-get; then
+        log "missing $*; install it with your package manager"; exit 1
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    log "installing $* with apt-get"
+    $sudo apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+free_port() {
+    local port
+    for port in $(seq "$1" $(($1 + 200))); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+    done
+    log "no free port from $1"; exit 1
+}
+
+cleanup=()
+on_exit() { for step in "${cleanup[@]}"; do eval "$step" || true; done; }
+trap on_exit EXIT
+
+# --- Rust toolchain --------------------------------------------------------------------------
+have cargo || { log "cargo not found: install Rust (rustup) first"; exit 1; }
+if have rustup; then
+    rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+fi
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+find_pg_bin() {
+    if have initdb && have pg_ctl; then dirname "$(command -v initdb)"; return; fi
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+start_throwaway_postgres() {
+    local bin dir port run_as=()
+    bin=$(find_pg_bin)
+    if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+        apt_install postgresql
+        bin=$(find_pg_bin)
+    fi
+    dir=$(mktemp -d /tmp/hotline-pg.XXXXXX)
+    port=$(free_port 55432)
+    # initdb refuses to run as root: run the cluster as the postgres system user.
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+        chown postgres "$dir"
+        run_as=(runuser -u postgres --)
+    fi
+    log "starting a throwaway PostgreSQL on 127.0.0.1:$port ($dir)"
+    "${run_as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+    cleanup+=("${run_as[*]} $bin/pg_ctl -D $dir/data -m immediate stop >/dev/null; rm -rf $dir")
+    export HOTLINE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+if [ -z "${HOTLINE_TEST_DATABASE_URL:-}" ]; then
+    candidate="postgres://postgres@127.0.0.1:5432/postgres"
+    if have psql && psql "$candidate" -Atqc 'select 1' >/dev/null 2>&1; then
+        log "using the PostgreSQL on 127.0.0.1:5432"
+        export HOTLINE_TEST_DATABASE_URL="$candidate"
+    else
+        start_throwaway_postgres
+    fi
+fi
+log "PostgreSQL for tests: $HOTLINE_TEST_DATABASE_URL"
+
+# --- Checks and tests ------------------------------------------------------------------------
+export INSTA_UPDATE=no CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-always}" RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+    log "cargo nextest run"
+    cargo nextest run --workspace --locked --no-fail-fast "$@"
+    log "doc tests"
+    cargo test --workspace --locked --doc
+else
+    log "cargo test (install cargo-nextest for a faster run)"
+    cargo test --workspace --locked --no-fail-fast "$@"
+fi

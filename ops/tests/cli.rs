@@ -1,0 +1,176 @@
+//! The `hotline` binary as an operator uses it: help, demo, verify (also after tampering), serve.
+
+#[path = "../../commands/tests/support/mod.rs"]
+mod support;
+
+use sqlx::{Connection, Executor, Row};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn hotline(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("HOTLINE_DATABASE_URL")
+        .env("HOTLINE_LOG", "warn")
+        .output()
+        .expect("run hotline")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_explains_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hotline(dir.path(), &["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for expected in ["serve", "migrate", "demo", "verify", "HOTLINE_DATABASE_URL", "append-only log"] {
+        assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
+    }
+    let out = hotline(dir.path(), &["demo", "--help"]);
+    assert!(text(&out.stdout).contains("--seed"));
+}
+
+async fn dump(path: &Path) -> Vec<(String, i64, String, String)> {
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query("SELECT stream_id, stream_version, event_type, payload FROM events ORDER BY global_position")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+#[tokio::test]
+async fn demo_is_deterministic_for_a_seed_and_verifies() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [&a, &b] {
+        let out = hotline(dir.path(), &["demo", "--events", "600", "--seed", "11"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("tickets"), "{}", text(&out.stdout));
+    }
+    let (first, second) = (dump(&a.path().join("hotline.db")).await, dump(&b.path().join("hotline.db")).await);
+    assert!(first.len() >= 600);
+    assert_eq!(first, second, "same seed, same history");
+    let types: std::collections::BTreeSet<&str> = first.iter().map(|e| e.2.as_str()).collect();
+    for expected in ["UnitCreated", "CustomerRegistered", "TicketCreated", "TicketClosed", "ApprovalGranted", "TicketDispatched"] {
+        assert!(types.contains(expected), "demo lacks {expected}");
+    }
+    let other_seed = tempfile::tempdir().unwrap();
+    assert!(hotline(other_seed.path(), &["demo", "--events", "600", "--seed", "12"]).status.success());
+    assert_ne!(dump(&other_seed.path().join("hotline.db")).await, first, "another seed, another history");
+    let out = hotline(a.path(), &["verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("no alteration found"));
+}
+
+#[tokio::test]
+async fn verify_names_the_first_altered_event_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(hotline(dir.path(), &["demo", "--events", "300"]).status.success());
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("hotline.db").display())).await.unwrap();
+    conn.execute("DROP TRIGGER events_are_append_only_update").await.unwrap();
+    let target: i64 = sqlx::query_scalar("SELECT MIN(global_position) FROM events WHERE event_type = 'TicketDispatched'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    // Rewriting a row with the very same bytes is no alteration.
+    conn.execute(format!("UPDATE events SET payload = payload WHERE global_position = {target}").as_str()).await.unwrap();
+    assert!(hotline(dir.path(), &["verify"]).status.success(), "an untouched log verifies");
+    // One character of the dispatcher's name.
+    let changed = conn
+        .execute(
+            format!(
+                "UPDATE events SET payload = substr(payload, 1, instr(payload, '\"by\":\"') + 5) || 'X' \
+                 || substr(payload, instr(payload, '\"by\":\"') + 7) WHERE global_position = {target}"
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    let out = hotline(dir.path(), &["verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("VERIFY FAILED") && stderr.contains(&format!("at position {target} ")), "{stderr}");
+}
+
+#[tokio::test]
+async fn demo_and_verify_on_postgres() {
+    let (_admin, url, database) = support::fresh_postgres_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env("HOTLINE_DATABASE_URL", &url)
+            .env("HOTLINE_LOG", "warn")
+            .output()
+            .expect("run hotline")
+    };
+    let out = run(&["demo", "--events", "300"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!dir.path().join("hotline.db").exists(), "PostgreSQL mode writes no SQLite log");
+    assert!(run(&["verify"]).status.success());
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    conn.execute("ALTER TABLE events DISABLE TRIGGER USER").await.unwrap();
+    let target: i64 = sqlx::query_scalar("SELECT MIN(global_position) FROM events WHERE event_type = 'TicketDispatched'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let changed = conn
+        .execute(
+            format!(
+                "UPDATE events SET payload = regexp_replace(payload::text, '\"by\":\".', '\"by\":\"X')::json \
+                 WHERE global_position = {target}"
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    let out = run(&["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("hash mismatch") && stderr.contains(&format!("at position {target} ")), "{stderr}");
+    drop(conn);
+    let admin_url = support::postgres_admin_url();
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    admin.execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str()).await.unwrap();
+}
+
+#[tokio::test]
+async fn serve_answers_health_checks_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("HOTLINE_DATABASE_URL")
+        .spawn()
+        .expect("start serve");
+    let mut body = String::new();
+    for _ in 0..100 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+            stream.read_to_string(&mut body).unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("\"status\":\"ok\"") && body.contains("\"head\":0"), "{body}");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status:?}");
+    assert!(dir.path().join("hotline.db").exists(), "embedded log created under the data dir");
+}
