@@ -7,6 +7,7 @@
 # PostgreSQL: HOTLINE_TEST_DATABASE_URL if set; else a server on 127.0.0.1:5432 that accepts
 # `postgres` without a password; else a throwaway cluster (initdb + pg_ctl in a temp dir, on a free
 # port, stopped on exit), after `apt-get install postgresql` where initdb is missing.
+# HOTLINE_TEST_POSTGRES=throwaway always starts the throwaway cluster (what a fresh machine does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,7 +74,9 @@ start_throwaway_postgres() {
     export HOTLINE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
-if [ -z "${HOTLINE_TEST_DATABASE_URL:-}" ]; then
+if [ "${HOTLINE_TEST_POSTGRES:-}" = "throwaway" ]; then
+    start_throwaway_postgres
+elif [ -z "${HOTLINE_TEST_DATABASE_URL:-}" ]; then
     candidate="postgres://postgres@127.0.0.1:5432/postgres"
     if have psql && psql "$candidate" -Atqc 'select 1' >/dev/null 2>&1; then
         log "using the PostgreSQL on 127.0.0.1:5432"
@@ -91,10 +94,11 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
-    log "cargo nextest run"
-    cargo nextest run --workspace --locked --no-fail-fast "$@"
+    # Doc tests first, so that the run closes with nextest's summary of every test.
     log "doc tests"
     cargo test --workspace --locked --doc
+    log "cargo nextest run"
+    cargo nextest run --workspace --locked --no-fail-fast "$@"
 else
     log "cargo test (install cargo-nextest for a faster run)"
     cargo test --workspace --locked --no-fail-fast "$@"

@@ -58,7 +58,9 @@ async fn demo_is_deterministic_for_a_seed_and_verifies() {
     assert!(first.len() >= 600);
     assert_eq!(first, second, "same seed, same history");
     let types: std::collections::BTreeSet<&str> = first.iter().map(|e| e.2.as_str()).collect();
-    for expected in ["UnitCreated", "CustomerRegistered", "TicketCreated", "TicketClosed", "ApprovalGranted", "TicketDispatched"] {
+    for expected in
+        ["UnitCreated", "CustomerRegistered", "TicketCreated", "TicketClosed", "ApprovalGranted", "TicketDispatched"]
+    {
         assert!(types.contains(expected), "demo lacks {expected}");
     }
     let other_seed = tempfile::tempdir().unwrap();
@@ -73,14 +75,19 @@ async fn demo_is_deterministic_for_a_seed_and_verifies() {
 async fn verify_names_the_first_altered_event_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     assert!(hotline(dir.path(), &["demo", "--events", "300"]).status.success());
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("hotline.db").display())).await.unwrap();
-    conn.execute("DROP TRIGGER events_are_append_only_update").await.unwrap();
-    let target: i64 = sqlx::query_scalar("SELECT MIN(global_position) FROM events WHERE event_type = 'TicketDispatched'")
-        .fetch_one(&mut conn)
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("hotline.db").display()))
         .await
         .unwrap();
+    conn.execute("DROP TRIGGER events_are_append_only_update").await.unwrap();
+    let target: i64 =
+        sqlx::query_scalar("SELECT MIN(global_position) FROM events WHERE event_type = 'TicketDispatched'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     // Rewriting a row with the very same bytes is no alteration.
-    conn.execute(format!("UPDATE events SET payload = payload WHERE global_position = {target}").as_str()).await.unwrap();
+    conn.execute(format!("UPDATE events SET payload = payload WHERE global_position = {target}").as_str())
+        .await
+        .unwrap();
     assert!(hotline(dir.path(), &["verify"]).status.success(), "an untouched log verifies");
     // One character of the dispatcher's name.
     let changed = conn
@@ -120,10 +127,11 @@ async fn demo_and_verify_on_postgres() {
     assert!(run(&["verify"]).status.success());
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     conn.execute("ALTER TABLE events DISABLE TRIGGER USER").await.unwrap();
-    let target: i64 = sqlx::query_scalar("SELECT MIN(global_position) FROM events WHERE event_type = 'TicketDispatched'")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let target: i64 =
+        sqlx::query_scalar("SELECT MIN(global_position) FROM events WHERE event_type = 'TicketDispatched'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     let changed = conn
         .execute(
             format!(

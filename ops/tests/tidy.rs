@@ -47,7 +47,12 @@ fn crate_dependencies_point_one_way() {
         for dependency in &package.dependencies {
             let normal = dependency.kind == cargo_metadata::DependencyKind::Normal;
             if normal && dependency.name.starts_with("hotline-") {
-                assert!(permitted.contains(dependency.name.as_str()), "{} must not depend on {}", package.name, dependency.name);
+                assert!(
+                    permitted.contains(dependency.name.as_str()),
+                    "{} must not depend on {}",
+                    package.name,
+                    dependency.name
+                );
             }
             if normal && dependency.name == "anyhow" {
                 assert_eq!(package.name.as_str(), "hotline-ops", "only ops may use anyhow");

@@ -71,7 +71,8 @@ pub fn load(path: &Path) -> Result<Vec<FixtureEvent>, FixtureError> {
             stream_id: text_field("stream_id").ok_or_else(|| error("stream_id missing".into()))?,
             stream_version: number_field("stream_version").ok_or_else(|| error("stream_version missing".into()))?,
             event_type: text_field("event_type").ok_or_else(|| error("event_type missing".into()))?,
-            schema_version: number_field("schema_version").ok_or_else(|| error("schema_version missing".into()))? as u32,
+            schema_version: number_field("schema_version").ok_or_else(|| error("schema_version missing".into()))?
+                as u32,
             payload: value.get("payload").cloned().ok_or_else(|| error("payload missing".into()))?,
         });
     }

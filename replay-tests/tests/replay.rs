@@ -18,9 +18,15 @@ fn every_fixture_decodes_folds_and_matches_its_snapshot() {
         let events = load(&path).unwrap_or_else(|e| panic!("{e}"));
         let mut tickets = std::collections::BTreeMap::new();
         for event in &events {
-            assert_eq!(event.stream_id.split_once('-').map(|(c, _)| c), Some("ticket"), "{name}: only ticket streams yet");
+            assert_eq!(
+                event.stream_id.split_once('-').map(|(c, _)| c),
+                Some("ticket"),
+                "{name}: only ticket streams yet"
+            );
             let decoded = TicketEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
-                .unwrap_or_else(|e| panic!("{name}: {} v{} does not decode: {e}", event.event_type, event.schema_version));
+                .unwrap_or_else(|e| {
+                    panic!("{name}: {} v{} does not decode: {e}", event.event_type, event.schema_version)
+                });
             let state = tickets.remove(&event.stream_id).unwrap_or_default();
             tickets.insert(event.stream_id.clone(), Ticket::evolve(state, &decoded));
         }
