@@ -5,11 +5,13 @@
 //! - [`serve`]: the HTTP service.
 //! - [`demo`]: a realistic, seeded history generated through the real command path.
 //! - [`verify`]: recomputes every stream hash and names the first altered event.
+//! - [`bench`]: performance figures beside same-run baselines.
 //!
 //! # Architecture Invariants
 //! - Holds no logic other crates need: it wires them together, parses arguments and reports.
 //! - The only crate that uses `anyhow` and `#[tokio::main]`.
 
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod serve;

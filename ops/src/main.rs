@@ -46,6 +46,20 @@ enum Command {
     /// Recompute every stream hash in global order. Exits 1 and names the first altered,
     /// missing or reordered event.
     Verify,
+    /// Measure the log's performance; every figure is printed beside a baseline measured in the
+    /// same run, and written as JSON under --out. Uses throwaway stores, never your data.
+    Bench {
+        /// Small sizes, for a quick look (well under two minutes).
+        #[arg(long)]
+        quick: bool,
+        /// PostgreSQL server where the bench may create a throwaway database; without it the
+        /// PostgreSQL rows are left out.
+        #[arg(long, env = "HOTLINE_BENCH_DATABASE_URL")]
+        postgres_url: Option<String>,
+        /// Where results are written.
+        #[arg(long, default_value = "bench-results")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -94,6 +108,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             }
+        }
+        Command::Bench { quick, postgres_url, out } => {
+            let config = hotline_ops::bench::BenchConfig { quick, postgres_url, out_dir: out };
+            let rows = hotline_ops::bench::run(&config).await?;
+            println!("{}", hotline_ops::bench::table(&rows));
+            println!("machine: {}", hotline_ops::bench::machine());
         }
     }
     Ok(ExitCode::SUCCESS)

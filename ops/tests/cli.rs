@@ -182,3 +182,25 @@ async fn serve_answers_health_checks_and_stops_gracefully() {
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status:?}");
     assert!(dir.path().join("hotline.db").exists(), "embedded log created under the data dir");
 }
+
+#[test]
+fn bench_quick_reports_every_row_beside_its_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["bench", "--quick", "--out"])
+        .arg(dir.path())
+        .env("HOTLINE_BENCH_DATABASE_URL", support::postgres_admin_url())
+        .env("HOTLINE_LOG", "warn")
+        .output()
+        .expect("run bench");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("latest.json")).expect("latest.json")).unwrap();
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 5, "{report}");
+    for row in rows {
+        assert!(row["rate"].as_f64().unwrap() > 0.0 && row["baseline_rate"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(!row["baseline"].as_str().unwrap().is_empty());
+    }
+    assert!(text(&out.stdout).contains("| SQLite append (group commit), 32 commander(s) |"));
+}

@@ -1,0 +1,409 @@
+//! `hotline bench`: performance figures, each beside a baseline measured in the same run.
+//!
+//! Rows so far (the log):
+//! - durable appends on SQLite with group commit, 1 and 32 concurrent commanders, against raw
+//!   fsynced SQLite inserts of the same bytes (one row per commit: the physical reference);
+//! - durable appends on PostgreSQL with 32 writers, against raw multi-client INSERTs of the same
+//!   rows into a plain table (what the server does with no log on top);
+//! - rehydrating one 10,000-event stream (load and fold), against reading the same rows raw;
+//! - `hotline verify` rate, against hashing the same bytes with SHA-256 alone.
+//!
+//! Results print as a table and are written as JSON under `bench-results/`.
+
+use anyhow::Context;
+use chrono::Utc;
+use hotline_commands::clock::SystemClock;
+use hotline_commands::store::hash::{stream_hash, HashInput};
+use hotline_commands::store::postgres::PostgresEventStore;
+use hotline_commands::store::sqlite::SqliteEventStore;
+use hotline_commands::store::{AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{Connection, Executor};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Small sizes: every row in well under two minutes.
+    pub quick: bool,
+    /// A PostgreSQL server where the bench may create a throwaway database; PostgreSQL rows are
+    /// left out (and say so) without it.
+    pub postgres_url: Option<String>,
+    /// Where the JSON results go.
+    pub out_dir: PathBuf,
+}
+
+/// One figure and its baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// What was measured.
+    pub name: String,
+    /// The figure (a rate, per second).
+    pub rate: f64,
+    /// Median latency of one operation, milliseconds, where meaningful.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency, milliseconds.
+    pub p99_ms: Option<f64>,
+    /// The baseline measured in the same run.
+    pub baseline: String,
+    /// The baseline's rate, per second.
+    pub baseline_rate: f64,
+    /// How many operations each side ran.
+    pub operations: u64,
+}
+
+impl Row {
+    fn ratio(&self) -> f64 {
+        self.rate / self.baseline_rate.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Runs every row and writes the results.
+pub async fn run(config: &BenchConfig) -> anyhow::Result<Vec<Row>> {
+    let scratch = tempfile::tempdir().context("scratch directory")?;
+    let (single, concurrent) = if config.quick { (200, 20) } else { (2_000, 200) };
+    let mut rows = Vec::new();
+
+    let raw_rate = raw_sqlite_inserts(&scratch.path().join("raw.db"), single).await?;
+    for (commanders, per) in [(1, single), (32, concurrent)] {
+        let store = open_sqlite(&scratch.path().join(format!("log{commanders}.db"))).await?;
+        let (rate, latencies) = appends(store, commanders, per).await?;
+        rows.push(Row {
+            name: format!("SQLite append (group commit), {commanders} commander(s)"),
+            rate,
+            p50_ms: Some(percentile(&latencies, 0.50)),
+            p99_ms: Some(percentile(&latencies, 0.99)),
+            baseline: "raw fsynced SQLite INSERT, 1 row per commit".into(),
+            baseline_rate: raw_rate,
+            operations: latencies.len() as u64,
+        });
+    }
+
+    let stream_events = if config.quick { 2_000 } else { 10_000 };
+    rows.push(rehydrate(&scratch.path().join("rehydrate.db"), stream_events).await?);
+    rows.push(verify_rate(&scratch.path().join("rehydrate.db")).await?);
+
+    match &config.postgres_url {
+        Some(url) => rows.push(postgres_appends(url, concurrent).await?),
+        None => eprintln!("bench: no PostgreSQL (set HOTLINE_BENCH_DATABASE_URL): PostgreSQL rows left out"),
+    }
+    write_results(config, &rows)?;
+    Ok(rows)
+}
+
+/// A table of the rows, for the terminal and the README.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| measurement | rate/s | p50 ms | p99 ms | baseline (same run) | baseline/s | ratio |\n| --- | ---: | ---: | ---: | --- | ---: | ---: |\n",
+    );
+    let ms = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"));
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {:.0} | {} | {} | {} | {:.0} | {:.2}× |\n",
+            row.name,
+            row.rate,
+            ms(row.p50_ms),
+            ms(row.p99_ms),
+            row.baseline,
+            row.baseline_rate,
+            row.ratio()
+        ));
+    }
+    out
+}
+
+fn write_results(config: &BenchConfig, rows: &[Row]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.out_dir)?;
+    let report = json!({
+        "at": Utc::now(),
+        "quick": config.quick,
+        "machine": machine(),
+        "rows": rows,
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    let name = format!("{}{}.json", Utc::now().format("%Y%m%dT%H%M%SZ"), if config.quick { "-quick" } else { "" });
+    std::fs::write(config.out_dir.join(name), &text)?;
+    std::fs::write(config.out_dir.join("latest.json"), &text)?;
+    Ok(())
+}
+
+/// Cores, memory and CPU model, so figures are read against the machine they came from.
+pub fn machine() -> serde_json::Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_kb = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).map(|l| l.trim().to_owned());
+    json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "cpu": model,
+        "memory": memory_kb,
+        "os": std::env::consts::OS,
+    })
+}
+
+async fn open_sqlite(path: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(Arc::new(SqliteEventStore::open(path, Arc::new(SystemClock)).await?))
+}
+
+/// A typical ticket event: about 400 bytes of payload.
+fn sample_event() -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "TicketDispatched".into(),
+        schema_version: 1,
+        payload: json!({
+            "station": "tj01-st03", "station_path": "/hq/north/tj01/tj01-st03", "by": "tj01-agent2",
+            "note": "用户反映暖气片不热，阀门有漏水，请尽快联系用户上门处理。联系电话见工单。", "redispatch": false,
+            "approval_id": null
+        }),
+        metadata: Metadata {
+            tenant: Some("tj01".into()),
+            actor: "tj01-agent2".into(),
+            command_id: None,
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            source: "bench".into(),
+            occurred_at: Utc::now(),
+        },
+    }
+}
+
+/// `commanders` tasks each append `per` single-event commands to their own streams, with a
+/// command id and an exact expected version, as the command handler does.
+async fn appends(store: Arc<dyn EventStore>, commanders: usize, per: usize) -> anyhow::Result<(f64, Vec<Duration>)> {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..commanders)
+        .map(|c| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let stream = StreamId::new("ticket", format!("bench{c}-{}", Uuid::now_v7().simple()));
+                let mut latencies = Vec::with_capacity(per);
+                for version in 0..per as u64 {
+                    let expected =
+                        if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+                    let request = AppendRequest {
+                        stream_id: stream.clone(),
+                        expected,
+                        events: vec![sample_event()],
+                        command_id: Some(Uuid::now_v7()),
+                    };
+                    let at = Instant::now();
+                    store.append(request).await?;
+                    latencies.push(at.elapsed());
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    Ok((rate, latencies))
+}
+
+/// The same bytes inserted one row per fsynced commit, with no log logic.
+async fn raw_sqlite_inserts(path: &Path, count: usize) -> anyhow::Result<f64> {
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display())).await?;
+    conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;").await?;
+    conn.execute(
+        "CREATE TABLE raw (position INTEGER PRIMARY KEY, stream_id TEXT, stream_version INTEGER, event_id TEXT, \
+         event_type TEXT, schema_version INTEGER, payload TEXT, metadata TEXT, recorded_at TEXT, stream_hash TEXT)",
+    )
+    .await?;
+    let event = sample_event();
+    let (payload, metadata) = (event.payload.to_string(), serde_json::to_string(&event.metadata)?);
+    let started = Instant::now();
+    for i in 0..count {
+        sqlx::query("INSERT INTO raw VALUES (?, 'ticket-raw', ?, ?, 'TicketDispatched', 1, ?, ?, ?, ?)")
+            .bind(i as i64 + 1)
+            .bind(i as i64 + 1)
+            .bind(Uuid::now_v7().to_string())
+            .bind(&payload)
+            .bind(&metadata)
+            .bind(Utc::now().to_rfc3339())
+            .bind("0".repeat(64))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Loads and folds one long stream through the handler, against reading the same rows raw.
+async fn rehydrate(path: &Path, events: usize) -> anyhow::Result<Row> {
+    let store = open_sqlite(path).await?;
+    let stream = StreamId::new("ticket", "long");
+    for chunk in 0..events / 500 {
+        let batch = (0..500).map(|_| sample_event()).collect();
+        let expected = if chunk == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(chunk as u64 * 500) };
+        store.append(AppendRequest { stream_id: stream.clone(), expected, events: batch, command_id: None }).await?;
+    }
+    let runs = 5;
+    let started = Instant::now();
+    for _ in 0..runs {
+        let recorded = store.read_stream(&stream, 1).await?;
+        // Decode every payload into the domain's event type, as the command handler does.
+        let decoded = recorded
+            .into_iter()
+            .map(|e| {
+                <hotline_domain::ticket::TicketEvent as hotline_domain::EventCodec>::decode(
+                    &e.event_type,
+                    e.schema_version,
+                    e.payload,
+                )
+            })
+            .filter(Result::is_ok)
+            .count();
+        anyhow::ensure!(decoded == events, "rehydrated {decoded} of {events} events");
+    }
+    let rate = (runs * events) as f64 / started.elapsed().as_secs_f64();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
+    let started = Instant::now();
+    for _ in 0..runs {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT payload FROM events WHERE stream_id = 'ticket-long' ORDER BY stream_version")
+                .fetch_all(&mut conn)
+                .await?;
+        anyhow::ensure!(rows.len() == events, "raw read {} rows", rows.len());
+    }
+    let baseline_rate = (runs * events) as f64 / started.elapsed().as_secs_f64();
+    Ok(Row {
+        name: format!("rehydrate a {events}-event stream (read, decode)"),
+        rate,
+        p50_ms: None,
+        p99_ms: None,
+        baseline: "raw SELECT of the same rows".into(),
+        baseline_rate,
+        operations: (runs * events) as u64,
+    })
+}
+
+/// `hotline verify` over the log written by [`rehydrate`], against SHA-256 alone over its bytes.
+async fn verify_rate(path: &Path) -> anyhow::Result<Row> {
+    let store = open_sqlite(path).await?;
+    let report = crate::verify::verify(store.as_ref(), false).await?;
+    anyhow::ensure!(report.violation.is_none(), "bench log does not verify: {:?}", report.violation);
+    let events = store.read_all(0, u32::MAX).await?;
+    let started = Instant::now();
+    let mut digest = String::new();
+    for event in &events {
+        digest = chain_payload(&digest, &event.payload.to_string());
+    }
+    std::hint::black_box(digest);
+    let baseline_rate = events.len() as f64 / started.elapsed().as_secs_f64();
+    Ok(Row {
+        name: "hotline verify (SQLite)".into(),
+        rate: report.rate,
+        p50_ms: None,
+        p99_ms: None,
+        baseline: "SHA-256 chain over the payloads alone, in memory".into(),
+        baseline_rate,
+        operations: report.checked,
+    })
+}
+
+/// The baseline of `verify`: SHA-256 chained over the payload text alone.
+fn chain_payload(previous: &str, payload: &str) -> String {
+    let input = HashInput {
+        global_position: 0,
+        stream_id: "",
+        stream_version: 0,
+        event_id: "",
+        event_type: "",
+        schema_version: 0,
+        payload,
+        metadata: "",
+        recorded_at: "",
+    };
+    stream_hash(Some(previous).filter(|p| !p.is_empty()), &input)
+}
+
+/// 32 writers on the PostgreSQL log against 32 clients inserting the same rows into a plain table.
+async fn postgres_appends(admin_url: &str, per: usize) -> anyhow::Result<Row> {
+    let database = format!("hotline_bench_{}", Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(admin_url).await.context("connecting to the bench PostgreSQL")?;
+    admin.execute(format!("CREATE DATABASE {database}").as_str()).await?;
+    let url = with_database(admin_url, &database);
+    let result = async {
+        let store: Arc<dyn EventStore> = Arc::new(PostgresEventStore::connect(&url, Arc::new(SystemClock)).await?);
+        let (rate, latencies) = appends(Arc::clone(&store), 32, per).await?;
+        drop(store);
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(32).connect(&url).await?;
+        pool.execute(
+            "CREATE TABLE raw (position BIGSERIAL PRIMARY KEY, stream_id TEXT, stream_version BIGINT, event_id UUID, \
+             event_type TEXT, schema_version INT, payload JSON, metadata JSON, recorded_at TIMESTAMPTZ, stream_hash TEXT)",
+        )
+        .await?;
+        let event = sample_event();
+        let (payload, metadata) = (event.payload.to_string(), serde_json::to_string(&event.metadata)?);
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..32)
+            .map(|c| {
+                let (pool, payload, metadata) = (pool.clone(), payload.clone(), metadata.clone());
+                tokio::spawn(async move {
+                    for i in 0..per {
+                        sqlx::query(
+                            "INSERT INTO raw (stream_id, stream_version, event_id, event_type, schema_version, payload, \
+                             metadata, recorded_at, stream_hash) VALUES ($1, $2, $3, 'TicketDispatched', 1, $4::json, $5::json, now(), $6)",
+                        )
+                        .bind(format!("ticket-raw{c}"))
+                        .bind(i as i64 + 1)
+                        .bind(Uuid::now_v7())
+                        .bind(&payload)
+                        .bind(&metadata)
+                        .bind("0".repeat(64))
+                        .execute(&pool)
+                        .await?;
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await??;
+        }
+        let baseline_rate = (32 * per) as f64 / started.elapsed().as_secs_f64();
+        pool.close().await;
+        anyhow::Ok(Row {
+            name: "PostgreSQL append, 32 writers".into(),
+            rate,
+            p50_ms: Some(percentile(&latencies, 0.50)),
+            p99_ms: Some(percentile(&latencies, 0.99)),
+            baseline: "raw INSERT of the same rows, 32 clients".into(),
+            baseline_rate,
+            operations: latencies.len() as u64,
+        })
+    }
+    .await;
+    let _ = admin.execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str()).await;
+    result
+}
+
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
+    let mut out = format!("{}/{database}", &base[..path]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1_000.0
+}
