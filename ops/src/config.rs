@@ -6,6 +6,7 @@ use hotline_commands::store::postgres::PostgresEventStore;
 use hotline_commands::store::sqlite::SqliteEventStore;
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
+use hotline_projections::store::ReadStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -51,6 +52,21 @@ impl StoreConfig {
                         .await
                         .with_context(|| format!("opening the log at {}", path.display()))?,
                 )
+            }
+        })
+    }
+
+    /// Opens (and migrates) the read models: `readmodels.db` beside the embedded log, or the same
+    /// PostgreSQL database as the log.
+    pub async fn open_read_store(&self) -> anyhow::Result<ReadStore> {
+        Ok(match &self.database_url {
+            Some(url) => ReadStore::open_postgres(url).await.context("opening the read models in PostgreSQL")?,
+            None => {
+                std::fs::create_dir_all(&self.data_dir)?;
+                let path = self.data_dir.join("readmodels.db");
+                ReadStore::open_sqlite(&path)
+                    .await
+                    .with_context(|| format!("opening the read models at {}", path.display()))?
             }
         })
     }

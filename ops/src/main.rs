@@ -29,8 +29,15 @@ enum Command {
         #[arg(long, env = "HOTLINE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
-    /// Create or upgrade the log's schema, then exit. Other commands migrate on start too.
+    /// Create or upgrade the schemas of the log and the read models, then exit. Other commands
+    /// migrate on start too.
     Migrate,
+    /// Rebuild read models from position 0: one projection by name, or all. Each rebuild runs in
+    /// one transaction, so readers see the old read model until the new one is complete.
+    Rebuild {
+        /// Projection id (`tickets`, `approvals`, `customers`); all when omitted.
+        name: Option<String>,
+    },
     /// Generate a realistic history through the real command path: the organisation, customers,
     /// and tickets through every path (dispatch, reject, return, redispatch, supervision,
     /// escalation, extensions, approvals granted and rejected, void, cancel). The same seed
@@ -84,11 +91,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { listen } => {
             let store = cli.store.open_store().await?;
-            hotline_ops::serve::serve(listen, store, cli.store.describe()).await?;
+            let read = cli.store.open_read_store().await?;
+            hotline_ops::serve::serve(listen, store, read, cli.store.describe()).await?;
         }
         Command::Migrate => {
             let store = cli.store.open_store().await?;
-            println!("log ready ({}), head position {}", cli.store.describe(), store.head().await?);
+            cli.store.open_read_store().await?;
+            println!("log and read models ready ({}), head position {}", cli.store.describe(), store.head().await?);
+        }
+        Command::Rebuild { name } => {
+            let runner = hotline_projections::runner::Runner::new(
+                cli.store.open_store().await?,
+                cli.store.open_read_store().await?,
+                hotline_projections::all_projections(),
+            );
+            let selected: Vec<_> =
+                runner.projections().iter().filter(|p| name.as_deref().is_none_or(|n| n == p.id())).cloned().collect();
+            if selected.is_empty() {
+                let known: Vec<_> = runner.projections().iter().map(|p| p.id()).collect();
+                anyhow::bail!("no projection {:?}; known: {}", name.unwrap_or_default(), known.join(", "));
+            }
+            for projection in selected {
+                let bar =
+                    if progress { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
+                bar.set_message(projection.id());
+                let report = runner.rebuild(&projection, &|replayed| bar.set_position(replayed)).await?;
+                bar.finish_and_clear();
+                println!("rebuilt {}: {} events at {:.0} events/s", projection.id(), report.events, report.rate);
+            }
         }
         Command::Demo { events, seed } => {
             let hotline = cli.store.open_service().await?;

@@ -1,12 +1,16 @@
 //! `hotline serve`: the HTTP service.
 //!
-//! For now: `GET /healthz` (the log's backend and head position). The GraphQL API joins it at
-//! `/graphql` (see the `graphql` crate).
+//! Runs every projection live (catch up, then follow the log's commit notifications) and serves
+//! `GET /healthz`: the log's backend and head, and each projection's checkpoint. The GraphQL API
+//! joins it at `/graphql` (see the `graphql` crate).
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use hotline_commands::store::EventStore;
+use hotline_projections::all_projections;
+use hotline_projections::runner::Runner;
+use hotline_projections::store::ReadStore;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,31 +18,58 @@ use std::sync::Arc;
 #[derive(Clone)]
 struct AppState {
     store: Arc<dyn EventStore>,
+    runner: Arc<Runner>,
     backend: String,
 }
 
 /// The service's routes.
-pub fn router(store: Arc<dyn EventStore>, backend: String) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(AppState { store, backend })
+pub fn router(store: Arc<dyn EventStore>, runner: Arc<Runner>, backend: String) -> Router {
+    Router::new().route("/healthz", get(healthz)).with_state(AppState { store, runner, backend })
 }
 
 async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
-    match state.store.head().await {
-        Ok(head) => {
-            (axum::http::StatusCode::OK, Json(json!({ "status": "ok", "backend": state.backend, "head": head })))
+    match (state.store.head().await, state.runner.checkpoints().await) {
+        (Ok(head), Ok(checkpoints)) => {
+            // Every projection is listed, also one whose runner has not written a checkpoint yet.
+            let projections: serde_json::Map<String, Value> = state
+                .runner
+                .projections()
+                .iter()
+                .map(|p| {
+                    let entry = match checkpoints.iter().find(|c| c.projection == p.id()) {
+                        Some(c) => json!({ "position": c.position, "status": c.status, "error": c.error }),
+                        None => json!({ "position": 0, "status": "starting", "error": null }),
+                    };
+                    (p.id().to_owned(), entry)
+                })
+                .collect();
+            let healthy = projections.values().all(|p| p["status"] != "failed");
+            let status = if healthy { "ok" } else { "degraded" };
+            let body = json!({ "status": status, "backend": state.backend, "head": head, "projections": projections });
+            (axum::http::StatusCode::OK, Json(body))
         }
-        Err(error) => {
-            tracing::error!(%error, "health check could not read the log");
+        (head, checkpoints) => {
+            tracing::error!(head = ?head.err(), checkpoints = ?checkpoints.err(), "health check could not read the log or read models");
             (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
         }
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM, then finishes requests in flight.
-pub async fn serve(listen: SocketAddr, store: Arc<dyn EventStore>, backend: String) -> anyhow::Result<()> {
+/// Runs the projections and serves until Ctrl-C or SIGTERM, then finishes requests in flight.
+pub async fn serve(
+    listen: SocketAddr,
+    store: Arc<dyn EventStore>,
+    read: ReadStore,
+    backend: String,
+) -> anyhow::Result<()> {
+    let runner = Arc::new(Runner::new(Arc::clone(&store), read, all_projections()));
+    let projections = runner.spawn();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");
-    axum::serve(listener, router(store, backend)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, router(store, runner, backend)).with_graceful_shutdown(shutdown_signal()).await?;
+    for projection in projections {
+        projection.abort();
+    }
     Ok(())
 }
 

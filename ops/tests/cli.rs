@@ -176,6 +176,10 @@ async fn serve_answers_health_checks_and_stops_gracefully() {
     }
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains("\"status\":\"ok\"") && body.contains("\"head\":0"), "{body}");
+    assert!(
+        body.contains("\"tickets\":{") && body.contains("\"customers\":{"),
+        "projections report their checkpoints: {body}"
+    );
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();
@@ -203,4 +207,22 @@ fn bench_quick_reports_every_row_beside_its_baseline() {
         assert!(!row["baseline"].as_str().unwrap().is_empty());
     }
     assert!(text(&out.stdout).contains("| SQLite append (group commit), 32 commander(s) |"));
+}
+
+#[test]
+fn rebuild_replays_every_projection_and_names_unknown_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(hotline(dir.path(), &["demo", "--events", "300"]).status.success());
+    let out = hotline(dir.path(), &["rebuild"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for projection in ["tickets", "approvals", "customers"] {
+        assert!(stdout.contains(&format!("rebuilt {projection}: ")), "{stdout}");
+    }
+    assert!(stdout.contains("events/s"));
+    let out = hotline(dir.path(), &["rebuild", "tickets"]);
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    let out = hotline(dir.path(), &["rebuild", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("known: tickets, approvals, customers"), "{}", text(&out.stderr));
 }

@@ -1,15 +1,49 @@
 //! The read side of Hotline: projections, read models and the live feed.
 //!
-//! Owns the projection trait and runner (checkpoint committed in the same transaction as the
-//! read-model writes), the read models (ticket pools, ticket detail and timeline, pending
-//! approvals, customer index, KPIs), the live bus (in-process or NATS JetStream), the sealer and
-//! rebuilds. It is built in the "Projections, read models, the live bus" issue; until then the
-//! crate holds nothing but this map.
+//! ```no_run
+//! # async fn example(log: std::sync::Arc<dyn hotline_commands::store::EventStore>) -> Result<(), Box<dyn std::error::Error>> {
+//! use hotline_projections::{runner::Runner, store::ReadStore, all_projections};
+//! use std::sync::Arc;
+//! let read = ReadStore::open_sqlite("hotline-data/readmodels.db".as_ref()).await?;
+//! let runner = Arc::new(Runner::new(log, read, all_projections()));
+//! runner.spawn(); // catch up, then follow the log's commit notifications
+//! # Ok(()) }
+//! ```
+//!
+//! # Contents
+//! - [`store`]: the read-model database (SQLite or PostgreSQL, one SQL dialect via sqlx `Any`).
+//! - [`runner`]: the [`runner::Projection`] trait and [`runner::Runner`]: checkpoint committed with
+//!   the writes, catch-up then live, rebuild, read-your-writes waits, the in-process live feed.
+//! - [`tickets`]: pools, ticket detail and timeline (`rm_ticket`, `rm_ticket_timeline`).
+//! - [`approvals`]: pending approvals with their overdue flag (`rm_approval`).
+//! - [`customers`]: customers and the phone index (`rm_customer`, `rm_customer_phone`).
+//! - [`kpi`]: ticket KPIs by scope and time bucket.
 //!
 //! # Architecture Invariants
-//! - Reads the log in order from its own checkpoint; never writes to it except through
-//!   `commands`.
-//! - Every read model can be dropped and rebuilt from position 0.
+//! - Reads the log in order from each projection's checkpoint; never writes to the log.
+//! - Every read model can be dropped and rebuilt from position 0 (`hotline rebuild`).
+//! - A projection never re-derives a business fact: deadlines, first-time fix and lateness come
+//!   from the events.
 //!
 //! # API Boundary
-//! Read-model views are used by `graphql`; the live feed by `graphql` and `gateway-adapters`.
+//! The query types (`TicketQueries`, `ApprovalQueries`, `CustomerQueries`, `ticket_kpis`) and
+//! the runner are used by `graphql` and `ops`.
+
+pub mod approvals;
+pub mod customers;
+pub mod kpi;
+pub mod runner;
+pub mod store;
+pub mod tickets;
+
+use runner::Projection;
+use std::sync::Arc;
+
+/// Every projection, in the order they are run.
+pub fn all_projections() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(tickets::TicketProjection),
+        Arc::new(approvals::ApprovalProjection),
+        Arc::new(customers::CustomerProjection),
+    ]
+}

@@ -1,0 +1,192 @@
+//! Approvals: `ApprovalProjection` builds `rm_approval` (ApprovalView), the approvers' lists with
+//! their overdue flag (超期未审批自动标红).
+
+use crate::runner::{metadata, Projection, ProjectionError};
+use crate::store::WhereClause;
+use crate::tickets::{code, timestamp};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hotline_commands::store::RecordedEvent;
+use hotline_domain::approval::ApprovalEvent;
+use hotline_domain::EventCodec;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+/// Builds `rm_approval`.
+pub struct ApprovalProjection;
+
+#[async_trait]
+impl Projection for ApprovalProjection {
+    fn id(&self) -> &'static str {
+        "approvals"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_approval"]
+    }
+
+    async fn apply(&self, conn: &mut AnyConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        if event.stream_id.category() != "approval" {
+            return Ok(());
+        }
+        let decoded = ApprovalEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
+            .map_err(|source| ProjectionError::Decode { event_type: event.event_type.clone(), source })?;
+        let meta = metadata(event)?;
+        let at = timestamp(&meta.occurred_at);
+        let id = event.stream_id.as_str().trim_start_matches("approval-").to_owned();
+        match &decoded {
+            ApprovalEvent::Requested {
+                tenant,
+                ticket_id,
+                ticket_no,
+                operation,
+                reason,
+                chain,
+                requested_by,
+                due_at,
+                ..
+            } => {
+                sqlx::query(
+                    "INSERT INTO rm_approval (approval_id, ticket_id, ticket_no, tenant, operation, status, chain, next_level, \
+                     reason, requested_by, requested_at, due_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&id)
+                .bind(ticket_id.to_string())
+                .bind(ticket_no)
+                .bind(&tenant.0)
+                .bind(operation.code())
+                .bind(serde_json::to_string(chain).expect("levels serialize"))
+                .bind(chain.first().map(code))
+                .bind(reason)
+                .bind(&requested_by.0)
+                .bind(&at)
+                .bind(timestamp(due_at))
+                .execute(&mut *conn)
+                .await?;
+            }
+            ApprovalEvent::LevelApproved { .. } => {
+                // The next level is the chain's entry after those approved; JSON is parsed here,
+                // not in SQL, to stay the same on both engines.
+                let row = sqlx::query("SELECT chain, approved_levels FROM rm_approval WHERE approval_id = $1")
+                    .bind(&id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let chain: Vec<String> = serde_json::from_str(&row.try_get::<String, _>(0)?).unwrap_or_default();
+                let approved = row.try_get::<i64, _>(1)? + 1;
+                sqlx::query("UPDATE rm_approval SET approved_levels = $1, next_level = $2 WHERE approval_id = $3")
+                    .bind(approved)
+                    .bind(chain.get(approved as usize).cloned())
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            ApprovalEvent::Granted { .. } => {
+                sqlx::query("UPDATE rm_approval SET status = 'granted', next_level = NULL, decided_at = $1, decided_by = $2 WHERE approval_id = $3")
+                    .bind(&at)
+                    .bind(&meta.actor)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            ApprovalEvent::Rejected { reason, approver, .. } => {
+                sqlx::query(
+                    "UPDATE rm_approval SET status = 'rejected', next_level = NULL, decided_at = $1, decided_by = $2, \
+                     rejection_reason = $3 WHERE approval_id = $4",
+                )
+                .bind(&at)
+                .bind(&approver.0)
+                .bind(reason)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An approval as approvers' lists show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ApprovalView {
+    /// Id.
+    pub approval_id: String,
+    /// Ticket.
+    pub ticket_id: String,
+    /// Ticket number.
+    pub ticket_no: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Operation code.
+    pub operation: String,
+    /// `pending`, `granted` or `rejected`.
+    pub status: String,
+    /// The level whose decision is awaited.
+    pub next_level: Option<String>,
+    /// Why it was requested.
+    pub reason: String,
+    /// Who requested it.
+    pub requested_by: String,
+    /// When.
+    pub requested_at: String,
+    /// Overdue after.
+    pub due_at: String,
+    /// Pending past its due time.
+    pub overdue: bool,
+    /// Why it was rejected.
+    pub rejection_reason: Option<String>,
+}
+
+/// Read access to approvals.
+pub struct ApprovalQueries<'a>(pub &'a AnyPool);
+
+impl ApprovalQueries<'_> {
+    /// Approvals of these tenants (all when `None`), pending only if asked, oldest first.
+    pub async fn list(
+        &self,
+        tenants: Option<&[String]>,
+        pending_only: bool,
+        now: &DateTime<Utc>,
+    ) -> Result<Vec<ApprovalView>, sqlx::Error> {
+        // Dynamic SQL: one condition per filter given; values are bound.
+        let mut clause = WhereClause::new();
+        if let Some(tenants) = tenants {
+            clause.one_of("tenant", tenants);
+        }
+        if pending_only {
+            clause.push("status = ?", vec!["pending".to_owned()]);
+        }
+        let sql = format!(
+            "SELECT approval_id, ticket_id, ticket_no, tenant, operation, status, next_level, reason, requested_by, \
+             requested_at, due_at, rejection_reason FROM rm_approval WHERE {} ORDER BY requested_at, approval_id",
+            clause.sql()
+        );
+        let mut query = sqlx::query(&sql);
+        for value in clause.values {
+            query = query.bind(value);
+        }
+        let now = timestamp(now);
+        query
+            .fetch_all(self.0)
+            .await?
+            .iter()
+            .map(|row| {
+                let status: String = row.try_get(5)?;
+                let due_at: String = row.try_get(10)?;
+                Ok(ApprovalView {
+                    approval_id: row.try_get(0)?,
+                    ticket_id: row.try_get(1)?,
+                    ticket_no: row.try_get(2)?,
+                    tenant: row.try_get(3)?,
+                    operation: row.try_get(4)?,
+                    overdue: status == "pending" && due_at < now,
+                    status,
+                    next_level: row.try_get(6)?,
+                    reason: row.try_get(7)?,
+                    requested_by: row.try_get(8)?,
+                    requested_at: row.try_get(9)?,
+                    due_at,
+                    rejection_reason: row.try_get(11)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,383 @@
+//! The projection runner: reads the log in order from each projection's checkpoint and commits
+//! the checkpoint in the same transaction as the projection's writes, so a crash never applies an
+//! event twice nor skips one.
+//!
+//! Each batch locks the projection's checkpoint row first (`FOR UPDATE` on PostgreSQL; SQLite has
+//! one writer), so several `hotline serve` nodes can run the same projections: one makes progress
+//! at a time and the others find the work done. A projection that fails records the position and
+//! the error and stops; the others go on. Live runners wake on commit notifications of the log,
+//! never on a timer.
+
+use crate::store::{Engine, ReadStore};
+use async_trait::async_trait;
+use hotline_commands::store::{EventStore, Metadata, RecordedEvent, StoreError};
+use hotline_domain::DecodeError;
+use sqlx::{AnyConnection, Row};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+
+/// Events read per batch.
+pub const BATCH: u32 = 500;
+
+/// A read model built from the log.
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Stable snake_case id; renaming it means a new projection and a rebuild.
+    fn id(&self) -> &'static str;
+
+    /// The tables it owns (and a rebuild empties).
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Applies one event inside the batch's transaction. Events of other categories are skipped
+    /// by returning `Ok(())`.
+    async fn apply(&self, conn: &mut AnyConnection, event: &RecordedEvent) -> Result<(), ProjectionError>;
+}
+
+/// Why a projection could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The event does not decode.
+    #[error("cannot decode {event_type}: {source}")]
+    Decode {
+        /// Stored type.
+        event_type: String,
+        /// Why.
+        source: DecodeError,
+    },
+    /// The read-model database failed.
+    #[error("read-model database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The log failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The projection stopped earlier at this position and must be fixed and rebuilt.
+    #[error("projection {projection} is stopped at position {position}: {error}")]
+    Stopped {
+        /// Which.
+        projection: String,
+        /// Where it failed.
+        position: u64,
+        /// What it said.
+        error: String,
+    },
+    /// Applying the event at `position` failed.
+    #[error("projection {projection} failed at position {position}: {error}")]
+    Failed {
+        /// Which.
+        projection: String,
+        /// The event that failed.
+        position: u64,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Metadata of a recorded event, or a decode error naming it.
+pub fn metadata(event: &RecordedEvent) -> Result<Metadata, ProjectionError> {
+    Ok(event.meta()?)
+}
+
+/// Where a projection stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Projection id.
+    pub projection: String,
+    /// Last position applied.
+    pub position: u64,
+    /// `running` or `failed`.
+    pub status: String,
+    /// The event it failed on.
+    pub failed_position: Option<u64>,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// A batch a projection committed: the live feed for subscriptions.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// Which projection.
+    pub projection: &'static str,
+    /// The events it applied, in order.
+    pub events: Arc<Vec<RecordedEvent>>,
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RebuildReport {
+    /// Events replayed.
+    pub events: u64,
+    /// Events per second.
+    pub rate: f64,
+}
+
+/// Runs projections over the log.
+pub struct Runner {
+    log: Arc<dyn EventStore>,
+    read: ReadStore,
+    projections: Vec<Arc<dyn Projection>>,
+    positions: watch::Sender<BTreeMap<&'static str, u64>>,
+    committed: broadcast::Sender<Committed>,
+}
+
+impl Runner {
+    /// A runner for these projections.
+    pub fn new(log: Arc<dyn EventStore>, read: ReadStore, projections: Vec<Arc<dyn Projection>>) -> Runner {
+        Runner {
+            log,
+            read,
+            projections,
+            positions: watch::channel(BTreeMap::new()).0,
+            committed: broadcast::channel(1024).0,
+        }
+    }
+
+    /// The projections run.
+    pub fn projections(&self) -> &[Arc<dyn Projection>] {
+        &self.projections
+    }
+
+    /// The read store.
+    pub fn read_store(&self) -> &ReadStore {
+        &self.read
+    }
+
+    /// Batches as they commit (the in-process live bus).
+    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        self.committed.subscribe()
+    }
+
+    fn lock_checkpoint_sql(&self) -> &'static str {
+        match self.read.engine {
+            Engine::Postgres => {
+                "SELECT position, status, failed_position, error FROM rm_checkpoints WHERE projection = $1 FOR UPDATE"
+            }
+            Engine::Sqlite => {
+                "SELECT position, status, failed_position, error FROM rm_checkpoints WHERE projection = $1"
+            }
+        }
+    }
+
+    /// Opens the batch transaction and locks the projection's checkpoint; returns its position.
+    async fn lock(&self, projection: &str) -> Result<(sqlx::Transaction<'static, sqlx::Any>, u64), ProjectionError> {
+        let mut tx = self.read.writer.begin().await?;
+        sqlx::query("INSERT INTO rm_checkpoints (projection, position, status) VALUES ($1, 0, 'running') ON CONFLICT (projection) DO NOTHING")
+            .bind(projection)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(self.lock_checkpoint_sql()).bind(projection).fetch_one(&mut *tx).await?;
+        let position = row.try_get::<i64, _>(0)? as u64;
+        if row.try_get::<String, _>(1)? == "failed" {
+            return Err(ProjectionError::Stopped {
+                projection: projection.to_owned(),
+                position: row.try_get::<Option<i64>, _>(2)?.unwrap_or_default() as u64,
+                error: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+            });
+        }
+        Ok((tx, position))
+    }
+
+    fn publish(&self, projection: &'static str, position: u64) {
+        self.positions.send_modify(|positions| {
+            positions.insert(projection, position);
+        });
+    }
+
+    /// Applies the next batch; returns how many events it applied (0: caught up).
+    pub async fn step(&self, projection: &Arc<dyn Projection>) -> Result<usize, ProjectionError> {
+        let id = projection.id();
+        let (mut tx, position) = self.lock(id).await?;
+        let events = self.log.read_all(position, BATCH).await?;
+        let Some(last) = events.last().map(|e| e.global_position) else {
+            tx.commit().await?;
+            self.publish(id, position);
+            return Ok(0);
+        };
+        for event in &events {
+            if let Err(error) = projection.apply(&mut tx, event).await {
+                drop(tx);
+                let failure = ProjectionError::Failed {
+                    projection: id.to_owned(),
+                    position: event.global_position,
+                    error: error.to_string(),
+                };
+                self.record_failure(id, event.global_position, &error.to_string()).await?;
+                return Err(failure);
+            }
+        }
+        sqlx::query("UPDATE rm_checkpoints SET position = $1 WHERE projection = $2")
+            .bind(last as i64)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.publish(id, last);
+        let count = events.len();
+        let _ = self.committed.send(Committed { projection: id, events: Arc::new(events) });
+        Ok(count)
+    }
+
+    async fn record_failure(&self, projection: &str, position: u64, error: &str) -> Result<(), ProjectionError> {
+        tracing::error!(projection, position, error, "projection stopped");
+        // An upsert: the checkpoint row may have been created by the very batch that was rolled back.
+        sqlx::query(
+            "INSERT INTO rm_checkpoints (projection, position, status, failed_position, error) VALUES ($1, 0, 'failed', $2, $3) \
+             ON CONFLICT (projection) DO UPDATE SET status = 'failed', failed_position = $2, error = $3",
+        )
+        .bind(projection)
+        .bind(position as i64)
+        .bind(error)
+            .execute(&self.read.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Applies batches until the projection has seen the whole log.
+    pub async fn catch_up(&self, projection: &Arc<dyn Projection>) -> Result<(), ProjectionError> {
+        while self.step(projection).await? > 0 {}
+        Ok(())
+    }
+
+    /// Catches every projection up once; the first error is returned after all have run.
+    pub async fn catch_up_all(&self) -> Result<(), ProjectionError> {
+        let mut first_error = None;
+        for projection in &self.projections {
+            if let Err(error) = self.catch_up(projection).await {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Runs every projection live until the log's sender is gone: catch up, then wait for the
+    /// next commit notification. A failed projection stops; the others go on.
+    pub fn spawn(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        self.projections
+            .iter()
+            .map(|projection| {
+                let runner = Arc::clone(self);
+                let projection = Arc::clone(projection);
+                tokio::spawn(async move {
+                    let mut head = runner.log.watch_head();
+                    loop {
+                        head.borrow_and_update();
+                        match runner.step(&projection).await {
+                            Ok(0) => {
+                                if head.changed().await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(error) => {
+                                tracing::error!(projection = projection.id(), %error, "projection runner stopped");
+                                return;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Waits until every projection has applied the log up to `position` (read-your-writes).
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), WaitError> {
+        let mut positions = self.positions.subscribe();
+        let ids: Vec<&'static str> = self.projections.iter().map(|p| p.id()).collect();
+        let reached = |positions: &BTreeMap<&'static str, u64>| {
+            ids.iter().all(|id| positions.get(id).is_some_and(|p| *p >= position))
+        };
+        let outcome =
+            tokio::time::timeout(timeout, async { positions.wait_for(|p| reached(p)).await.map(|_| ()) }).await;
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(WaitError::Stopped),
+            Err(_) => {
+                let behind = self.positions.borrow().values().copied().min().unwrap_or(0);
+                Err(WaitError::Timeout { position, reached: behind })
+            }
+        }
+    }
+
+    /// Every projection's checkpoint.
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, ProjectionError> {
+        let rows = sqlx::query(
+            "SELECT projection, position, status, failed_position, error FROM rm_checkpoints ORDER BY projection",
+        )
+        .fetch_all(&self.read.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Checkpoint {
+                    projection: row.try_get(0)?,
+                    position: row.try_get::<i64, _>(1)? as u64,
+                    status: row.try_get(2)?,
+                    failed_position: row.try_get::<Option<i64>, _>(3)?.map(|p| p as u64),
+                    error: row.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Rebuilds a projection from position 0 in one transaction: its tables are emptied and
+    /// refilled, and readers see the old rows until the new ones commit, all at once. Clears a
+    /// failed status. `progress` is called with the number of events replayed so far.
+    pub async fn rebuild(
+        &self,
+        projection: &Arc<dyn Projection>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<RebuildReport, ProjectionError> {
+        let id = projection.id();
+        let started = Instant::now();
+        let mut tx = self.read.writer.begin().await?;
+        sqlx::query("INSERT INTO rm_checkpoints (projection, position, status) VALUES ($1, 0, 'running') ON CONFLICT (projection) DO NOTHING")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(self.lock_checkpoint_sql()).bind(id).fetch_one(&mut *tx).await?;
+        for table in projection.tables() {
+            // Table names come from the projection's own constant list, never from input.
+            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+        }
+        let mut position = 0;
+        let mut replayed = 0;
+        loop {
+            let events = self.log.read_all(position, 5_000).await?;
+            let Some(last) = events.last().map(|e| e.global_position) else { break };
+            for event in &events {
+                projection.apply(&mut tx, event).await.map_err(|error| ProjectionError::Failed {
+                    projection: id.to_owned(),
+                    position: event.global_position,
+                    error: error.to_string(),
+                })?;
+            }
+            position = last;
+            replayed += events.len() as u64;
+            progress(replayed);
+        }
+        sqlx::query("UPDATE rm_checkpoints SET position = $1, status = 'running', failed_position = NULL, error = NULL WHERE projection = $2")
+            .bind(position as i64)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.publish(id, position);
+        Ok(RebuildReport { events: replayed, rate: replayed as f64 / started.elapsed().as_secs_f64().max(1e-9) })
+    }
+}
+
+/// Why a read-your-writes wait ended without the position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// The read models did not reach the position in time.
+    #[error("read models reached position {reached}, not {position}, in time")]
+    Timeout {
+        /// Asked for.
+        position: u64,
+        /// The slowest projection's position.
+        reached: u64,
+    },
+    /// The runner is gone.
+    #[error("the projection runner has stopped")]
+    Stopped,
+}
