@@ -17,6 +17,7 @@
 //! - [`service`]: [`Hotline`], the application service: gathers what a command needs from other
 //!   streams (policy, station, approval) and runs it. Every entry point (GraphQL, mobile sync,
 //!   SIP, timers, CLI) goes through it.
+//! - [`process`]: process managers (the deadline watcher).
 //! - [`clock`]: injected time.
 //!
 //! # Architecture Invariants
@@ -30,6 +31,7 @@
 
 pub mod clock;
 pub mod handler;
+pub mod process;
 pub mod service;
 pub mod store;
 

@@ -442,6 +442,12 @@ pub enum TicketAction<S = UnitRef, P = ApprovalEvidence> {
         /// Approval, where gated.
         approval: Option<P>,
     },
+    /// The deadline watcher records that the deadline passed: the breach, a raised urgency and
+    /// supervision by the subsidiary (超时自动督办).
+    RecordDeadlineBreach {
+        /// The deadline the watcher saw pass.
+        deadline_at: DateTime<Utc>,
+    },
 }
 
 /// A ticket action as API callers send it: stations by code, approvals by id.
@@ -503,6 +509,7 @@ impl<S, P> TicketAction<S, P> {
             A::Close { note } => A::Close { note },
             A::Void { reason, .. } => A::Void { reason, approval },
             A::Cancel { reason, .. } => A::Cancel { reason, approval },
+            A::RecordDeadlineBreach { deadline_at } => A::RecordDeadlineBreach { deadline_at },
         }
     }
 
@@ -531,6 +538,7 @@ impl<S, P> TicketAction<S, P> {
             TicketAction::Close { .. } => "close",
             TicketAction::Void { .. } => "void",
             TicketAction::Cancel { .. } => "cancel",
+            TicketAction::RecordDeadlineBreach { .. } => "record_deadline_breach",
         }
     }
 }
@@ -803,6 +811,24 @@ pub enum TicketEvent {
         /// Approval.
         approval_id: Option<ApprovalId>,
     },
+    /// The deadline passed with the ticket still open.
+    #[serde(rename = "TicketDeadlineBreached")]
+    DeadlineBreached {
+        /// The deadline that passed.
+        deadline_at: DateTime<Utc>,
+        /// Who recorded it (the deadline watcher).
+        by: UserId,
+    },
+    /// Urgency raised (by the deadline watcher).
+    #[serde(rename = "TicketUrgencyRaised")]
+    UrgencyRaised {
+        /// Old urgency.
+        from: Urgency,
+        /// New urgency.
+        to: Urgency,
+        /// Why.
+        reason: String,
+    },
     /// Cancelled (取消).
     #[serde(rename = "TicketCancelled")]
     Cancelled {
@@ -880,6 +906,10 @@ pub struct TicketState {
     pub reworked: bool,
     /// Approvals already used; each grants one operation once.
     pub used_approvals: BTreeSet<ApprovalId>,
+    /// Urgency in force.
+    pub urgency: Option<Urgency>,
+    /// The last deadline recorded as breached.
+    pub breached_deadline: Option<DateTime<Utc>>,
 }
 
 /// Why a ticket command was refused. [`TicketError::rule`] names the rule for API clients.
@@ -981,6 +1011,12 @@ pub enum TicketError {
     /// Completed already.
     #[error("workflow node {0} is completed already")]
     WorkflowNodeAlreadyCompleted(String),
+    /// The deadline has not passed (or was extended since it was seen).
+    #[error("the deadline has not passed")]
+    DeadlineNotPassed,
+    /// This deadline's breach is recorded already.
+    #[error("the breach of this deadline is recorded already")]
+    BreachAlreadyRecorded,
     /// The ticket has not reached the core node the added node follows.
     #[error("workflow node {0} is not reached yet")]
     WorkflowNodeNotReached(String),
@@ -1288,6 +1324,32 @@ impl Decider for Ticket {
                 let approval_id = state.check_approval(&command.policy, GatedOperation::Cancel, approval)?;
                 Ok(vec![TicketEvent::Cancelled { by, reason: reason.clone(), approval_id }])
             }
+            TicketAction::RecordDeadlineBreach { deadline_at } => {
+                let deadline = state.deadline_at.expect("a created ticket has a deadline");
+                if *deadline_at != deadline || command.at < deadline {
+                    return Err(TicketError::DeadlineNotPassed);
+                }
+                if state.breached_deadline == Some(deadline) {
+                    return Err(TicketError::BreachAlreadyRecorded);
+                }
+                let mut events = vec![TicketEvent::DeadlineBreached { deadline_at: deadline, by: by.clone() }];
+                let urgency = state.urgency.expect("a created ticket has an urgency");
+                let raised = match urgency {
+                    Urgency::Normal => Some(Urgency::Urgent),
+                    Urgency::Urgent => Some(Urgency::Critical),
+                    Urgency::Critical => None,
+                };
+                if let Some(to) = raised {
+                    events.push(TicketEvent::UrgencyRaised { from: urgency, to, reason: "超时未办结".into() });
+                }
+                if !state.supervised {
+                    let tenant = state.tenant.clone().expect("a created ticket has a tenant");
+                    events.push(TicketEvent::Supervised {
+                        by, unit: UnitCode(tenant.0), note: "超时自动督办".into()
+                    });
+                }
+                Ok(events)
+            }
         }
     }
 
@@ -1298,6 +1360,7 @@ impl Decider for Ticket {
                 state.status = Some(Registered);
                 state.ticket_id = Some(created.ticket_id);
                 state.ticket_no = Some(created.ticket_no.clone());
+                state.urgency = Some(created.urgency);
                 state.tenant = Some(created.tenant.clone());
                 state.deadline_at = Some(created.deadline_at);
                 state.extra_nodes = created.extra_nodes.clone();
@@ -1364,6 +1427,8 @@ impl Decider for Ticket {
                 state.completed_nodes.insert(node.clone());
             }
             TicketEvent::Closed { .. } => state.status = Some(Closed),
+            TicketEvent::DeadlineBreached { deadline_at, .. } => state.breached_deadline = Some(*deadline_at),
+            TicketEvent::UrgencyRaised { to, .. } => state.urgency = Some(*to),
             TicketEvent::Voided { approval_id, .. } => {
                 state.status = Some(Voided);
                 state.used_approvals.extend(*approval_id);

@@ -90,9 +90,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     match cli.command {
         Command::Serve { listen } => {
-            let store = cli.store.open_store().await?;
+            let hotline = cli.store.open_service().await?;
             let read = cli.store.open_read_store().await?;
-            hotline_ops::serve::serve(listen, store, read, cli.store.describe()).await?;
+            hotline_ops::serve::serve(listen, hotline, read, cli.store.describe()).await?;
         }
         Command::Migrate => {
             let store = cli.store.open_store().await?;

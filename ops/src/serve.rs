@@ -1,13 +1,16 @@
 //! `hotline serve`: the HTTP service.
 //!
-//! Runs every projection live (catch up, then follow the log's commit notifications) and serves
+//! Runs every projection live (catch up, then follow the log's commit notifications) and the
+//! deadline watcher, and serves
 //! `GET /healthz`: the log's backend and head, and each projection's checkpoint. The GraphQL API
 //! joins it at `/graphql` (see the `graphql` crate).
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use hotline_commands::process::DeadlineWatcher;
 use hotline_commands::store::EventStore;
+use hotline_commands::Hotline;
 use hotline_projections::all_projections;
 use hotline_projections::runner::Runner;
 use hotline_projections::store::ReadStore;
@@ -67,8 +70,8 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");
     axum::serve(listener, router(store, runner, backend)).with_graceful_shutdown(shutdown_signal()).await?;
-    for projection in projections {
-        projection.abort();
+    for task in background {
+        task.abort();
     }
     Ok(())
 }

@@ -188,6 +188,14 @@ impl Projection for TicketProjection {
                     .execute(&mut *conn)
                     .await?;
             }
+            TicketEvent::UrgencyRaised { to, .. } => {
+                set("UPDATE rm_ticket SET urgency = $1 WHERE ticket_id = $2")
+                    .bind(code(to))
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            TicketEvent::DeadlineBreached { .. } => {}
             TicketEvent::Voided { .. } => {
                 set("UPDATE rm_ticket SET status = 'voided' WHERE ticket_id = $1")
                     .bind(&id)

@@ -1680,6 +1680,8 @@ fn rule_returns_the_variant_name() {
         (TicketError::UnknownWorkflowNode("n".into()), "UnknownWorkflowNode"),
         (TicketError::WorkflowNodeAlreadyCompleted("n".into()), "WorkflowNodeAlreadyCompleted"),
         (TicketError::WorkflowNodeNotReached("n".into()), "WorkflowNodeNotReached"),
+        (TicketError::DeadlineNotPassed, "DeadlineNotPassed"),
+        (TicketError::BreachAlreadyRecorded, "BreachAlreadyRecorded"),
     ];
     for (error, rule) in cases {
         assert_eq!(error.rule(), rule, "{error:?}");
@@ -1716,13 +1718,17 @@ fn wire_name(event: &TicketEvent) -> &'static str {
         TicketEvent::Closed { .. } => "TicketClosed",
         TicketEvent::Voided { .. } => "TicketVoided",
         TicketEvent::Cancelled { .. } => "TicketCancelled",
+        TicketEvent::DeadlineBreached { .. } => "TicketDeadlineBreached",
+        TicketEvent::UrgencyRaised { .. } => "TicketUrgencyRaised",
     }
 }
 
-const EVENT_VARIANTS: usize = 22;
+const EVENT_VARIANTS: usize = 24;
 
 fn one_of_each_event() -> Vec<TicketEvent> {
     vec![
+        TicketEvent::DeadlineBreached { deadline_at: at(), by: user("system:deadline-watcher") },
+        TicketEvent::UrgencyRaised { from: Urgency::Normal, to: Urgency::Urgent, reason: "超时未办结".into() },
         created_with_nodes(vec![node("quality_check", CoreNode::Process)]),
         TicketEvent::Created(TicketCreated {
             customer_id: None,
@@ -2110,4 +2116,65 @@ fn complete_node_accepted_again_after_dissatisfied_callback() {
         .when(cmd("lead1", TicketAction::CompleteNode { node: "quality_check".into(), note: "复检合格".into() }))
         .events();
     assert_eq!(events.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deadline breach (the deadline watcher's command)
+// ---------------------------------------------------------------------------------------------
+
+fn breach_at(history: &[TicketEvent], late_by: chrono::Duration) -> TicketCommand {
+    let deadline = Ticket::fold(history.iter()).deadline_at.expect("deadline");
+    cmd_at("system:deadline-watcher", deadline + late_by, TicketAction::RecordDeadlineBreach { deadline_at: deadline })
+}
+
+#[test]
+fn record_deadline_breach_raises_urgency_and_supervises() {
+    let history = up_to_accepted();
+    let state = Ticket::fold(history.iter());
+    let deadline = state.deadline_at.unwrap();
+    let urgency = state.urgency.unwrap();
+    let events = given::<Ticket>(history.clone()).when(breach_at(&history, chrono::Duration::minutes(1))).events();
+    assert_eq!(events[0], TicketEvent::DeadlineBreached { deadline_at: deadline, by: user("system:deadline-watcher") });
+    assert!(matches!(&events[1], TicketEvent::UrgencyRaised { from, .. } if *from == urgency));
+    assert!(matches!(&events[2], TicketEvent::Supervised { unit, .. } if unit.0 == "tj01"));
+    let after = Ticket::fold(extend(history, events).iter());
+    assert!(after.supervised && after.breached_deadline == Some(deadline));
+}
+
+#[test]
+fn record_deadline_breach_rejected_before_the_deadline_or_twice() {
+    let history = up_to_accepted();
+    given::<Ticket>(history.clone())
+        .when(breach_at(&history, -chrono::Duration::minutes(1)))
+        .then_err(TicketError::DeadlineNotPassed);
+    let events = given::<Ticket>(history.clone()).when(breach_at(&history, chrono::Duration::minutes(1))).events();
+    let breached = extend(history.clone(), events);
+    given::<Ticket>(breached)
+        .when(breach_at(&history, chrono::Duration::hours(1)))
+        .then_err(TicketError::BreachAlreadyRecorded);
+}
+
+#[test]
+fn record_deadline_breach_rejected_for_a_deadline_extended_since() {
+    let history = up_to_accepted();
+    let stale = breach_at(&history, chrono::Duration::minutes(5));
+    let deadline = Ticket::fold(history.iter()).deadline_at.unwrap();
+    let extended = extend(
+        history,
+        [TicketEvent::DeadlineExtended {
+            by: user("lead1"),
+            from: deadline,
+            to: deadline + chrono::Duration::days(1),
+            reason: "缺件".into(),
+            approval_id: Some(approval_id(3)),
+        }],
+    );
+    given::<Ticket>(extended).when(stale).then_err(TicketError::DeadlineNotPassed);
+}
+
+#[test]
+fn record_deadline_breach_rejected_when_closed() {
+    let history = extend(up_to_accepted(), [closed()]);
+    let command = breach_at(&history, chrono::Duration::minutes(1));
+    given::<Ticket>(history).when(command).then_err(TicketError::TicketAlreadyClosed);
 }
