@@ -58,15 +58,15 @@ async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json
     }
 }
 
-/// Runs the projections and serves until Ctrl-C or SIGTERM, then finishes requests in flight.
-pub async fn serve(
-    listen: SocketAddr,
-    store: Arc<dyn EventStore>,
-    read: ReadStore,
-    backend: String,
-) -> anyhow::Result<()> {
+/// Runs the projections and the deadline watcher, and serves until Ctrl-C or SIGTERM, then
+/// finishes requests in flight. Several nodes may run side by side on one PostgreSQL: each
+/// projection batch locks its checkpoint, and the watcher's derived command ids make a breach
+/// fired by two nodes one event.
+pub async fn serve(listen: SocketAddr, hotline: Hotline, read: ReadStore, backend: String) -> anyhow::Result<()> {
+    let store = Arc::clone(hotline.store());
     let runner = Arc::new(Runner::new(Arc::clone(&store), read, all_projections()));
-    let projections = runner.spawn();
+    let mut background = runner.spawn();
+    background.push(tokio::spawn(DeadlineWatcher::new(hotline).run()));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");
     axum::serve(listener, router(store, runner, backend)).with_graceful_shutdown(shutdown_signal()).await?;
