@@ -3,10 +3,14 @@
 //! them must never fail.
 //!
 //! A fixture line is one stored event: `stream_id`, `stream_version`, `event_type`,
-//! `schema_version`, `payload`. [`load`] reads a fixture; the tests fold it per stream.
+//! `schema_version`, `payload` and `metadata`. [`load`] reads a fixture; the tests decode it,
+//! fold it per stream and replay it into every projection. [`scenarios`] records new fixtures
+//! through the real command path (`cargo run -p hotline-replay-tests --bin record-fixtures`).
 //!
 //! # Architecture Invariants
 //! - No network, no database: fixtures in, snapshots out.
+
+pub mod scenarios;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -24,6 +28,8 @@ pub struct FixtureEvent {
     pub schema_version: u32,
     /// As recorded.
     pub payload: Value,
+    /// As recorded.
+    pub metadata: Value,
 }
 
 /// Why a fixture could not be read.
@@ -74,6 +80,7 @@ pub fn load(path: &Path) -> Result<Vec<FixtureEvent>, FixtureError> {
             schema_version: number_field("schema_version").ok_or_else(|| error("schema_version missing".into()))?
                 as u32,
             payload: value.get("payload").cloned().ok_or_else(|| error("payload missing".into()))?,
+            metadata: value.get("metadata").cloned().ok_or_else(|| error("metadata missing".into()))?,
         });
     }
     Ok(events)
