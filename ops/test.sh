@@ -8,6 +8,7 @@
 # `postgres` without a password; else a throwaway cluster (initdb + pg_ctl in a temp dir, on a free
 # port, stopped on exit), after `apt-get install postgresql` where initdb is missing.
 # HOTLINE_TEST_POSTGRES=throwaway always starts the throwaway cluster (what a fresh machine does).
+# NATS: the bus tests start their own nats-server (`apt-get install nats-server` where missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,6 +87,11 @@ elif [ -z "${HOTLINE_TEST_DATABASE_URL:-}" ]; then
     fi
 fi
 log "PostgreSQL for tests: $HOTLINE_TEST_DATABASE_URL"
+
+# --- NATS --------------------------------------------------------------------------------------
+# The bus tests start their own nats-server on a free port (they stop and restart it mid-stream).
+have nats-server || apt_install nats-server
+log "nats-server: $(nats-server --version)"
 
 # --- Checks and tests ------------------------------------------------------------------------
 export INSTA_UPDATE=no CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-always}" RUST_BACKTRACE="${RUST_BACKTRACE:-1}"

@@ -20,6 +20,10 @@ pub struct StoreConfig {
     /// embedded SQLite log under --data-dir is used.
     #[arg(long, env = "HOTLINE_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// NATS server with JetStream: every event is published to stream HOTLINE_EVENTS on
+    /// subject hotline.ev.<tenant>.<category>.<EventType>. Without it, live updates stay in-process.
+    #[arg(long, env = "HOTLINE_NATS_URL", global = true)]
+    pub nats_url: Option<String>,
     /// Code of the organisation's root unit (the group).
     #[arg(long, env = "HOTLINE_GROUP", default_value = "hq", global = true)]
     pub group: String,

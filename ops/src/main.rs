@@ -92,7 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => {
             let hotline = cli.store.open_service().await?;
             let read = cli.store.open_read_store().await?;
-            hotline_ops::serve::serve(listen, hotline, read, cli.store.describe()).await?;
+            hotline_ops::serve::serve(listen, hotline, read, cli.store.nats_url.clone(), cli.store.describe()).await?;
         }
         Command::Migrate => {
             let store = cli.store.open_store().await?;

@@ -1,7 +1,7 @@
 //! `hotline serve`: the HTTP service.
 //!
 //! Runs every projection live (catch up, then follow the log's commit notifications) and the
-//! deadline watcher, and serves
+//! deadline watcher (and, with `HOTLINE_NATS_URL`, the JetStream publisher), and serves
 //! `GET /healthz`: the log's backend and head, and each projection's checkpoint. The GraphQL API
 //! joins it at `/graphql` (see the `graphql` crate).
 
@@ -12,6 +12,7 @@ use hotline_commands::process::DeadlineWatcher;
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
 use hotline_projections::all_projections;
+use hotline_projections::bus::NatsPublisher;
 use hotline_projections::runner::Runner;
 use hotline_projections::store::ReadStore;
 use serde_json::{json, Value};
@@ -62,10 +63,21 @@ async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json
 /// finishes requests in flight. Several nodes may run side by side on one PostgreSQL: each
 /// projection batch locks its checkpoint, and the watcher's derived command ids make a breach
 /// fired by two nodes one event.
-pub async fn serve(listen: SocketAddr, hotline: Hotline, read: ReadStore, backend: String) -> anyhow::Result<()> {
+pub async fn serve(
+    listen: SocketAddr,
+    hotline: Hotline,
+    read: ReadStore,
+    nats_url: Option<String>,
+    backend: String,
+) -> anyhow::Result<()> {
     let store = Arc::clone(hotline.store());
-    let runner = Arc::new(Runner::new(Arc::clone(&store), read, all_projections()));
+    let runner = Arc::new(Runner::new(Arc::clone(&store), read.clone(), all_projections()));
     let mut background = runner.spawn();
+    if let Some(url) = nats_url {
+        let publisher = NatsPublisher::connect(&url, Arc::clone(&store), read).await?;
+        background.push(tokio::spawn(publisher.run()));
+        tracing::info!(%url, "publishing the log to NATS JetStream");
+    }
     background.push(tokio::spawn(DeadlineWatcher::new(hotline).run()));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");

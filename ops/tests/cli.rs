@@ -226,3 +226,51 @@ fn rebuild_replays_every_projection_and_names_unknown_ones() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("known: tickets, approvals, customers"), "{}", text(&out.stderr));
 }
+
+#[tokio::test]
+async fn serve_publishes_the_log_to_nats_jetstream() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(hotline(dir.path(), &["demo", "--events", "200"]).status.success());
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (nats_port, http_port) = (free(), free());
+    let mut nats = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &nats_port.to_string(), "-sd"])
+        .arg(dir.path().join("nats"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nats-server: run ops/test.sh or `apt-get install -y nats-server`");
+    let url = format!("nats://127.0.0.1:{nats_port}");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--nats-url", &url, "serve", "--listen", &format!("127.0.0.1:{http_port}")])
+        .env_remove("HOTLINE_DATABASE_URL")
+        .env("HOTLINE_LOG", "warn")
+        .spawn()
+        .expect("start serve");
+    let head: i64 = {
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("hotline.db").display()))
+                .await
+                .unwrap();
+        sqlx::query_scalar("SELECT MAX(global_position) FROM events").fetch_one(&mut conn).await.unwrap()
+    };
+    let started = std::time::Instant::now();
+    let mut published = 0;
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        if let Ok(client) = async_nats::connect(&url).await {
+            if let Ok(mut stream) = async_nats::jetstream::new(client).get_stream("HOTLINE_EVENTS").await {
+                published = stream.info().await.map(|i| i.state.messages).unwrap_or(0);
+                if published as i64 >= head {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ = serve.kill();
+    let _ = nats.kill();
+    let _ = (serve.wait(), nats.wait());
+    assert_eq!(published as i64, head, "every event of the log reached JetStream");
+}

@@ -18,6 +18,7 @@
 //! - [`approvals`]: pending approvals with their overdue flag (`rm_approval`).
 //! - [`customers`]: customers and the phone index (`rm_customer`, `rm_customer_phone`).
 //! - [`kpi`]: ticket KPIs by scope and time bucket.
+//! - [`bus`]: the log published to NATS JetStream for other processes and systems.
 //!
 //! # Architecture Invariants
 //! - Reads the log in order from each projection's checkpoint; never writes to the log.
@@ -30,6 +31,7 @@
 //! the runner are used by `graphql` and `ops`.
 
 pub mod approvals;
+pub mod bus;
 pub mod customers;
 pub mod kpi;
 pub mod runner;
