@@ -17,7 +17,7 @@
 //! - [`service`]: [`Hotline`], the application service: gathers what a command needs from other
 //!   streams (policy, station, approval) and runs it. Every entry point (GraphQL, mobile sync,
 //!   SIP, timers, CLI) goes through it.
-//! - [`process`]: process managers (the deadline watcher).
+//! - [`process`]: process managers (ticket timers, the approval applier).
 //! - [`clock`]: injected time.
 //!
 //! # Architecture Invariants

@@ -50,6 +50,9 @@ pub enum ServiceError {
     /// A customer rule refused it.
     #[error(transparent)]
     Customer(CustomerError),
+    /// A granted approval lacks what its operation needs (e.g. the new deadline of a delay).
+    #[error("approval details: {0}")]
+    InvalidApprovalDetails(String),
     /// Something the command names does not exist.
     #[error("{what} {id} not found")]
     NotFound {
@@ -419,6 +422,43 @@ impl Hotline {
             ServiceError::Approval,
         )
         .await
+    }
+
+    /// Carries out the operation a granted approval was requested for (审批后操作), with what the
+    /// request recorded: the reason, and for a delay `details.new_deadline` (RFC 3339), for a
+    /// redispatch `details.station`.
+    pub async fn apply_approval(
+        &self,
+        context: &CommandContext,
+        approval_id: ApprovalId,
+    ) -> Result<Executed<TicketEvent>, ServiceError> {
+        let stream = StreamId::new(Approval::CATEGORY, approval_id);
+        let (approval, _) = load::<Approval>(self.store.as_ref(), &stream, ServiceError::Approval).await?;
+        let (Some(ticket_id), Some(operation)) = (approval.ticket_id, approval.operation) else {
+            return Err(ServiceError::NotFound { what: "approval", id: approval_id.to_string() });
+        };
+        let reason = approval.reason.clone();
+        let detail = |key: &str| approval.details.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let missing =
+            |key: &str| ServiceError::InvalidApprovalDetails(format!("{} needs details.{key}", operation.code()));
+        let approval = Some(approval_id);
+        let request: TicketRequest = match operation {
+            GatedOperation::Delay => {
+                let text = detail("new_deadline").ok_or_else(|| missing("new_deadline"))?;
+                let new_deadline =
+                    DateTime::parse_from_rfc3339(&text).map_err(|_| missing("new_deadline"))?.with_timezone(&Utc);
+                TicketAction::ExtendDeadline { new_deadline, reason, approval }
+            }
+            GatedOperation::Return => TicketAction::Return { reason, approval },
+            GatedOperation::Void => TicketAction::Void { reason, approval },
+            GatedOperation::Cancel => TicketAction::Cancel { reason, approval },
+            GatedOperation::CallbackExemption => TicketAction::ExemptCallback { reason, approval },
+            GatedOperation::Redispatch => {
+                let station = UnitCode(detail("station").ok_or_else(|| missing("station"))?);
+                TicketAction::Dispatch { station, note: reason, approval }
+            }
+        };
+        self.ticket(context, ticket_id, request).await
     }
 
     /// Approves or rejects at the current level.

@@ -154,6 +154,12 @@ pub enum ApprovalAction {
         /// Optional comment.
         comment: String,
     },
+    /// The approval applier records that a granted operation could not take effect (the ticket
+    /// moved on), naming the rule that refused it.
+    RecordApplicationFailure {
+        /// The ticket rule that refused the operation.
+        rule: String,
+    },
     /// The current level rejects; a reason is mandatory (驳回需填写原因).
     Reject {
         /// The level.
@@ -213,6 +219,16 @@ pub enum ApprovalEvent {
         /// Operation.
         operation: GatedOperation,
     },
+    /// The granted operation could not take effect.
+    #[serde(rename = "ApprovalApplicationFailed")]
+    ApplicationFailed {
+        /// Ticket.
+        ticket_id: TicketId,
+        /// Operation.
+        operation: GatedOperation,
+        /// The ticket rule that refused it.
+        rule: String,
+    },
     /// A level rejected: the operation will not take effect.
     #[serde(rename = "ApprovalRejected")]
     Rejected {
@@ -256,6 +272,12 @@ pub struct ApprovalState {
     pub chain: Vec<ApprovalLevel>,
     /// How many levels approved so far.
     pub approved_levels: usize,
+    /// Why it was requested.
+    pub reason: String,
+    /// What the operation needs (e.g. the requested deadline).
+    pub details: serde_json::Value,
+    /// A failure to apply the granted operation was recorded.
+    pub application_failed: bool,
 }
 
 impl ApprovalState {
@@ -293,6 +315,9 @@ pub enum ApprovalError {
     /// Granted or rejected already.
     #[error("the approval was decided already ({0:?})")]
     ApprovalAlreadyDecided(ApprovalStatus),
+    /// Only a granted approval can fail to apply, and that is recorded once.
+    #[error("only a granted approval's failure to apply can be recorded, once")]
+    NotAwaitingApplication,
     /// Another level must decide first.
     #[error("waiting for the {expected:?} level, not {actual:?}")]
     NotCurrentLevel {
@@ -335,6 +360,14 @@ impl Decider for Approval {
             }]);
         }
         let status = state.status.ok_or(ApprovalError::ApprovalNotFound)?;
+        if let ApprovalAction::RecordApplicationFailure { rule } = &command.action {
+            if status != ApprovalStatus::Granted || state.application_failed {
+                return Err(ApprovalError::NotAwaitingApplication);
+            }
+            let ticket_id = state.ticket_id.expect("a requested approval names its ticket");
+            let operation = state.operation.expect("a requested approval names its operation");
+            return Ok(vec![ApprovalEvent::ApplicationFailed { ticket_id, operation, rule: rule.clone() }]);
+        }
         if status != ApprovalStatus::Pending {
             return Err(ApprovalError::ApprovalAlreadyDecided(status));
         }
@@ -342,7 +375,9 @@ impl Decider for Approval {
         let ticket_id = state.ticket_id.expect("a requested approval names its ticket");
         let operation = state.operation.expect("a requested approval names its operation");
         match &command.action {
-            ApprovalAction::Request(_) => unreachable!("handled above"),
+            ApprovalAction::Request(_) | ApprovalAction::RecordApplicationFailure { .. } => {
+                unreachable!("handled above")
+            }
             ApprovalAction::Approve { level, unit, comment } => {
                 if *level != expected {
                     return Err(ApprovalError::NotCurrentLevel { expected, actual: *level });
@@ -379,8 +414,10 @@ impl Decider for Approval {
 
     fn evolve(mut state: ApprovalState, event: &ApprovalEvent) -> ApprovalState {
         match event {
-            ApprovalEvent::Requested { ticket_id, operation, chain, .. } => {
+            ApprovalEvent::Requested { ticket_id, operation, chain, reason, details, .. } => {
                 state.status = Some(ApprovalStatus::Pending);
+                state.reason = reason.clone();
+                state.details = details.clone();
                 state.ticket_id = Some(*ticket_id);
                 state.operation = Some(*operation);
                 state.chain = chain.clone();
@@ -388,6 +425,7 @@ impl Decider for Approval {
             ApprovalEvent::LevelApproved { .. } => state.approved_levels += 1,
             ApprovalEvent::Granted { .. } => state.status = Some(ApprovalStatus::Granted),
             ApprovalEvent::Rejected { .. } => state.status = Some(ApprovalStatus::Rejected),
+            ApprovalEvent::ApplicationFailed { .. } => state.application_failed = true,
         }
         state
     }
@@ -539,5 +577,61 @@ mod tests {
                 ApprovalAction::Reject { level: Station, unit: UnitCode("st01".into()), reason: "".into() },
             ))
             .then_err(ApprovalError::ReasonRequired);
+    }
+}
+
+#[cfg(test)]
+mod application_tests {
+    use super::*;
+    use crate::spec::given;
+    use uuid::Uuid;
+
+    fn requested() -> ApprovalEvent {
+        ApprovalEvent::Requested {
+            approval_id: ApprovalId(Uuid::from_u128(9)),
+            tenant: TenantId("tj01".into()),
+            ticket_id: TicketId(Uuid::from_u128(1)),
+            ticket_no: "tj01-2026-000001".into(),
+            operation: GatedOperation::Void,
+            reason: "重复".into(),
+            details: serde_json::json!({}),
+            chain: vec![ApprovalLevel::Station],
+            requested_by: UserId("agent1".into()),
+            due_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn failure() -> ApprovalCommand {
+        ApprovalCommand {
+            actor: UserId("system:approval-applier".into()),
+            at: chrono::DateTime::UNIX_EPOCH,
+            action: ApprovalAction::RecordApplicationFailure { rule: "TicketAlreadyClosed".into() },
+        }
+    }
+
+    #[test]
+    fn record_application_failure_accepted_once_for_a_granted_approval() {
+        let granted = vec![
+            requested(),
+            ApprovalEvent::LevelApproved {
+                level: ApprovalLevel::Station,
+                approver: UserId("lead".into()),
+                unit: UnitCode("st01".into()),
+                comment: String::new(),
+            },
+            ApprovalEvent::Granted { ticket_id: TicketId(Uuid::from_u128(1)), operation: GatedOperation::Void },
+        ];
+        let events = given::<Approval>(granted.clone()).when(failure()).events();
+        assert!(
+            matches!(&events[..], [ApprovalEvent::ApplicationFailed { rule, .. }] if rule == "TicketAlreadyClosed")
+        );
+        let mut failed = granted;
+        failed.extend(events);
+        given::<Approval>(failed).when(failure()).then_err(ApprovalError::NotAwaitingApplication);
+    }
+
+    #[test]
+    fn record_application_failure_rejected_while_pending() {
+        given::<Approval>(vec![requested()]).when(failure()).then_err(ApprovalError::NotAwaitingApplication);
     }
 }

@@ -77,6 +77,7 @@ pub const ENTRIES: &[DictionaryEntry] = &[
     entry("approval_status", "pending", "审批中", "Pending"),
     entry("approval_status", "granted", "已通过", "Granted"),
     entry("approval_status", "rejected", "已驳回", "Rejected"),
+    entry("approval_status", "failed", "未能生效", "Could not take effect"),
     entry("satisfaction", "satisfied", "满意", "Satisfied"),
     entry("satisfaction", "basically_satisfied", "基本满意", "Basically satisfied"),
     entry("satisfaction", "dissatisfied", "不满意", "Dissatisfied"),

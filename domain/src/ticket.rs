@@ -442,6 +442,8 @@ pub enum TicketAction<S = UnitRef, P = ApprovalEvidence> {
         /// Approval, where gated.
         approval: Option<P>,
     },
+    /// The callback timer reminds agents that a completed ticket still waits for its callback.
+    RemindCallback,
     /// The deadline watcher records that the deadline passed: the breach, a raised urgency and
     /// supervision by the subsidiary (超时自动督办).
     RecordDeadlineBreach {
@@ -510,6 +512,7 @@ impl<S, P> TicketAction<S, P> {
             A::Void { reason, .. } => A::Void { reason, approval },
             A::Cancel { reason, .. } => A::Cancel { reason, approval },
             A::RecordDeadlineBreach { deadline_at } => A::RecordDeadlineBreach { deadline_at },
+            A::RemindCallback => A::RemindCallback,
         }
     }
 
@@ -539,6 +542,7 @@ impl<S, P> TicketAction<S, P> {
             TicketAction::Void { .. } => "void",
             TicketAction::Cancel { .. } => "cancel",
             TicketAction::RecordDeadlineBreach { .. } => "record_deadline_breach",
+            TicketAction::RemindCallback => "remind_callback",
         }
     }
 }
@@ -819,6 +823,12 @@ pub enum TicketEvent {
         /// Who recorded it (the deadline watcher).
         by: UserId,
     },
+    /// A completed ticket still waits for its callback (回访提醒).
+    #[serde(rename = "CallbackReminderIssued")]
+    CallbackReminderIssued {
+        /// Who issued it (the callback timer).
+        by: UserId,
+    },
     /// Urgency raised (by the deadline watcher).
     #[serde(rename = "TicketUrgencyRaised")]
     UrgencyRaised {
@@ -910,6 +920,8 @@ pub struct TicketState {
     pub urgency: Option<Urgency>,
     /// The last deadline recorded as breached.
     pub breached_deadline: Option<DateTime<Utc>>,
+    /// A callback reminder was issued since the last completion.
+    pub callback_reminded: bool,
 }
 
 /// Why a ticket command was refused. [`TicketError::rule`] names the rule for API clients.
@@ -1014,6 +1026,9 @@ pub enum TicketError {
     /// The deadline has not passed (or was extended since it was seen).
     #[error("the deadline has not passed")]
     DeadlineNotPassed,
+    /// A reminder for this completion was issued already.
+    #[error("the callback reminder was issued already")]
+    CallbackReminderAlreadyIssued,
     /// This deadline's breach is recorded already.
     #[error("the breach of this deadline is recorded already")]
     BreachAlreadyRecorded,
@@ -1324,6 +1339,15 @@ impl Decider for Ticket {
                 let approval_id = state.check_approval(&command.policy, GatedOperation::Cancel, approval)?;
                 Ok(vec![TicketEvent::Cancelled { by, reason: reason.clone(), approval_id }])
             }
+            TicketAction::RemindCallback => {
+                if status != Completed {
+                    return Err(invalid("remind the callback of"));
+                }
+                if state.callback_reminded {
+                    return Err(TicketError::CallbackReminderAlreadyIssued);
+                }
+                Ok(vec![TicketEvent::CallbackReminderIssued { by }])
+            }
             TicketAction::RecordDeadlineBreach { deadline_at } => {
                 let deadline = state.deadline_at.expect("a created ticket has a deadline");
                 if *deadline_at != deadline || command.at < deadline {
@@ -1404,7 +1428,11 @@ impl Decider for Ticket {
             TicketEvent::EvidenceAttached { .. }
             | TicketEvent::TemperatureRecorded { .. }
             | TicketEvent::CustomerSigned { .. } => {}
-            TicketEvent::WorkCompleted { .. } => state.status = Some(Completed),
+            TicketEvent::WorkCompleted { .. } => {
+                state.status = Some(Completed);
+                state.callback_reminded = false;
+            }
+            TicketEvent::CallbackReminderIssued { .. } => state.callback_reminded = true,
             TicketEvent::DeadlineExtended { to, approval_id, .. } => {
                 state.deadline_at = Some(*to);
                 state.used_approvals.extend(*approval_id);

@@ -1,14 +1,14 @@
 //! `hotline serve`: the HTTP service.
 //!
 //! Runs every projection live (catch up, then follow the log's commit notifications) and the
-//! deadline watcher (and, with `HOTLINE_NATS_URL`, the JetStream publisher), and serves
+//! process managers (and, with `HOTLINE_NATS_URL`, the JetStream publisher), and serves
 //! `GET /healthz`: the log's backend and head, and each projection's checkpoint. The GraphQL API
 //! joins it at `/graphql` (see the `graphql` crate).
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use hotline_commands::process::DeadlineWatcher;
+use hotline_commands::process::{ApprovalApplier, Follower, TicketTimers};
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
 use hotline_projections::all_projections;
@@ -59,10 +59,10 @@ async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json
     }
 }
 
-/// Runs the projections and the deadline watcher, and serves until Ctrl-C or SIGTERM, then
-/// finishes requests in flight. Several nodes may run side by side on one PostgreSQL: each
-/// projection batch locks its checkpoint, and the watcher's derived command ids make a breach
-/// fired by two nodes one event.
+/// Runs the projections and the process managers (ticket timers, approval applier), and serves
+/// until Ctrl-C or SIGTERM, then finishes requests in flight. Several nodes may run side by side
+/// on one PostgreSQL: each projection batch locks its checkpoint, and the process managers'
+/// derived command ids make what two nodes decide at once one event.
 pub async fn serve(
     listen: SocketAddr,
     hotline: Hotline,
@@ -78,7 +78,8 @@ pub async fn serve(
         background.push(tokio::spawn(publisher.run()));
         tracing::info!(%url, "publishing the log to NATS JetStream");
     }
-    background.push(tokio::spawn(DeadlineWatcher::new(hotline).run()));
+    background.push(tokio::spawn(Follower::new(hotline.clone(), TicketTimers::default()).run()));
+    background.push(tokio::spawn(Follower::new(hotline, ApprovalApplier::default()).run()));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");
     axum::serve(listener, router(store, runner, backend)).with_graceful_shutdown(shutdown_signal()).await?;

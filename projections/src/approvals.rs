@@ -87,6 +87,13 @@ impl Projection for ApprovalProjection {
                     .execute(&mut *conn)
                     .await?;
             }
+            ApprovalEvent::ApplicationFailed { rule, .. } => {
+                sqlx::query("UPDATE rm_approval SET status = 'failed', rejection_reason = $1 WHERE approval_id = $2")
+                    .bind(rule)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
             ApprovalEvent::Rejected { reason, approver, .. } => {
                 sqlx::query(
                     "UPDATE rm_approval SET status = 'rejected', next_level = NULL, decided_at = $1, decided_by = $2, \

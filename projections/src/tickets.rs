@@ -195,7 +195,7 @@ impl Projection for TicketProjection {
                     .execute(&mut *conn)
                     .await?;
             }
-            TicketEvent::DeadlineBreached { .. } => {}
+            TicketEvent::DeadlineBreached { .. } | TicketEvent::CallbackReminderIssued { .. } => {}
             TicketEvent::Voided { .. } => {
                 set("UPDATE rm_ticket SET status = 'voided' WHERE ticket_id = $1")
                     .bind(&id)

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use hotline_commands::clock::ManualClock;
 use hotline_commands::handler::CommandContext;
-use hotline_commands::process::DeadlineWatcher;
+use hotline_commands::process::{Follower, TicketTimers};
 use hotline_commands::service::ServiceError;
 use hotline_commands::store::sqlite::SqliteEventStore;
 use hotline_commands::store::{EventStore, RecordedEvent};
@@ -345,9 +345,7 @@ pub async fn record(name: &str) -> Result<Vec<RecordedEvent>, ServiceError> {
             s.dispatch(t, "tj01-st01", None).await?;
             s.accept(t, "tj01-st01").await?;
             s.later(150);
-            let mut watcher = DeadlineWatcher::new(s.hotline.clone());
-            watcher.catch_up().await?;
-            watcher.fire_due().await?;
+            Follower::new(s.hotline.clone(), TicketTimers::default()).step().await?;
             s.field_work(t, "tj01-st01").await?;
             s.finish(t, Satisfaction::Satisfied).await?;
         }

@@ -1682,6 +1682,7 @@ fn rule_returns_the_variant_name() {
         (TicketError::WorkflowNodeNotReached("n".into()), "WorkflowNodeNotReached"),
         (TicketError::DeadlineNotPassed, "DeadlineNotPassed"),
         (TicketError::BreachAlreadyRecorded, "BreachAlreadyRecorded"),
+        (TicketError::CallbackReminderAlreadyIssued, "CallbackReminderAlreadyIssued"),
     ];
     for (error, rule) in cases {
         assert_eq!(error.rule(), rule, "{error:?}");
@@ -1720,15 +1721,17 @@ fn wire_name(event: &TicketEvent) -> &'static str {
         TicketEvent::Cancelled { .. } => "TicketCancelled",
         TicketEvent::DeadlineBreached { .. } => "TicketDeadlineBreached",
         TicketEvent::UrgencyRaised { .. } => "TicketUrgencyRaised",
+        TicketEvent::CallbackReminderIssued { .. } => "CallbackReminderIssued",
     }
 }
 
-const EVENT_VARIANTS: usize = 24;
+const EVENT_VARIANTS: usize = 25;
 
 fn one_of_each_event() -> Vec<TicketEvent> {
     vec![
         TicketEvent::DeadlineBreached { deadline_at: at(), by: user("system:deadline-watcher") },
         TicketEvent::UrgencyRaised { from: Urgency::Normal, to: Urgency::Urgent, reason: "超时未办结".into() },
+        TicketEvent::CallbackReminderIssued { by: user("system:callback-timer") },
         created_with_nodes(vec![node("quality_check", CoreNode::Process)]),
         TicketEvent::Created(TicketCreated {
             customer_id: None,
@@ -2177,4 +2180,22 @@ fn record_deadline_breach_rejected_when_closed() {
     let history = extend(up_to_accepted(), [closed()]);
     let command = breach_at(&history, chrono::Duration::minutes(1));
     given::<Ticket>(history).when(command).then_err(TicketError::TicketAlreadyClosed);
+}
+
+#[test]
+fn remind_callback_accepted_once_per_completion() {
+    let completed = extend(up_to_result(), [work_completed()]);
+    let events =
+        given::<Ticket>(completed.clone()).when(cmd("system:callback-timer", TicketAction::RemindCallback)).events();
+    assert_eq!(events, vec![TicketEvent::CallbackReminderIssued { by: user("system:callback-timer") }]);
+    given::<Ticket>(extend(completed, events))
+        .when(cmd("system:callback-timer", TicketAction::RemindCallback))
+        .then_err(TicketError::CallbackReminderAlreadyIssued);
+}
+
+#[test]
+fn remind_callback_rejected_before_completion() {
+    given::<Ticket>(up_to_accepted())
+        .when(cmd("system:callback-timer", TicketAction::RemindCallback))
+        .then_err(TicketError::InvalidTransition { action: "remind the callback of", status: "accepted" });
 }
