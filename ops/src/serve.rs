@@ -12,7 +12,7 @@ use hotline_commands::process::{ApprovalApplier, Follower, TicketTimers};
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
 use hotline_projections::all_projections;
-use hotline_projections::bus::NatsPublisher;
+use hotline_projections::bus::{ChangeNotices, NatsPublisher};
 use hotline_projections::runner::Runner;
 use hotline_projections::store::ReadStore;
 use serde_json::{json, Value};
@@ -76,7 +76,9 @@ pub async fn serve(
     if let Some(url) = nats_url {
         let publisher = NatsPublisher::connect(&url, Arc::clone(&store), read).await?;
         background.push(tokio::spawn(publisher.run()));
-        tracing::info!(%url, "publishing the log to NATS JetStream");
+        let notices = ChangeNotices::connect(&url).await?;
+        background.extend(notices.spawn(Arc::clone(&runner), Arc::clone(&store)).await?);
+        tracing::info!(%url, "publishing the log and read-model change notices to NATS");
     }
     background.push(tokio::spawn(Follower::new(hotline.clone(), TicketTimers::default()).run()));
     background.push(tokio::spawn(Follower::new(hotline, ApprovalApplier::default()).run()));

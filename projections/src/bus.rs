@@ -9,8 +9,12 @@
 //! sees each event once. The log stays the source of truth: NATS being down pauses publishing,
 //! never a command.
 //!
-//! Embedded mode needs no NATS: [`crate::runner::Runner::subscribe`] is the in-process bus.
+//! [`ChangeNotices`] tells other nodes when this node's projections committed a batch (core NATS
+//! subject `hotline.rm.<projection>`), so their live subscriptions see changes they did not apply
+//! themselves. Embedded mode needs no NATS: [`crate::runner::Runner::subscribe`] is the
+//! in-process bus.
 
+use crate::runner::Runner;
 use crate::store::ReadStore;
 use async_nats::jetstream::{self, stream};
 use hotline_commands::store::{EventStore, RecordedEvent};
@@ -175,5 +179,81 @@ impl NatsPublisher {
                 }
             }
         }
+    }
+}
+
+/// Subject prefix of read-model change notices.
+pub const NOTICE_PREFIX: &str = "hotline.rm";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Notice {
+    node: uuid::Uuid,
+    projection: String,
+    first: u64,
+    last: u64,
+}
+
+/// Read-model change notices between nodes.
+pub struct ChangeNotices {
+    client: async_nats::Client,
+    node: uuid::Uuid,
+}
+
+impl ChangeNotices {
+    /// Connects (retrying in the background if NATS is not up yet).
+    pub async fn connect(url: &str) -> Result<ChangeNotices, BusError> {
+        let client = async_nats::ConnectOptions::new().retry_on_initial_connect().connect(url).await.map_err(nats)?;
+        Ok(ChangeNotices { client, node: uuid::Uuid::now_v7() })
+    }
+
+    /// Forwards this runner's commits to other nodes, and their notices to this runner's
+    /// subscribers (read from the log by position). Notices are best effort: a lost one delays a
+    /// live update, never a read model.
+    pub async fn spawn(
+        self,
+        runner: Arc<Runner>,
+        log: Arc<dyn EventStore>,
+    ) -> Result<Vec<tokio::task::JoinHandle<()>>, BusError> {
+        let mut incoming = self.client.subscribe(format!("{NOTICE_PREFIX}.>")).await.map_err(nats)?;
+        let (client, node) = (self.client.clone(), self.node);
+        let mut local = runner.subscribe();
+        let outgoing = tokio::spawn(async move {
+            loop {
+                match local.recv().await {
+                    Ok(batch) if !batch.remote => {
+                        let (Some(first), Some(last)) = (batch.events.first(), batch.events.last()) else { continue };
+                        let notice = Notice {
+                            node,
+                            projection: batch.projection.to_owned(),
+                            first: first.global_position,
+                            last: last.global_position,
+                        };
+                        let body = serde_json::to_vec(&notice).expect("notices serialize");
+                        if let Err(error) =
+                            client.publish(format!("{NOTICE_PREFIX}.{}", batch.projection), body.into()).await
+                        {
+                            tracing::warn!(%error, "read-model change notice not sent");
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        let incoming = tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(message) = incoming.next().await {
+                let Ok(notice) = serde_json::from_slice::<Notice>(&message.payload) else { continue };
+                if notice.node == node || notice.last < notice.first {
+                    continue;
+                }
+                let count = u32::try_from(notice.last - notice.first + 1).unwrap_or(u32::MAX);
+                match log.read_all(notice.first - 1, count).await {
+                    Ok(events) => runner.announce_remote(&notice.projection, events),
+                    Err(error) => tracing::warn!(%error, "change notice could not be read from the log"),
+                }
+            }
+        });
+        Ok(vec![outgoing, incoming])
     }
 }

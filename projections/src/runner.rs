@@ -101,6 +101,8 @@ pub struct Committed {
     pub projection: &'static str,
     /// The events it applied, in order.
     pub events: Arc<Vec<RecordedEvent>>,
+    /// Committed by another node (learnt from its change notice), not by this runner.
+    pub remote: bool,
 }
 
 /// What a rebuild did.
@@ -146,6 +148,13 @@ impl Runner {
     /// Batches as they commit (the in-process live bus).
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
         self.committed.subscribe()
+    }
+
+    /// Announces a batch another node committed, to this node's subscribers.
+    pub fn announce_remote(&self, projection: &str, events: Vec<RecordedEvent>) {
+        if let Some(known) = self.projections.iter().find(|p| p.id() == projection) {
+            let _ = self.committed.send(Committed { projection: known.id(), events: Arc::new(events), remote: true });
+        }
     }
 
     fn lock_checkpoint_sql(&self) -> &'static str {
@@ -214,7 +223,7 @@ impl Runner {
         tx.commit().await?;
         self.publish(id, last);
         let count = events.len();
-        let _ = self.committed.send(Committed { projection: id, events: Arc::new(events) });
+        let _ = self.committed.send(Committed { projection: id, events: Arc::new(events), remote: false });
         Ok(count)
     }
 

@@ -2,6 +2,9 @@
 //! commit; back up, the publisher catches up with no gap, and a consumer that deduplicates by
 //! `Nats-Msg-Id` sees every event once, in log order.
 
+#[path = "../../commands/tests/support/mod.rs"]
+mod support;
+
 use chrono::{TimeZone, Utc};
 use hotline_commands::clock::ManualClock;
 use hotline_commands::store::sqlite::SqliteEventStore;
@@ -150,4 +153,73 @@ async fn publisher_survives_nats_going_down_without_gap_or_visible_duplicate() {
     };
     assert_eq!(published, ids, "Nats-Msg-Id is the event id");
     running.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_committed_on_one_node_reaches_subscribers_on_another() {
+    use hotline_commands::store::postgres::PostgresEventStore;
+    use hotline_projections::bus::ChangeNotices;
+    use hotline_projections::runner::Runner;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let _server = NatsServer::start(port, &dir.path().join("nats"));
+    let (admin_url, db_url, database) = support::fresh_postgres_database().await;
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let log: Arc<dyn EventStore> = Arc::new(PostgresEventStore::connect(&db_url, clock.clone()).await.unwrap());
+        let read = ReadStore::open_postgres(&db_url).await.unwrap();
+        let runner = Arc::new(Runner::new(Arc::clone(&log), read, hotline_projections::all_projections()));
+        let tasks =
+            ChangeNotices::connect(&url).await.unwrap().spawn(Arc::clone(&runner), Arc::clone(&log)).await.unwrap();
+        nodes.push((log, runner, tasks));
+    }
+    let mut feed_b = nodes[1].1.subscribe();
+    // Give both subscriptions a moment to be registered with the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let event = NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: "TicketUrged".into(),
+        schema_version: 1,
+        payload: serde_json::json!({ "by": "agent1", "note": "催", "count": 1 }),
+        metadata: Metadata {
+            tenant: Some("tj01".into()),
+            actor: "agent1".into(),
+            command_id: None,
+            correlation_id: uuid::Uuid::now_v7(),
+            causation_id: None,
+            source: "test".into(),
+            occurred_at: Utc::now(),
+        },
+    };
+    let event_id = event.event_id;
+    let request = AppendRequest {
+        stream_id: StreamId::new("ticket", "n1"),
+        expected: ExpectedVersion::NoStream,
+        events: vec![event],
+        command_id: None,
+    };
+    nodes[0].0.append(request).await.unwrap();
+    nodes[0].1.catch_up_all().await.unwrap();
+    let received = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let batch = feed_b.recv().await.expect("feed open");
+            if batch.remote && batch.projection == "tickets" {
+                return batch;
+            }
+        }
+    })
+    .await
+    .expect("node B hears of node A's commit");
+    assert_eq!(received.events.iter().map(|e| e.event_id).collect::<Vec<_>>(), vec![event_id]);
+    for (_, _, tasks) in nodes {
+        for task in tasks {
+            task.abort();
+        }
+    }
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.unwrap();
+    let _ =
+        sqlx::Executor::execute(&mut admin, format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str()).await;
 }
