@@ -69,6 +69,14 @@ enum Command {
     },
 }
 
+/// Prints a line to stdout; a reader that went away (`hotline demo | head`) is not an error.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -97,7 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => {
             let store = cli.store.open_store().await?;
             cli.store.open_read_store().await?;
-            println!("log and read models ready ({}), head position {}", cli.store.describe(), store.head().await?);
+            say!("log and read models ready ({}), head position {}", cli.store.describe(), store.head().await?);
         }
         Command::Rebuild { name } => {
             let runner = hotline_projections::runner::Runner::new(
@@ -117,21 +125,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bar.set_message(projection.id());
                 let report = runner.rebuild(&projection, &|replayed| bar.set_position(replayed)).await?;
                 bar.finish_and_clear();
-                println!("rebuilt {}: {} events at {:.0} events/s", projection.id(), report.events, report.rate);
+                say!("rebuilt {}: {} events at {:.0} events/s", projection.id(), report.events, report.rate);
             }
         }
         Command::Demo { events, seed } => {
             let hotline = cli.store.open_service().await?;
             let summary =
                 hotline_ops::demo::generate(&hotline, events, seed, progress).await.context("generating demo")?;
-            println!("{summary}");
+            say!("{summary}");
         }
         Command::Verify => {
             let store = cli.store.open_store().await?;
             let report = hotline_ops::verify::verify(store.as_ref(), progress).await?;
             match report.violation {
                 None => {
-                    println!("verified {} events ({:.0} events/s): no alteration found", report.checked, report.rate)
+                    say!("verified {} events ({:.0} events/s): no alteration found", report.checked, report.rate)
                 }
                 Some(violation) => {
                     eprintln!("VERIFY FAILED after {} good events: {violation}", report.checked);
@@ -142,8 +150,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { quick, postgres_url, out } => {
             let config = hotline_ops::bench::BenchConfig { quick, postgres_url, out_dir: out };
             let rows = hotline_ops::bench::run(&config).await?;
-            println!("{}", hotline_ops::bench::table(&rows));
-            println!("machine: {}", hotline_ops::bench::machine());
+            say!("{}", hotline_ops::bench::table(&rows));
+            say!("machine: {}", hotline_ops::bench::machine());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -274,3 +274,23 @@ async fn serve_publishes_the_log_to_nats_jetstream() {
     let _ = (serve.wait(), nats.wait());
     assert_eq!(published as i64, head, "every event of the log reached JetStream");
 }
+
+// Regression: `hotline demo --events N | head -1` panicked with "failed printing to stdout:
+// Broken pipe" once the reader had gone.
+#[test]
+fn output_to_a_closed_pipe_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["demo", "--events", "200"])
+        .env_remove("HOTLINE_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+}
