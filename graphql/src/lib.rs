@@ -1,13 +1,103 @@
 //! The one API of Hotline: the async-graphql schema, the axum router, authentication, RBAC,
 //! tenant scoping and limits.
 //!
-//! Built in the "GraphQL API and `hotline serve`" issue; until then the crate holds nothing but
-//! this map, and `hotline serve` answers only `GET /healthz`.
+//! ```no_run
+//! # fn example(api: hotline_graphql::schema::Api, keys: hotline_graphql::auth::Keys) -> axum::Router {
+//! hotline_graphql::router(api, keys) // POST /graphql, GET /graphql (GraphiQL), /graphql/ws
+//! # }
+//! ```
+//!
+//! # Contents
+//! - [`auth`]: bearer JWT (HS256 or RS256) → [`auth::Caller`]: scope, masking, permissions.
+//! - [`schema`]: queries over the read models, mutations through the `Hotline` service,
+//!   read-your-writes with `afterPosition`.
+//! - [`error`]: typed errors with `extensions.code`.
 //!
 //! # Architecture Invariants
 //! - The only crate that knows GraphQL: it has its own DTOs; domain types never derive GraphQL
 //!   traits.
-//! - Holds no business rule and no SQL that belongs to a read model.
+//! - Holds no business rule and no SQL: rules are the domain's, queries the read models'.
+//! - Every resolver narrows what it reads to the caller's scope; a subsidiary never sees another's
+//!   tickets.
 //!
 //! # API Boundary
-//! The GraphQL schema (kept as an insta snapshot) is the contract with every frontend.
+//! The GraphQL schema (kept as an insta snapshot, `tests/snapshots`) is the contract with every
+//! frontend.
+
+pub mod auth;
+pub mod error;
+pub mod schema;
+
+use async_graphql::{EmptySubscription, Schema};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use auth::{AuthError, Caller, Keys};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use schema::{Api, MutationRoot, QueryRoot};
+
+/// The schema type.
+pub type HotlineSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Deepest query accepted.
+pub const MAX_DEPTH: usize = 10;
+/// Most complex query accepted.
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// Builds the schema with its limits.
+pub fn build_schema(api: Api) -> HotlineSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(api)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+#[derive(Clone)]
+struct AppState {
+    schema: HotlineSchema,
+    keys: Keys,
+}
+
+/// The API's routes: `POST /graphql`, `GET /graphql` (GraphiQL), `/graphql/ws`.
+pub fn router(api: Api, keys: Keys) -> Router {
+    let schema = build_schema(api);
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route_service("/graphql/ws", GraphQLSubscription::new(schema.clone()))
+        .with_state(AppState { schema, keys })
+}
+
+fn authenticate(keys: &Keys, headers: &HeaderMap) -> Result<Caller, AuthError> {
+    let header = headers.get(axum::http::header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+    let value = header.to_str().map_err(|_| AuthError::Invalid("non-ASCII authorization header".into()))?;
+    let token = value.strip_prefix("Bearer ").ok_or_else(|| AuthError::Invalid("expected `Bearer <token>`".into()))?;
+    keys.verify(token.trim())
+}
+
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+    let caller = authenticate(&state.keys, &headers);
+    let mut response = state.schema.execute(request.into_inner().data(caller)).await;
+    // The engine's own refusals (parse errors, depth and complexity limits, unknown fields) carry
+    // no code: they are bad input.
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "INVALID_INPUT");
+        }
+    }
+    response.into()
+}
+
+/// The schema's SDL, for the snapshot and for frontend code generation.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+}
+
+async fn graphiql() -> impl IntoResponse {
+    Html(
+        async_graphql::http::GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish(),
+    )
+}

@@ -24,6 +24,10 @@ pub struct StoreConfig {
     /// subject hotline.ev.<tenant>.<category>.<EventType>. Without it, live updates stay in-process.
     #[arg(long, env = "HOTLINE_NATS_URL", global = true)]
     pub nats_url: Option<String>,
+    /// PEM file of the RS256 public key that verifies API tokens (production). Without it, tokens
+    /// are HS256 with a secret generated into --data-dir (`jwt-hs256.key`).
+    #[arg(long, env = "HOTLINE_JWT_PUBLIC_KEY", global = true)]
+    pub jwt_public_key: Option<PathBuf>,
     /// Code of the organisation's root unit (the group).
     #[arg(long, env = "HOTLINE_GROUP", default_value = "hq", global = true)]
     pub group: String,
@@ -73,6 +77,23 @@ impl StoreConfig {
                     .with_context(|| format!("opening the read models at {}", path.display()))?
             }
         })
+    }
+
+    /// The keys that verify (and in embedded mode mint) API tokens.
+    pub fn keys(&self) -> anyhow::Result<hotline_graphql::auth::Keys> {
+        if let Some(path) = &self.jwt_public_key {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            return Ok(hotline_graphql::auth::Keys::rs256(&pem)?);
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        let path = self.data_dir.join("jwt-hs256.key");
+        if !path.exists() {
+            let secret: [u8; 32] = rand::random();
+            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+            std::fs::write(&path, hex).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let secret = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(hotline_graphql::auth::Keys::hs256(secret.trim().as_bytes()))
     }
 
     /// The application service over the log.

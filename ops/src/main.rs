@@ -50,6 +50,26 @@ enum Command {
         #[arg(long, default_value_t = 2026)]
         seed: u64,
     },
+    /// Mint a development API token (HS256, with the key in --data-dir), for GraphiQL and tests.
+    Token {
+        /// User id (the token's subject).
+        #[arg(long)]
+        user: String,
+        /// Comma-separated roles: group_admin, group_auditor, subsidiary_admin, supervisor,
+        /// agent, station_lead, field_worker, integration.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// The user's subsidiary (tenant); omit for group-level users.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The user's unit path, e.g. /hq/north/tj01/tj01-st01 (defaults to the tenant's path
+        /// from the organisation, or the group).
+        #[arg(long)]
+        org_path: Option<String>,
+        /// Hours until it expires.
+        #[arg(long, default_value_t = 12)]
+        hours: i64,
+    },
     /// Recompute every stream hash in global order. Exits 1 and names the first altered,
     /// missing or reordered event.
     Verify,
@@ -100,7 +120,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => {
             let hotline = cli.store.open_service().await?;
             let read = cli.store.open_read_store().await?;
-            hotline_ops::serve::serve(listen, hotline, read, cli.store.nats_url.clone(), cli.store.describe()).await?;
+            let keys = cli.store.keys()?;
+            hotline_ops::serve::serve(listen, hotline, read, keys, cli.store.nats_url.clone(), cli.store.describe())
+                .await?;
         }
         Command::Migrate => {
             let store = cli.store.open_store().await?;
@@ -133,6 +155,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let summary =
                 hotline_ops::demo::generate(&hotline, events, seed, progress).await.context("generating demo")?;
             say!("{summary}");
+        }
+        Command::Token { user, roles, tenant, org_path, hours } => {
+            let org_path = match org_path {
+                Some(path) => path,
+                None => {
+                    let org = cli.store.open_service().await?.organisation_state().await?;
+                    let unit = tenant.clone().unwrap_or_else(|| cli.store.group.clone());
+                    org.unit(&hotline_domain::values::UnitCode(unit))
+                        .map_or_else(|| format!("/{}", cli.store.group), |u| u.path.0.clone())
+                }
+            };
+            let claims = hotline_graphql::auth::Claims {
+                sub: user,
+                tenant,
+                org_path,
+                roles,
+                exp: chrono::Utc::now().timestamp() + hours * 3600,
+            };
+            hotline_graphql::auth::Caller::from_claims(claims.clone())?;
+            let token = cli
+                .store
+                .keys()?
+                .mint(&claims)
+                .context("this server verifies RS256 tokens; mint them with your issuer")?;
+            say!("{token}");
         }
         Command::Verify => {
             let store = cli.store.open_store().await?;

@@ -1,9 +1,9 @@
 //! `hotline serve`: the HTTP service.
 //!
 //! Runs every projection live (catch up, then follow the log's commit notifications) and the
-//! process managers (and, with `HOTLINE_NATS_URL`, the JetStream publisher), and serves
-//! `GET /healthz`: the log's backend and head, and each projection's checkpoint. The GraphQL API
-//! joins it at `/graphql` (see the `graphql` crate).
+//! process managers (and, with `HOTLINE_NATS_URL`, the JetStream publisher), and serves the
+//! GraphQL API (`POST /graphql`, GraphiQL on `GET /graphql`, `/graphql/ws`) and `GET /healthz`:
+//! the log's backend and head, and each projection's checkpoint.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -11,6 +11,8 @@ use axum::{Json, Router};
 use hotline_commands::process::{ApprovalApplier, Follower, TicketTimers};
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
+use hotline_graphql::auth::Keys;
+use hotline_graphql::schema::Api;
 use hotline_projections::all_projections;
 use hotline_projections::bus::{ChangeNotices, NatsPublisher};
 use hotline_projections::runner::Runner;
@@ -67,6 +69,7 @@ pub async fn serve(
     listen: SocketAddr,
     hotline: Hotline,
     read: ReadStore,
+    keys: Keys,
     nats_url: Option<String>,
     backend: String,
 ) -> anyhow::Result<()> {
@@ -81,10 +84,12 @@ pub async fn serve(
         tracing::info!(%url, "publishing the log and read-model change notices to NATS");
     }
     background.push(tokio::spawn(Follower::new(hotline.clone(), TicketTimers::default()).run()));
-    background.push(tokio::spawn(Follower::new(hotline, ApprovalApplier::default()).run()));
+    background.push(tokio::spawn(Follower::new(hotline.clone(), ApprovalApplier::default()).run()));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");
-    axum::serve(listener, router(store, runner, backend)).with_graceful_shutdown(shutdown_signal()).await?;
+    let api = hotline_graphql::router(Api { hotline, runner: Arc::clone(&runner) }, keys);
+    let app = router(store, runner, backend).merge(api);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     for task in background {
         task.abort();
     }

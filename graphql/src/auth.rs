@@ -1,0 +1,249 @@
+//! Who is calling, and what they may see and do.
+//!
+//! A bearer JWT carries the subject, tenant, org path and roles ([`Claims`]). [`Keys`] verifies
+//! it: HS256 with a secret (generated into the data dir in embedded mode), or RS256 with a
+//! configured public key. The [`Caller`] it yields decides the scope of every query
+//! ([`Scope`]), whether phone numbers are shown unmasked, and which commands may be sent.
+
+use hotline_domain::organisation::Role;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// What a token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// The user's subsidiary; `None` for group-level users.
+    pub tenant: Option<String>,
+    /// The user's unit path, e.g. `/hq/north/tj01/tj01-st01`.
+    pub org_path: String,
+    /// Role codes (`agent`, `station_lead`, …).
+    pub roles: Vec<String>,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No bearer token.
+    #[error("a bearer token is required")]
+    Missing,
+    /// Bad signature, malformed, or expired.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// A role code this server does not know.
+    #[error("unknown role {0}")]
+    UnknownRole(String),
+}
+
+/// Verification (and, with HS256, minting) keys.
+#[derive(Clone)]
+pub struct Keys {
+    decoding: DecodingKey,
+    encoding: Option<EncodingKey>,
+    algorithm: Algorithm,
+}
+
+impl Keys {
+    /// HS256 with a shared secret: the embedded default.
+    pub fn hs256(secret: &[u8]) -> Keys {
+        Keys {
+            decoding: DecodingKey::from_secret(secret),
+            encoding: Some(EncodingKey::from_secret(secret)),
+            algorithm: Algorithm::HS256,
+        }
+    }
+
+    /// RS256 with the issuer's public key (PEM); this server cannot mint tokens then.
+    pub fn rs256(public_pem: &[u8]) -> Result<Keys, AuthError> {
+        let decoding = DecodingKey::from_rsa_pem(public_pem).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        Ok(Keys { decoding, encoding: None, algorithm: Algorithm::RS256 })
+    }
+
+    /// Mints a token (development and tests); `None` with RS256.
+    pub fn mint(&self, claims: &Claims) -> Option<String> {
+        let key = self.encoding.as_ref()?;
+        jsonwebtoken::encode(&Header::new(self.algorithm), claims, key).ok()
+    }
+
+    /// Verifies a token and returns the caller.
+    pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let mut validation = Validation::new(self.algorithm);
+        validation.leeway = 5;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        Caller::from_claims(data.claims)
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// User id.
+    pub user: String,
+    /// Subsidiary.
+    pub tenant: Option<String>,
+    /// Unit path.
+    pub org_path: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+}
+
+/// What part of the organisation a caller sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (group admins and auditors).
+    Group,
+    /// One subsidiary's tickets.
+    Tenant(String),
+    /// Tickets of stations under this org path (station leads, field workers).
+    Subtree {
+        /// The tenant the subtree lies in.
+        tenant: String,
+        /// The path.
+        path: String,
+    },
+    /// Nothing (a token whose roles grant no view).
+    Nothing,
+}
+
+/// Kinds of commands, for permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Register tickets.
+    Register,
+    /// Dispatch, urge, call back, close, void, cancel, escalate: the call centre's work.
+    Handle,
+    /// Accept, reject, return, reassign, extend: the station's work.
+    Arrange,
+    /// Check in, evidence, readings, result, signature, completion: field work.
+    FieldWork,
+    /// Supervise (督办).
+    Supervise,
+    /// Approve or reject approvals.
+    Approve,
+    /// Read a ticket's full history.
+    ReadHistory,
+}
+
+fn role(code: &str) -> Result<Role, AuthError> {
+    serde_json::from_value(serde_json::Value::String(code.to_owned()))
+        .map_err(|_| AuthError::UnknownRole(code.to_owned()))
+}
+
+impl Caller {
+    /// Builds a caller from verified claims.
+    pub fn from_claims(claims: Claims) -> Result<Caller, AuthError> {
+        let roles = claims.roles.iter().map(|r| role(r)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Caller { user: claims.sub, tenant: claims.tenant, org_path: claims.org_path, roles })
+    }
+
+    fn has(&self, any: &[Role]) -> bool {
+        self.roles.iter().any(|r| any.contains(r))
+    }
+
+    /// The widest scope any of the caller's roles grants.
+    pub fn scope(&self) -> Scope {
+        use Role::*;
+        if self.has(&[GroupAdmin, GroupAuditor]) {
+            return Scope::Group;
+        }
+        let Some(tenant) = self.tenant.clone() else { return Scope::Nothing };
+        if self.has(&[SubsidiaryAdmin, Supervisor, Agent, Integration]) {
+            Scope::Tenant(tenant)
+        } else if self.has(&[StationLead, FieldWorker]) {
+            Scope::Subtree { tenant, path: self.org_path.clone() }
+        } else {
+            Scope::Nothing
+        }
+    }
+
+    /// Whether the caller sees a ticket of `tenant` handled by the station at `station_path`.
+    pub fn sees(&self, tenant: &str, station_path: Option<&str>) -> bool {
+        match self.scope() {
+            Scope::Group => true,
+            Scope::Tenant(t) => t == tenant,
+            Scope::Subtree { tenant: t, path } => {
+                t == tenant
+                    && station_path.is_some_and(|p| {
+                        hotline_domain::values::OrgPath(path.clone())
+                            .contains(&hotline_domain::values::OrgPath(p.to_owned()))
+                    })
+            }
+            Scope::Nothing => false,
+        }
+    }
+
+    /// Whether phone numbers are shown in full (reading them is audited).
+    pub fn sees_unmasked_numbers(&self) -> bool {
+        use Role::*;
+        self.has(&[GroupAdmin, GroupAuditor, SubsidiaryAdmin, Supervisor])
+    }
+
+    /// Whether the caller may send this kind of command.
+    pub fn may(&self, permission: Permission) -> bool {
+        use Role::*;
+        let roles: &[Role] = match permission {
+            Permission::Register => &[Agent, Supervisor, SubsidiaryAdmin, GroupAdmin, Integration],
+            Permission::Handle => &[Agent, Supervisor, SubsidiaryAdmin, GroupAdmin],
+            Permission::Arrange => &[StationLead, Supervisor, SubsidiaryAdmin, GroupAdmin],
+            Permission::FieldWork => &[FieldWorker, StationLead],
+            Permission::Supervise => &[Supervisor, SubsidiaryAdmin, GroupAdmin],
+            Permission::Approve => &[StationLead, SubsidiaryAdmin, GroupAdmin],
+            Permission::ReadHistory => &[GroupAuditor, GroupAdmin, SubsidiaryAdmin, Supervisor],
+        };
+        self.has(roles)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(roles: &[&str], tenant: Option<&str>, path: &str) -> Claims {
+        Claims {
+            sub: "u1".into(),
+            tenant: tenant.map(str::to_owned),
+            org_path: path.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            exp: chrono::Utc::now().timestamp() + 3600,
+        }
+    }
+
+    #[test]
+    fn tokens_round_trip_and_forgeries_fail() {
+        let keys = Keys::hs256(b"0123456789abcdef0123456789abcdef");
+        let token = keys.mint(&claims(&["agent"], Some("tj01"), "/hq/north/tj01")).unwrap();
+        assert_eq!(keys.verify(&token).unwrap().scope(), Scope::Tenant("tj01".into()));
+        let other = Keys::hs256(b"another secret, another signature");
+        assert!(matches!(other.verify(&token), Err(AuthError::Invalid(_))));
+        let expired = keys
+            .mint(&Claims { exp: chrono::Utc::now().timestamp() - 3600, ..claims(&["agent"], None, "/hq") })
+            .unwrap();
+        assert!(matches!(keys.verify(&expired), Err(AuthError::Invalid(_))));
+        let unknown = keys.mint(&claims(&["wizard"], None, "/hq")).unwrap();
+        assert_eq!(keys.verify(&unknown), Err(AuthError::UnknownRole("wizard".into())));
+    }
+
+    #[test]
+    fn scope_follows_the_widest_role() {
+        let caller = |roles: &[&str], tenant: Option<&str>, path: &str| {
+            Caller::from_claims(claims(roles, tenant, path)).unwrap()
+        };
+        assert_eq!(caller(&["group_auditor"], None, "/hq").scope(), Scope::Group);
+        let worker = caller(&["field_worker"], Some("tj01"), "/hq/north/tj01/st01");
+        assert!(worker.sees("tj01", Some("/hq/north/tj01/st01")));
+        assert!(!worker.sees("tj01", Some("/hq/north/tj01/st02")));
+        assert!(!worker.sees("tj01", None), "an undispatched ticket is not a station's");
+        let agent = caller(&["agent"], Some("tj01"), "/hq/north/tj01");
+        assert!(agent.sees("tj01", None) && !agent.sees("tj02", None));
+        assert!(!agent.sees_unmasked_numbers() && !agent.may(Permission::FieldWork));
+        assert_eq!(
+            caller(&["agent"], None, "/hq").scope(),
+            Scope::Nothing,
+            "a tenant role without a tenant sees nothing"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! The API's errors: each becomes a GraphQL error with `extensions.code` (and `extensions.rule`
+//! for a broken business rule). Failures of the server are logged; refusals of input never are.
+
+use hotline_commands::service::ServiceError;
+
+/// Why a request was not answered.
+///
+/// Deliberately not `Display`: async-graphql converts any `Display` error into one without a
+/// code, so the only conversion is ours (`From<ApiError> for async_graphql::Error`), which always
+/// sets `extensions.code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// No valid token.
+    Unauthenticated(String),
+    /// The caller may not see or do this.
+    Forbidden(String),
+    /// Nothing by that id.
+    NotFound(String),
+    /// The data changed under the command; retry.
+    Conflict(String),
+    /// Malformed input.
+    InvalidInput(String),
+    /// A business rule refused the command.
+    DomainRule {
+        /// The rule's stable name, e.g. `TicketAlreadyClosed`.
+        rule: String,
+        /// What it says.
+        message: String,
+    },
+    /// A dependency is unavailable or read models are behind; retry later.
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// The message for the client.
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::Unauthenticated(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Conflict(m)
+            | ApiError::InvalidInput(m)
+            | ApiError::Unavailable(m) => m,
+            ApiError::DomainRule { message, .. } => message,
+        }
+    }
+
+    /// The `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::InvalidInput(_) => "INVALID_INPUT",
+            ApiError::DomainRule { .. } => "DOMAIN_RULE",
+            ApiError::Unavailable(_) => "UNAVAILABLE",
+        }
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(error: ApiError) -> async_graphql::Error {
+        let code = error.code();
+        let rule = match &error {
+            ApiError::DomainRule { rule, .. } => Some(rule.clone()),
+            _ => None,
+        };
+        async_graphql::ErrorExtensions::extend_with(async_graphql::Error::new(error.message()), |_, extensions| {
+            extensions.set("code", code);
+            if let Some(rule) = &rule {
+                extensions.set("rule", rule.as_str());
+            }
+        })
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> ApiError {
+        if let Some(rule) = error.rule() {
+            return ApiError::DomainRule { rule, message: error.to_string() };
+        }
+        match error {
+            ServiceError::NotFound { .. } => ApiError::NotFound(error.to_string()),
+            ServiceError::Conflict { .. } => ApiError::Conflict(error.to_string()),
+            ServiceError::InvalidApprovalDetails(message) => ApiError::InvalidInput(message),
+            other => {
+                tracing::error!(error = %other, "command failed");
+                ApiError::Unavailable("the service could not complete the command; retry later".into())
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> ApiError {
+        tracing::error!(%error, "read model query failed");
+        ApiError::Unavailable("read models are unavailable; retry later".into())
+    }
+}

@@ -1,0 +1,221 @@
+//! The GraphQL API as a frontend uses it: a real `hotline serve`, HTTP requests with bearer
+//! tokens minted by `hotline token`.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hotline(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("HOTLINE_DATABASE_URL")
+        .env("HOTLINE_LOG", "warn")
+        .output()
+        .expect("run hotline");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn serve(dir: &Path) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("HOTLINE_DATABASE_URL")
+        .env("HOTLINE_LOG", "warn")
+        .spawn()
+        .expect("start serve");
+    // The guard first: whatever happens next, dropping it stops and reaps the process.
+    let server = Server { child, url: format!("http://127.0.0.1:{port}/graphql") };
+    for _ in 0..100 {
+        if reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_ok() {
+            return server;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("serve did not come up");
+}
+
+async fn gql(server: &Server, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request = reqwest::Client::new().post(&server.url).json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("request").json().await.expect("JSON body")
+}
+
+fn code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {response}"))
+}
+
+fn data<'a>(response: &'a Value, field: &str) -> &'a Value {
+    assert!(response.get("errors").is_none(), "{response}");
+    &response["data"][field]
+}
+
+const TICKET: &str = "ticket { id number status statusLabel pool callerPhone station worker }";
+
+#[tokio::test]
+async fn a_ticket_through_every_core_node_and_every_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    hotline(dir, &["demo", "--events", "300"]);
+    let agent = hotline(dir, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
+    let lead = hotline(
+        dir,
+        &[
+            "token",
+            "--user",
+            "tj01-st01-lead",
+            "--roles",
+            "station_lead",
+            "--tenant",
+            "tj01",
+            "--org-path",
+            "/hq/north/tj01/tj01-st01",
+        ],
+    );
+    let worker = hotline(
+        dir,
+        &[
+            "token",
+            "--user",
+            "tj01-st01-w1",
+            "--roles",
+            "field_worker",
+            "--tenant",
+            "tj01",
+            "--org-path",
+            "/hq/north/tj01/tj01-st01",
+        ],
+    );
+    let supervisor = hotline(dir, &["token", "--user", "tj01-supervisor", "--roles", "supervisor", "--tenant", "tj01"]);
+    let other_tenant = hotline(dir, &["token", "--user", "tj02-agent1", "--roles", "agent", "--tenant", "tj02"]);
+    let server = serve(dir).await;
+
+    let create = format!(
+        "mutation($input: CreateTicketInput!, $cid: ID) {{ createTicket(input: $input, clientCommandId: $cid) {{ position duplicate {TICKET} }} }}"
+    );
+    let input = json!({ "type": "repair", "urgency": "urgent", "callerPhone": "13812345678", "address": "幸福里3号楼2单元501室", "description": "暖气不热" });
+    let cid = uuid::Uuid::now_v7().to_string();
+    let created = gql(&server, Some(&agent), &create, json!({ "input": input, "cid": cid })).await;
+    let payload = data(&created, "createTicket");
+    let id = payload["ticket"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(payload["ticket"]["status"], "registered");
+    assert_eq!(payload["ticket"]["pool"], "pending");
+    assert_eq!(payload["ticket"]["callerPhone"], "138****5678", "agents see masked numbers");
+    // The same client command id again: the first result, nothing appended.
+    let again = gql(&server, Some(&agent), &create, json!({ "input": input, "cid": cid })).await;
+    assert_eq!(data(&again, "createTicket")["duplicate"], true);
+    assert_eq!(data(&again, "createTicket")["ticket"]["id"], id.as_str());
+    assert_eq!(data(&again, "createTicket")["position"], payload["position"]);
+
+    let step = |token: &str, mutation: &str| {
+        let (token, query) = (token.to_owned(), format!("mutation($id: ID!) {{ {mutation} {{ position {TICKET} }} }}"));
+        let server = &server;
+        let id = id.clone();
+        async move { gql(server, Some(&token), &query, json!({ "id": id })).await }
+    };
+    let flow = [
+        (agent.as_str(), "dispatchTicket(ticketId: $id, station: \"tj01-st01\")", "dispatched"),
+        (lead.as_str(), "acceptTicket(ticketId: $id, station: \"tj01-st01\", worker: \"tj01-st01-w1\")", "accepted"),
+        (worker.as_str(), "checkIn(ticketId: $id, latitude: 39.1, longitude: 117.2, accuracyM: 8)", "on_site"),
+        (worker.as_str(), "recordWorkResult(ticketId: $id, result: \"更换阀门\", durationMinutes: 30)", "on_site"),
+        (worker.as_str(), "completeWork(ticketId: $id)", "completed"),
+        // The demo's tenant tj01 added a quality check after field work.
+        (lead.as_str(), "completeWorkflowNode(ticketId: $id, node: \"quality_check\")", "completed"),
+        (agent.as_str(), "recordCallback(ticketId: $id, satisfaction: \"satisfied\")", "callback_done"),
+        (agent.as_str(), "closeTicket(ticketId: $id)", "closed"),
+    ];
+    for (token, mutation, status) in flow {
+        let response = step(token, mutation).await;
+        let name = mutation.split('(').next().unwrap();
+        assert_eq!(data(&response, name)["ticket"]["status"], status, "{mutation}: {response}");
+    }
+
+    // Domain rules come back typed.
+    let closed_again = step(&agent, "closeTicket(ticketId: $id)").await;
+    assert_eq!(code(&closed_again), "DOMAIN_RULE");
+    assert_eq!(closed_again["errors"][0]["extensions"]["rule"], "TicketAlreadyClosed");
+    // A worker may not dispatch; a subsidiary never sees another's tickets.
+    assert_eq!(code(&step(&worker, "dispatchTicket(ticketId: $id, station: \"tj01-st01\")").await), "FORBIDDEN");
+    let foreign =
+        gql(&server, Some(&other_tenant), "query($id: ID!) { ticket(id: $id) { number } }", json!({ "id": id })).await;
+    assert_eq!(code(&foreign), "FORBIDDEN");
+    let listed =
+        gql(&server, Some(&other_tenant), "{ tickets(first: 200) { edges { node { tenant } } } }", json!({})).await;
+    assert!(
+        data(&listed, "tickets")["edges"].as_array().unwrap().iter().all(|e| e["node"]["tenant"] == "tj02"),
+        "{listed}"
+    );
+    // A supervisor sees the number; an auditor-only query is refused to an agent.
+    let full =
+        gql(&server, Some(&supervisor), "query($id: ID!) { ticket(id: $id) { callerPhone } }", json!({ "id": id }))
+            .await;
+    assert_eq!(data(&full, "ticket")["callerPhone"], "13812345678");
+    let history = gql(
+        &server,
+        Some(&supervisor),
+        "query($id: ID!) { ticketHistory(id: $id) { eventType actor source } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let types: Vec<&str> =
+        data(&history, "ticketHistory").as_array().unwrap().iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    assert_eq!(types.first().copied(), Some("TicketCreated"));
+    assert_eq!(types.last().copied(), Some("TicketClosed"));
+    assert_eq!(
+        code(
+            &gql(
+                &server,
+                Some(&agent),
+                "query($id: ID!) { ticketHistory(id: $id) { eventType } }",
+                json!({ "id": id })
+            )
+            .await
+        ),
+        "FORBIDDEN"
+    );
+
+    // Tokens: none, forged, expired.
+    assert_eq!(code(&gql(&server, None, "{ me { user } }", json!({})).await), "UNAUTHENTICATED");
+    let mut forged = agent.clone();
+    forged.pop();
+    forged.push(if agent.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(code(&gql(&server, Some(&forged), "{ me { user } }", json!({})).await), "UNAUTHENTICATED");
+    let expired = hotline(dir, &["token", "--user", "u", "--roles", "agent", "--tenant", "tj01", "--hours=-2"]);
+    assert_eq!(code(&gql(&server, Some(&expired), "{ me { user } }", json!({})).await), "UNAUTHENTICATED");
+    // Over-deep queries are refused before they run.
+    let nested = "{ tickets { edges { node { id } } pageInfo { hasNextPage } } }";
+    assert!(gql(&server, Some(&agent), nested, json!({})).await.get("errors").is_none());
+    let too_deep = format!(
+        "{{ __schema {{ types {} }} }}",
+        "{ fields { type { ofType ".repeat(4) + "{ name }" + &" } } }".repeat(4)
+    );
+    let refused = gql(&server, Some(&agent), &too_deep, json!({})).await;
+    assert_eq!(code(&refused), "INVALID_INPUT");
+    assert!(refused["errors"][0]["message"].as_str().unwrap().contains("too deep"), "{refused}");
+    // Dictionaries carry zh-CN labels.
+    let dict =
+        gql(&server, Some(&agent), "{ dictionaries(category: \"ticket_type\") { code labelZh } }", json!({})).await;
+    assert!(data(&dict, "dictionaries")
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["code"] == "escalated_complaint" && e["labelZh"] == "越级投诉"));
+}
