@@ -28,18 +28,18 @@ pub mod auth;
 pub mod error;
 pub mod schema;
 
-use async_graphql::{EmptySubscription, Schema};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use async_graphql::{Data, Schema};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use auth::{AuthError, Caller, Keys};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
-use schema::{Api, MutationRoot, QueryRoot};
+use schema::{Api, MutationRoot, QueryRoot, SubscriptionRoot};
 
 /// The schema type.
-pub type HotlineSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type HotlineSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest query accepted.
 pub const MAX_DEPTH: usize = 10;
@@ -48,7 +48,7 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// Builds the schema with its limits.
 pub fn build_schema(api: Api) -> HotlineSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
         .data(api)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -66,7 +66,7 @@ pub fn router(api: Api, keys: Keys) -> Router {
     let schema = build_schema(api);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
-        .route_service("/graphql/ws", GraphQLSubscription::new(schema.clone()))
+        .route("/graphql/ws", get(graphql_ws))
         .with_state(AppState { schema, keys })
 }
 
@@ -93,7 +93,32 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: Gra
 
 /// The schema's SDL, for the snapshot and for frontend code generation.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot).finish().sdl()
+}
+
+/// graphql-transport-ws (and the older graphql-ws): the token comes in the `connection_init`
+/// payload, `{"Authorization": "Bearer …"}`.
+async fn graphql_ws(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> axum::response::Response {
+    upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        let keys = state.keys.clone();
+        GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+            .on_connection_init(move |payload| async move {
+                let mut headers = HeaderMap::new();
+                let token =
+                    payload.get("Authorization").or_else(|| payload.get("authorization")).and_then(|v| v.as_str());
+                if let Some(value) = token.and_then(|t| axum::http::HeaderValue::from_str(t).ok()) {
+                    headers.insert(axum::http::header::AUTHORIZATION, value);
+                }
+                let mut data = Data::default();
+                data.insert(authenticate(&keys, &headers));
+                Ok(data)
+            })
+            .serve()
+    })
 }
 
 async fn graphiql() -> impl IntoResponse {

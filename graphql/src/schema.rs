@@ -421,7 +421,7 @@ pub struct TicketFilterInput {
 }
 
 /// Whose KPIs.
-#[derive(InputObject, Debug)]
+#[derive(InputObject, Debug, Clone)]
 pub struct KpiScopeInput {
     /// `GROUP`, `SUBSIDIARY`, `STATION` or `WORKER`.
     level: KpiLevel,
@@ -453,6 +453,39 @@ pub enum BucketSize {
 
 /// The root of all queries.
 pub struct QueryRoot;
+
+async fn kpis_for(
+    api: &Api,
+    caller: &Caller,
+    scope: &KpiScopeInput,
+    from: &DateTime<Utc>,
+    to: &DateTime<Utc>,
+    bucket: BucketSize,
+) -> std::result::Result<Vec<TicketKpiBucket>, ApiError> {
+    let id = || scope.id.clone().ok_or_else(|| ApiError::InvalidInput("scope.id is required below the group".into()));
+    let kpi_scope = match scope.level {
+        KpiLevel::Group => KpiScope::Group,
+        KpiLevel::Subsidiary => KpiScope::Tenant(id()?),
+        KpiLevel::Station => KpiScope::Station(id()?),
+        KpiLevel::Worker => KpiScope::Worker(id()?),
+    };
+    let allowed = match (caller.scope(), &kpi_scope) {
+        (Scope::Group, _) => true,
+        (Scope::Tenant(t), KpiScope::Tenant(asked)) => &t == asked,
+        (Scope::Tenant(_), KpiScope::Station(_) | KpiScope::Worker(_)) => caller.may(Permission::Supervise),
+        _ => false,
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden("these KPIs are outside your scope".into()));
+    }
+    let bucket = match bucket {
+        BucketSize::Hour => Bucket::Hour,
+        BucketSize::Day => Bucket::Day,
+    };
+    let now = api.hotline.clock().now();
+    let kpis = ticket_kpis(api.runner.read_store().reader(), &kpi_scope, from, to, bucket, &now).await?;
+    Ok(kpis.into_iter().map(TicketKpiBucket::from).collect())
+}
 
 fn ticket_filter(caller: &Caller, input: TicketFilterInput) -> TicketFilter {
     let (tenants, org_path) = match caller.scope() {
@@ -611,33 +644,7 @@ impl QueryRoot {
         to: DateTime<Utc>,
         #[graphql(default_with = "BucketSize::Day")] bucket: BucketSize,
     ) -> Result<Vec<TicketKpiBucket>> {
-        let caller = caller(ctx)?;
-        let id =
-            || scope.id.clone().ok_or_else(|| ApiError::InvalidInput("scope.id is required below the group".into()));
-        let kpi_scope = match scope.level {
-            KpiLevel::Group => KpiScope::Group,
-            KpiLevel::Subsidiary => KpiScope::Tenant(id()?),
-            KpiLevel::Station => KpiScope::Station(id()?),
-            KpiLevel::Worker => KpiScope::Worker(id()?),
-        };
-        let allowed = match (caller.scope(), &kpi_scope) {
-            (Scope::Group, _) => true,
-            (Scope::Tenant(t), KpiScope::Tenant(asked)) => &t == asked,
-            (Scope::Tenant(_), KpiScope::Station(_) | KpiScope::Worker(_)) => caller.may(Permission::Supervise),
-            _ => false,
-        };
-        if !allowed {
-            return Err(ApiError::Forbidden("these KPIs are outside your scope".into()).into());
-        }
-        let bucket = match bucket {
-            BucketSize::Hour => Bucket::Hour,
-            BucketSize::Day => Bucket::Day,
-        };
-        let now = api(ctx).hotline.clock().now();
-        let kpis = ticket_kpis(api(ctx).runner.read_store().reader(), &kpi_scope, &from, &to, bucket, &now)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(kpis.into_iter().map(TicketKpiBucket::from).collect())
+        Ok(kpis_for(api(ctx), caller(ctx)?, &scope, &from, &to, bucket).await?)
     }
 
     /// Customers reachable at a phone number, in the caller's scope (the screen pop's lookup).
@@ -746,11 +753,16 @@ fn uuid_of(field: &str, id: &ID) -> std::result::Result<Uuid, ApiError> {
     Uuid::parse_str(&id.0).map_err(|_| ApiError::InvalidInput(format!("{field} is not a UUID")))
 }
 
-/// The root of all mutations. Each takes an optional `clientCommandId` (a UUID): sending the same
-/// one again returns the first result and appends nothing.
-pub struct MutationRoot;
+/// The root of all mutations: the ticket and approval commands, and the offline batch.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct MutationRoot(TicketMutation, SyncMutation);
 
-impl MutationRoot {
+/// Ticket and approval commands. Each takes an optional `clientCommandId` (a UUID): sending the
+/// same one again returns the first result and appends nothing.
+#[derive(Default)]
+pub struct TicketMutation;
+
+impl TicketMutation {
     fn context(
         ctx: &Context<'_>,
         client_command_id: Option<&ID>,
@@ -797,7 +809,7 @@ impl MutationRoot {
 }
 
 #[Object]
-impl MutationRoot {
+impl TicketMutation {
     /// Registers a ticket (受理): its number and deadline come from the tenant's policy.
     async fn create_ticket(
         &self,
@@ -1193,4 +1205,324 @@ pub struct PartInput {
     name: String,
     /// How many.
     quantity: u32,
+}
+
+/// One command of an offline batch.
+#[derive(InputObject, Debug)]
+pub struct SyncCommandInput {
+    /// The phone's id for this command (a UUID); a re-sent batch is recognised by it.
+    client_command_id: ID,
+    /// When the worker did it, by the phone's clock.
+    device_time: DateTime<Utc>,
+    /// The ticket.
+    ticket_id: ID,
+    /// `check_in`, `attach_evidence`, `record_temperature`, `record_result`,
+    /// `collect_signature`, `complete_work`, `accept`, `reject`, `complete_node`.
+    action: String,
+    /// The action's arguments, as in the matching mutation (snake_case keys).
+    #[graphql(default_with = "async_graphql::Json(serde_json::json!({}))")]
+    args: async_graphql::Json<serde_json::Value>,
+}
+
+/// What happened to one offline command.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SyncStatus {
+    /// Appended now.
+    Applied,
+    /// Sent before: its first result stands, nothing was appended.
+    Duplicate,
+    /// Refused; `rule` says why. Nothing was appended.
+    Rejected,
+}
+
+/// The result of one offline command.
+#[derive(SimpleObject, Debug)]
+pub struct SyncResult {
+    /// The command.
+    client_command_id: ID,
+    /// Applied, duplicate or rejected.
+    status: SyncStatus,
+    /// The broken rule or error code, when rejected.
+    rule: Option<String>,
+    /// What was wrong, when rejected.
+    message: Option<String>,
+    /// The log position it wrote (or first wrote).
+    position: Option<u64>,
+}
+
+/// Offline actions, as the phone sends them.
+#[derive(serde::Deserialize)]
+#[serde(tag = "action", content = "args", rename_all = "snake_case", deny_unknown_fields)]
+enum SyncAction {
+    CheckIn {
+        latitude: f64,
+        longitude: f64,
+        accuracy_m: f64,
+    },
+    AttachEvidence {
+        kind: EvidenceKind,
+        uri: String,
+        sha256: String,
+        taken_at: DateTime<Utc>,
+        latitude: Option<f64>,
+        longitude: Option<f64>,
+    },
+    RecordTemperature {
+        room: String,
+        celsius: f64,
+        taken_at: DateTime<Utc>,
+    },
+    RecordResult {
+        result: String,
+        #[serde(default)]
+        parts: Vec<Part>,
+        duration_minutes: u32,
+    },
+    CollectSignature {
+        signature_uri: String,
+        sha256: String,
+        satisfaction: Satisfaction,
+    },
+    CompleteWork {},
+    Accept {
+        station: String,
+        worker: Option<String>,
+    },
+    Reject {
+        reason: String,
+    },
+    CompleteNode {
+        node: String,
+        #[serde(default)]
+        note: String,
+    },
+}
+
+impl SyncAction {
+    fn into_request(self) -> (Permission, TicketRequest) {
+        use TicketAction as A;
+        match self {
+            SyncAction::CheckIn { latitude, longitude, accuracy_m } => {
+                (Permission::FieldWork, A::CheckIn { location: GeoPoint { latitude, longitude, accuracy_m } })
+            }
+            SyncAction::AttachEvidence { kind, uri, sha256, taken_at, latitude, longitude } => {
+                let location = latitude.zip(longitude).map(|(latitude, longitude)| GeoPoint {
+                    latitude,
+                    longitude,
+                    accuracy_m: 0.0,
+                });
+                (Permission::FieldWork, A::AttachEvidence { kind, uri, sha256, taken_at, location })
+            }
+            SyncAction::RecordTemperature { room, celsius, taken_at } => {
+                (Permission::FieldWork, A::RecordTemperature { room, celsius, taken_at })
+            }
+            SyncAction::RecordResult { result, parts, duration_minutes } => {
+                (Permission::FieldWork, A::RecordResult { result, parts, duration_minutes })
+            }
+            SyncAction::CollectSignature { signature_uri, sha256, satisfaction } => {
+                (Permission::FieldWork, A::CollectSignature { signature_uri, sha256, satisfaction })
+            }
+            SyncAction::CompleteWork {} => (Permission::FieldWork, A::CompleteWork),
+            SyncAction::Accept { station, worker } => {
+                (Permission::Arrange, A::Accept { station: UnitCode(station), worker: worker.map(UserId) })
+            }
+            SyncAction::Reject { reason } => (Permission::Arrange, A::Reject { reason }),
+            SyncAction::CompleteNode { node, note } => (Permission::Arrange, A::CompleteNode { node, note }),
+        }
+    }
+}
+
+/// Most commands in one offline batch.
+pub const MAX_SYNC_BATCH: usize = 200;
+
+#[Object]
+impl SyncMutation {
+    /// Replays what the mobile app did offline, in order. Each command carries its client command
+    /// id and device time; a re-sent batch appends nothing and reports `DUPLICATE`; a refused
+    /// command reports the rule and the batch goes on.
+    async fn sync_batch(&self, ctx: &Context<'_>, commands: Vec<SyncCommandInput>) -> Result<Vec<SyncResult>> {
+        let caller = caller(ctx)?;
+        if commands.len() > MAX_SYNC_BATCH {
+            return Err(ApiError::InvalidInput(format!("at most {MAX_SYNC_BATCH} commands per batch")).into());
+        }
+        let mut results = Vec::with_capacity(commands.len());
+        let mut last_position = None;
+        for command in commands {
+            let outcome = sync_one(ctx, caller, &command).await;
+            let result = match outcome {
+                Ok((position, duplicate)) => {
+                    last_position = position.or(last_position);
+                    let status = if duplicate { SyncStatus::Duplicate } else { SyncStatus::Applied };
+                    SyncResult {
+                        client_command_id: command.client_command_id,
+                        status,
+                        rule: None,
+                        message: None,
+                        position,
+                    }
+                }
+                Err(error) => {
+                    let rule = match &error {
+                        ApiError::DomainRule { rule, .. } => rule.clone(),
+                        other => other.code().to_owned(),
+                    };
+                    SyncResult {
+                        client_command_id: command.client_command_id,
+                        status: SyncStatus::Rejected,
+                        rule: Some(rule),
+                        message: Some(error.message().to_owned()),
+                        position: None,
+                    }
+                }
+            };
+            results.push(result);
+        }
+        reach(ctx, last_position).await?;
+        Ok(results)
+    }
+}
+
+async fn sync_one(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    command: &SyncCommandInput,
+) -> std::result::Result<(Option<u64>, bool), ApiError> {
+    let tagged = serde_json::json!({ "action": command.action, "args": command.args.0 });
+    let action: SyncAction =
+        serde_json::from_value(tagged).map_err(|e| ApiError::InvalidInput(format!("{}: {e}", command.action)))?;
+    let (permission, request) = action.into_request();
+    if !caller.may(permission) {
+        return Err(ApiError::Forbidden(format!("your role may not {}", request.name())));
+    }
+    visible_ticket(ctx, &command.ticket_id.0).await?;
+    let mut context =
+        TicketMutation::context(ctx, Some(&command.client_command_id), "mobile", Some(command.device_time))?;
+    context.correlation_id = context.command_id;
+    let ticket_id = TicketId(uuid_of("ticketId", &command.ticket_id)?);
+    let executed = api(ctx).hotline.ticket(&context, ticket_id, request).await?;
+    Ok((executed.outcome.last_position, executed.outcome.duplicate))
+}
+
+/// The offline mobile app's mutation (merged into the mutation root).
+#[derive(Default)]
+pub struct SyncMutation;
+
+/// Whether a ticket matches the field filters (scope is checked separately).
+fn matches(filter: &TicketFilter, view: &TicketView) -> bool {
+    let same = |wanted: &Option<String>, actual: Option<&String>| wanted.as_ref().is_none_or(|w| Some(w) == actual);
+    same(&filter.pool, view.pool.as_ref())
+        && same(&filter.status, Some(&view.status))
+        && same(&filter.ticket_type, Some(&view.ticket_type))
+        && same(&filter.station, view.station.as_ref())
+        && same(&filter.worker, view.worker.as_ref())
+        && same(&filter.source, Some(&view.source))
+        && same(&filter.urgency, Some(&view.urgency))
+}
+
+/// Waits for the next batch `projection` commits (on this node or, with NATS, another).
+async fn next_batch(
+    feed: &mut tokio::sync::broadcast::Receiver<hotline_projections::runner::Committed>,
+    projection: &str,
+) -> Option<hotline_projections::runner::Committed> {
+    loop {
+        match feed.recv().await {
+            Ok(batch) if batch.projection == projection => return Some(batch),
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
+/// The root of all subscriptions (graphql-transport-ws on `/graphql/ws`; the token goes in the
+/// `connection_init` payload as `{"Authorization": "Bearer …"}`).
+pub struct SubscriptionRoot;
+
+#[async_graphql::Subscription]
+impl SubscriptionRoot {
+    /// Tickets in the caller's scope (and matching the filter) each time they change, once the
+    /// read models show the change.
+    async fn ticket_changed(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TicketFilterInput>,
+    ) -> Result<impl futures_util::Stream<Item = Ticket>> {
+        let caller = caller(ctx)?.clone();
+        let api = api(ctx).clone();
+        let filter = ticket_filter(&caller, filter.unwrap_or_default());
+        let feed = api.runner.subscribe();
+        let stream =
+            futures_util::stream::unfold((feed, api, caller, filter), |(mut feed, api, caller, filter)| async move {
+                loop {
+                    let batch = next_batch(&mut feed, "tickets").await?;
+                    let mut ids: Vec<String> = Vec::new();
+                    for event in batch.events.iter().filter(|e| e.stream_id.category() == "ticket") {
+                        let id = event.stream_id.as_str().trim_start_matches("ticket-").to_owned();
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                    let now = api.hotline.clock().now();
+                    let mut changed = Vec::new();
+                    for id in ids {
+                        if let Ok(Some(view)) = TicketQueries(api.runner.read_store().reader()).by_id(&id).await {
+                            if caller.sees(&view.tenant, view.station_path.as_deref()) && matches(&filter, &view) {
+                                changed.push(Ticket::from_view(view, &caller, &now));
+                            }
+                        }
+                    }
+                    if !changed.is_empty() {
+                        return Some((futures_util::stream::iter(changed), (feed, api, caller, filter)));
+                    }
+                }
+            });
+        Ok(futures_util::StreamExt::flatten(stream))
+    }
+
+    /// The pending approvals in the caller's scope, each time they change.
+    async fn approvals_pending(&self, ctx: &Context<'_>) -> Result<impl futures_util::Stream<Item = Vec<Approval>>> {
+        let caller = caller(ctx)?.clone();
+        let api = api(ctx).clone();
+        let tenants = match caller.scope() {
+            Scope::Group => None,
+            Scope::Tenant(t) | Scope::Subtree { tenant: t, .. } => Some(vec![t]),
+            Scope::Nothing => Some(vec![]),
+        };
+        let feed = api.runner.subscribe();
+        Ok(futures_util::stream::unfold((feed, api, tenants), |(mut feed, api, tenants)| async move {
+            next_batch(&mut feed, "approvals").await?;
+            let now = api.hotline.clock().now();
+            let views = ApprovalQueries(api.runner.read_store().reader())
+                .list(tenants.as_deref(), true, &now)
+                .await
+                .unwrap_or_default();
+            Some((views.into_iter().map(Approval::from).collect(), (feed, api, tenants)))
+        }))
+    }
+
+    /// Today's ticket KPIs (China Standard Time) for a scope, each time tickets change.
+    async fn kpi_board(
+        &self,
+        ctx: &Context<'_>,
+        scope: KpiScopeInput,
+    ) -> Result<impl futures_util::Stream<Item = Vec<TicketKpiBucket>>> {
+        let caller = caller(ctx)?.clone();
+        let api = api(ctx).clone();
+        let today = |now: DateTime<Utc>| {
+            let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+            let local = now.with_timezone(&china).date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
+            let start =
+                local.and_local_timezone(china).single().expect("fixed offsets are unambiguous").with_timezone(&Utc);
+            (start, start + chrono::Duration::days(1))
+        };
+        // Refuse a scope the caller may not see now, not at the first change.
+        let (from, to) = today(api.hotline.clock().now());
+        kpis_for(&api, &caller, &scope, &from, &to, BucketSize::Day).await?;
+        let feed = api.runner.subscribe();
+        Ok(futures_util::stream::unfold((feed, api, caller, scope), move |(mut feed, api, caller, scope)| async move {
+            next_batch(&mut feed, "tickets").await?;
+            let (from, to) = today(api.hotline.clock().now());
+            let board = kpis_for(&api, &caller, &scope, &from, &to, BucketSize::Day).await.unwrap_or_default();
+            Some((board, (feed, api, caller, scope)))
+        }))
+    }
 }

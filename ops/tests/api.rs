@@ -219,3 +219,137 @@ async fn a_ticket_through_every_core_node_and_every_refusal() {
         .iter()
         .any(|e| e["code"] == "escalated_complaint" && e["labelZh"] == "越级投诉"));
 }
+
+#[tokio::test]
+async fn offline_batches_are_idempotent_and_a_subscription_sees_every_change() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    hotline(dir, &["demo", "--events", "300"]);
+    let agent = hotline(dir, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
+    let lead = hotline(
+        dir,
+        &[
+            "token",
+            "--user",
+            "tj01-st02-lead",
+            "--roles",
+            "station_lead",
+            "--tenant",
+            "tj01",
+            "--org-path",
+            "/hq/north/tj01/tj01-st02",
+        ],
+    );
+    let worker = hotline(
+        dir,
+        &[
+            "token",
+            "--user",
+            "tj01-st02-w1",
+            "--roles",
+            "field_worker",
+            "--tenant",
+            "tj01",
+            "--org-path",
+            "/hq/north/tj01/tj01-st02",
+        ],
+    );
+    let server = serve(dir).await;
+
+    let mut request =
+        server.url.replace("http://", "ws://").replace("/graphql", "/graphql/ws").into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+    let send = |value: Value| Message::Text(value.to_string().into());
+    ws.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {agent}") } })))
+        .await
+        .unwrap();
+    let ack = ws.next().await.unwrap().unwrap();
+    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
+    let subscription = "subscription { ticketChanged { id number status } }";
+    ws.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": subscription } }))).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let create = "mutation { createTicket(input: { type: \"repair\", address: \"阳光花园1号楼\", description: \"漏水\" }) { ticket { id number } } }";
+    let created = gql(&server, Some(&agent), create, json!({})).await;
+    let id = data(&created, "createTicket")["ticket"]["id"].as_str().unwrap().to_owned();
+    let number = data(&created, "createTicket")["ticket"]["number"].as_str().unwrap().to_owned();
+    let dispatch = "mutation($id: ID!) { dispatchTicket(ticketId: $id, station: \"tj01-st02\") { position } }";
+    data(&gql(&server, Some(&agent), dispatch, json!({ "id": id })).await, "dispatchTicket");
+    let accept = "mutation($id: ID!) { acceptTicket(ticketId: $id, station: \"tj01-st02\", worker: \"tj01-st02-w1\") { position } }";
+    data(&gql(&server, Some(&lead), accept, json!({ "id": id })).await, "acceptTicket");
+
+    // The worker was offline on site: three commands arrive in one batch, with device times.
+    let device_time = "2026-11-23T02:00:00Z";
+    let batch = json!([
+        { "clientCommandId": uuid::Uuid::now_v7().to_string(), "deviceTime": device_time, "ticketId": id, "action": "check_in",
+          "args": { "latitude": 39.1, "longitude": 117.2, "accuracy_m": 6.0 } },
+        { "clientCommandId": uuid::Uuid::now_v7().to_string(), "deviceTime": device_time, "ticketId": id, "action": "record_result",
+          "args": { "result": "更换阀门", "duration_minutes": 25 } },
+        { "clientCommandId": uuid::Uuid::now_v7().to_string(), "deviceTime": device_time, "ticketId": id, "action": "complete_work" },
+        { "clientCommandId": uuid::Uuid::now_v7().to_string(), "deviceTime": device_time, "ticketId": id, "action": "complete_work" },
+        { "clientCommandId": uuid::Uuid::now_v7().to_string(), "deviceTime": device_time, "ticketId": id, "action": "teleport" },
+    ]);
+    let sync = "mutation($commands: [SyncCommandInput!]!) { syncBatch(commands: $commands) { clientCommandId status rule position } }";
+    let first = gql(&server, Some(&worker), sync, json!({ "commands": batch })).await;
+    let statuses: Vec<&str> =
+        data(&first, "syncBatch").as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["APPLIED", "APPLIED", "APPLIED", "REJECTED", "REJECTED"], "{first}");
+    assert_eq!(data(&first, "syncBatch")[3]["rule"], "InvalidTransition");
+    assert_eq!(data(&first, "syncBatch")[4]["rule"], "INVALID_INPUT");
+    let health = || async {
+        reqwest::get(server.url.replace("/graphql", "/healthz")).await.unwrap().json::<Value>().await.unwrap()["head"]
+            .clone()
+    };
+    let head = health().await;
+    // The phone did not hear back and sends the batch again: nothing new is appended.
+    let again = gql(&server, Some(&worker), sync, json!({ "commands": batch })).await;
+    let statuses: Vec<&str> =
+        data(&again, "syncBatch").as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["DUPLICATE", "DUPLICATE", "DUPLICATE", "REJECTED", "REJECTED"], "{again}");
+    for i in 0..3 {
+        assert_eq!(data(&again, "syncBatch")[i]["position"], data(&first, "syncBatch")[i]["position"]);
+    }
+    assert_eq!(health().await, head, "a duplicated batch appends nothing");
+    // The device time is what the history records.
+    let supervisor = hotline(dir, &["token", "--user", "tj01-supervisor", "--roles", "supervisor", "--tenant", "tj01"]);
+    let history = gql(
+        &server,
+        Some(&supervisor),
+        "query($id: ID!) { ticketHistory(id: $id) { eventType occurredAt source } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let check_in = data(&history, "ticketHistory")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["eventType"] == "WorkerCheckedIn")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (check_in["occurredAt"].as_str(), check_in["source"].as_str()),
+        (Some("2026-11-23T02:00:00+00:00"), Some("mobile"))
+    );
+
+    // The subscriber saw each change of this ticket, in order.
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while seen.last().map(String::as_str) != Some("completed") {
+        let message =
+            tokio::time::timeout_at(deadline, ws.next()).await.expect("subscription events in time").unwrap().unwrap();
+        let value: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        let ticket = &value["payload"]["data"]["ticketChanged"];
+        if ticket["number"] == number.as_str() {
+            let status = ticket["status"].as_str().unwrap().to_owned();
+            if seen.last() != Some(&status) {
+                seen.push(status);
+            }
+        }
+    }
+    assert_eq!(seen, ["registered", "dispatched", "accepted", "on_site", "completed"]);
+}
