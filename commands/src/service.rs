@@ -14,6 +14,7 @@ use chrono::{DateTime, Datelike, Duration, FixedOffset, Utc};
 use hotline_domain::approval::{
     Approval, ApprovalAction, ApprovalCommand, ApprovalError, ApprovalEvent, GatedOperation, RequestApproval,
 };
+use hotline_domain::audit::{self, AuditEvent};
 use hotline_domain::customer::{Customer, CustomerCommand, CustomerError, CustomerEvent};
 use hotline_domain::numbering::{self, format_ticket_no, numbering_stream_key, NumberingEvent};
 use hotline_domain::organisation::{
@@ -327,6 +328,37 @@ impl Hotline {
                 AppendError::Store(error) => ServiceError::Store(error),
             })?;
         Ok(format_ticket_no(tenant, year, outcome.stream_version))
+    }
+
+    /// Records an audited read (who saw a history or unmasked numbers) on the day's audit stream.
+    pub async fn record_audit(
+        &self,
+        context: &CommandContext,
+        event: AuditEvent,
+    ) -> Result<AppendOutcome, ServiceError> {
+        let day = context.occurred_at.format("%Y%m%d").to_string();
+        let encoded = event.encode();
+        // `Any`: an audit record decides nothing, so concurrent reads never conflict.
+        self.store
+            .append(AppendRequest {
+                stream_id: StreamId::new(audit::CATEGORY, day),
+                expected: ExpectedVersion::Any,
+                events: vec![NewEvent {
+                    event_id: Uuid::now_v7(),
+                    event_type: encoded.event_type,
+                    schema_version: encoded.schema_version,
+                    payload: encoded.payload,
+                    metadata: context.metadata(),
+                }],
+                command_id: Some(context.command_id),
+            })
+            .await
+            .map_err(|error| match error {
+                AppendError::Conflict { stream, expected, actual } => {
+                    ServiceError::Conflict { stream, expected, actual }
+                }
+                AppendError::Store(error) => ServiceError::Store(error),
+            })
     }
 
     /// Runs a ticket command: resolves the station and approval it names from the log, then

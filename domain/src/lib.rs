@@ -16,6 +16,7 @@
 //! - [`codec`]: the wire identity of events (`event_type` + `schema_version`) and upcasters.
 //! - [`ticket`]: the work order (工单) lifecycle.
 //! - [`approval`]: multi-level approvals of gated operations.
+//! - [`audit`]: reads that are facts (ticket histories, unmasked numbers).
 //! - [`organisation`]: group → division → subsidiary → station → grid, users and roles.
 //! - [`settings`]: per-tenant ticket types, workflow nodes, deadline rules and approval chains.
 //! - [`customer`]: customers and their phone numbers.
@@ -34,6 +35,7 @@
 //! Commands, events, states and errors of this crate are the contract of every other crate.
 
 pub mod approval;
+pub mod audit;
 pub mod codec;
 pub mod customer;
 pub mod dictionary;

@@ -512,6 +512,28 @@ fn ticket_filter(caller: &Caller, input: TicketFilterInput) -> TicketFilter {
     }
 }
 
+/// Records that the caller was shown these tickets' unmasked numbers, if the query asked for them.
+async fn audit_unmasked(
+    ctx: &Context<'_>,
+    asked_for_phone: bool,
+    tickets: &[&Ticket],
+) -> std::result::Result<(), ApiError> {
+    let caller = caller(ctx)?;
+    let shown: Vec<TicketId> = tickets
+        .iter()
+        .filter(|t| t.caller_phone.is_some())
+        .filter_map(|t| Uuid::parse_str(&t.id.0).ok().map(TicketId))
+        .collect();
+    if !asked_for_phone || !caller.sees_unmasked_numbers() || shown.is_empty() {
+        return Ok(());
+    }
+    let context = CommandContext::new(&caller.user, "graphql", api(ctx).hotline.clock().now());
+    let event =
+        hotline_domain::audit::AuditEvent::UnmaskedNumbersRead { ticket_ids: shown, reader: caller.user.clone() };
+    api(ctx).hotline.record_audit(&context, event).await?;
+    Ok(())
+}
+
 async fn visible_ticket(ctx: &Context<'_>, ticket_id: &str) -> std::result::Result<Ticket, ApiError> {
     let caller = caller(ctx)?;
     let view = TicketQueries(api(ctx).runner.read_store().reader())
@@ -564,7 +586,9 @@ impl QueryRoot {
             }
             (None, None) => return Err(ApiError::InvalidInput("give id or number".into()).into()),
         };
-        Ok(visible_ticket(ctx, &ticket_id).await?)
+        let ticket = visible_ticket(ctx, &ticket_id).await?;
+        audit_unmasked(ctx, ctx.look_ahead().field("callerPhone").exists(), &[&ticket]).await?;
+        Ok(ticket)
     }
 
     /// Tickets in the caller's scope, oldest first (Relay connection; cursors are opaque).
@@ -593,11 +617,14 @@ impl QueryRoot {
             let cursor = view.created_position.to_string();
             connection.edges.push(Edge::new(cursor, Ticket::from_view(view, caller, &now)));
         }
+        let asked_for_phone = ctx.look_ahead().field("edges").field("node").field("callerPhone").exists();
+        audit_unmasked(ctx, asked_for_phone, &connection.edges.iter().map(|e| &e.node).collect::<Vec<_>>()).await?;
         Ok(connection)
     }
 
     /// A ticket's full history: every event with position, type, time, actor, source and data.
-    /// For auditors, group and subsidiary admins and supervisors.
+    /// For auditors, group and subsidiary admins and supervisors. The read is itself recorded
+    /// (`TicketHistoryRead`), as is every read of unmasked numbers (`UnmaskedNumbersRead`).
     async fn ticket_history(
         &self,
         ctx: &Context<'_>,

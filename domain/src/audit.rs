@@ -1,0 +1,45 @@
+//! Reads that are themselves facts: who looked at a ticket's full history or at unmasked phone
+//! numbers, and when. Stream `audit-<yyyymmdd>` (UTC day), appended with no version check: there
+//! is nothing to decide, only to record.
+
+use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
+use crate::values::TicketId;
+use crate::{DecodeError, EventCodec};
+use serde::{Deserialize, Serialize};
+
+/// The stream category.
+pub const CATEGORY: &str = "audit";
+
+/// Facts of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event_type", content = "payload")]
+pub enum AuditEvent {
+    /// A user read a ticket's full history.
+    #[serde(rename = "TicketHistoryRead")]
+    TicketHistoryRead {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Who.
+        reader: String,
+    },
+    /// A user was shown the unmasked phone numbers of these tickets.
+    #[serde(rename = "UnmaskedNumbersRead")]
+    UnmaskedNumbersRead {
+        /// The tickets.
+        ticket_ids: Vec<TicketId>,
+        /// Who.
+        reader: String,
+    },
+}
+
+const AUDIT_VERSIONS: &[(&str, u32)] = &[];
+
+impl EventCodec for AuditEvent {
+    fn encode(&self) -> EncodedEvent {
+        encode_tagged(self, AUDIT_VERSIONS)
+    }
+
+    fn decode(event_type: &str, schema_version: u32, payload: serde_json::Value) -> Result<Self, DecodeError> {
+        decode_tagged(event_type, schema_version, payload, AUDIT_VERSIONS, no_upcasters)
+    }
+}

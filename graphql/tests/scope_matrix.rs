@@ -1,0 +1,130 @@
+//! Every role against every kind of ticket: what each caller sees, and that everything else is
+//! FORBIDDEN — a subsidiary never sees another's tickets, a station only its own.
+
+use chrono::{TimeZone, Utc};
+use hotline_commands::clock::ManualClock;
+use hotline_commands::handler::CommandContext;
+use hotline_commands::store::sqlite::SqliteEventStore;
+use hotline_commands::Hotline;
+use hotline_domain::organisation::{OrganisationCommand, UnitKind};
+use hotline_domain::ticket::{NewTicket, Source, TicketAction, TicketType, Urgency};
+use hotline_domain::values::{PhoneNumber, TenantId, TicketId, UnitCode};
+use hotline_graphql::auth::{Caller, Claims};
+use hotline_graphql::schema::Api;
+use hotline_projections::runner::Runner;
+use hotline_projections::store::ReadStore;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_sees_exactly_its_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+    let log = Arc::new(SqliteEventStore::open(&dir.path().join("log.db"), clock.clone()).await.unwrap());
+    let hotline = Hotline::new(log.clone(), clock.clone(), "hq");
+    let ctx = |actor: &str| CommandContext::new(actor, "test", Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap());
+    for (code, kind, parent) in [
+        ("hq", UnitKind::Group, None),
+        ("north", UnitKind::Division, Some("hq")),
+        ("tj01", UnitKind::Subsidiary, Some("north")),
+        ("tj02", UnitKind::Subsidiary, Some("north")),
+        ("tj01-st01", UnitKind::Station, Some("tj01")),
+        ("tj01-st02", UnitKind::Station, Some("tj01")),
+        ("tj02-st01", UnitKind::Station, Some("tj02")),
+    ] {
+        let command = OrganisationCommand::CreateUnit {
+            code: UnitCode(code.into()),
+            kind,
+            name: code.into(),
+            parent: parent.map(|p| UnitCode(p.into())),
+        };
+        hotline.organisation(&ctx("admin"), &command).await.unwrap();
+    }
+    let mut tickets = std::collections::BTreeMap::new();
+    for (name, tenant, station) in [
+        ("st01", "tj01", Some("tj01-st01")),
+        ("st02", "tj01", Some("tj01-st02")),
+        ("undispatched", "tj01", None),
+        ("other_tenant", "tj02", Some("tj02-st01")),
+    ] {
+        let ticket_id = TicketId(uuid::Uuid::now_v7());
+        let new = NewTicket {
+            ticket_id,
+            ticket_no: String::new(),
+            tenant: TenantId(tenant.into()),
+            ticket_type: TicketType("repair".into()),
+            urgency: Urgency::Normal,
+            source: Source::Phone,
+            customer_id: None,
+            caller_phone: PhoneNumber::parse("13812345678"),
+            address: "地址".into(),
+            description: "描述".into(),
+            deadline_override: None,
+        };
+        hotline.create_ticket(&ctx("agent"), new).await.unwrap();
+        if let Some(station) = station {
+            let dispatch =
+                TicketAction::Dispatch { station: UnitCode(station.into()), note: String::new(), approval: None };
+            hotline.ticket(&ctx("agent"), ticket_id, dispatch).await.unwrap();
+        }
+        tickets.insert(name, ticket_id.to_string());
+    }
+    let read = ReadStore::open_sqlite(&dir.path().join("readmodels.db")).await.unwrap();
+    let runner = Arc::new(Runner::new(log, read, hotline_projections::all_projections()));
+    runner.catch_up_all().await.unwrap();
+    let schema = hotline_graphql::build_schema(Api { hotline, runner });
+
+    let tj01 = ["st01", "st02", "undispatched"];
+    let everything = ["st01", "st02", "undispatched", "other_tenant"];
+    let matrix: [(&str, Option<&str>, &str, &[&str]); 8] = [
+        ("group_admin", None, "/hq", &everything),
+        ("group_auditor", None, "/hq", &everything),
+        ("subsidiary_admin", Some("tj01"), "/hq/north/tj01", &tj01),
+        ("supervisor", Some("tj01"), "/hq/north/tj01", &tj01),
+        ("agent", Some("tj01"), "/hq/north/tj01", &tj01),
+        ("integration", Some("tj01"), "/hq/north/tj01", &tj01),
+        ("station_lead", Some("tj01"), "/hq/north/tj01/tj01-st01", &["st01"]),
+        ("field_worker", Some("tj01"), "/hq/north/tj01/tj01-st01", &["st01"]),
+    ];
+    for (role, tenant, path, visible) in matrix {
+        let claims = Claims {
+            sub: format!("u-{role}"),
+            tenant: tenant.map(str::to_owned),
+            org_path: path.into(),
+            roles: vec![role.into()],
+            exp: i64::MAX,
+        };
+        let caller = Caller::from_claims(claims).unwrap();
+        let run = |query: String| {
+            let schema = schema.clone();
+            let caller = caller.clone();
+            async move {
+                schema
+                    .execute(
+                        async_graphql::Request::new(query).data(Ok::<Caller, hotline_graphql::auth::AuthError>(caller)),
+                    )
+                    .await
+            }
+        };
+        let listed = run("{ tickets(first: 100) { edges { node { id } } } }".into()).await;
+        assert!(listed.errors.is_empty(), "{role}: {:?}", listed.errors);
+        let json = listed.data.into_json().unwrap();
+        let ids: BTreeSet<String> = json["tickets"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        let expected: BTreeSet<String> = visible.iter().map(|name| tickets[name].clone()).collect();
+        assert_eq!(ids, expected, "{role} lists exactly its scope");
+        for (name, id) in &tickets {
+            let one = run(format!("{{ ticket(id: \"{id}\") {{ number }} }}")).await;
+            if visible.contains(name) {
+                assert!(one.errors.is_empty(), "{role} must see {name}: {:?}", one.errors);
+            } else {
+                let code = one.errors[0].extensions.as_ref().and_then(|e| e.get("code")).map(|v| v.to_string());
+                assert_eq!(code.as_deref(), Some("\"FORBIDDEN\""), "{role} must not see {name}");
+            }
+        }
+    }
+}
