@@ -1151,6 +1151,81 @@ impl TicketMutation {
             .await?)
     }
 
+    /// Moves the deadline later (延时); usually needs a granted `delay` approval.
+    async fn extend_deadline(
+        &self,
+        ctx: &Context<'_>,
+        ticket_id: ID,
+        new_deadline: DateTime<Utc>,
+        reason: String,
+        approval_id: Option<ID>,
+        client_command_id: Option<ID>,
+    ) -> Result<TicketPayload> {
+        let approval = approval_id.as_ref().map(|id| uuid_of("approvalId", id)).transpose()?.map(ApprovalId);
+        let request = TicketAction::ExtendDeadline { new_deadline, reason, approval };
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Arrange, request).await?)
+    }
+
+    /// Skips the callback (免回访); usually needs a granted `callback_exemption` approval.
+    async fn exempt_callback(
+        &self,
+        ctx: &Context<'_>,
+        ticket_id: ID,
+        reason: String,
+        approval_id: Option<ID>,
+        client_command_id: Option<ID>,
+    ) -> Result<TicketPayload> {
+        let approval = approval_id.as_ref().map(|id| uuid_of("approvalId", id)).transpose()?.map(ApprovalId);
+        Ok(Self::run(
+            ctx,
+            &ticket_id,
+            client_command_id.as_ref(),
+            Permission::Handle,
+            TicketAction::ExemptCallback { reason, approval },
+        )
+        .await?)
+    }
+
+    /// Voids (作废) an invalid ticket; usually needs a granted `void` approval.
+    async fn void_ticket(
+        &self,
+        ctx: &Context<'_>,
+        ticket_id: ID,
+        reason: String,
+        approval_id: Option<ID>,
+        client_command_id: Option<ID>,
+    ) -> Result<TicketPayload> {
+        let approval = approval_id.as_ref().map(|id| uuid_of("approvalId", id)).transpose()?.map(ApprovalId);
+        Ok(Self::run(
+            ctx,
+            &ticket_id,
+            client_command_id.as_ref(),
+            Permission::Handle,
+            TicketAction::Void { reason, approval },
+        )
+        .await?)
+    }
+
+    /// Cancels (取消) at the customer's request; usually needs a granted `cancel` approval.
+    async fn cancel_ticket(
+        &self,
+        ctx: &Context<'_>,
+        ticket_id: ID,
+        reason: String,
+        approval_id: Option<ID>,
+        client_command_id: Option<ID>,
+    ) -> Result<TicketPayload> {
+        let approval = approval_id.as_ref().map(|id| uuid_of("approvalId", id)).transpose()?.map(ApprovalId);
+        Ok(Self::run(
+            ctx,
+            &ticket_id,
+            client_command_id.as_ref(),
+            Permission::Handle,
+            TicketAction::Cancel { reason, approval },
+        )
+        .await?)
+    }
+
     /// Asks for an approval of a gated operation (`delay`, `return`, `void`, `redispatch`,
     /// `cancel`, `callback_exemption`); once granted, the operation takes effect by itself.
     /// `details` carries what it needs: `{"new_deadline": …}` for a delay, `{"station": …}` for

@@ -30,7 +30,11 @@ struct AppState {
 
 /// The service's routes.
 pub fn router(store: Arc<dyn EventStore>, runner: Arc<Runner>, backend: String) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(AppState { store, runner, backend })
+    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(AppState {
+        store,
+        runner,
+        backend,
+    })
 }
 
 async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
@@ -57,6 +61,47 @@ async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json
         (head, checkpoints) => {
             tracing::error!(head = ?head.err(), checkpoints = ?checkpoints.err(), "health check could not read the log or read models");
             (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
+        }
+    }
+}
+
+/// Prometheus text: the log's head, and each projection's position, lag behind the head and
+/// whether it has failed — the figures to alert on.
+async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, String) {
+    let gather = async {
+        let head = state.store.head().await.map_err(|e| e.to_string())?;
+        let checkpoints = state.runner.checkpoints().await.map_err(|e| e.to_string())?;
+        let registry = prometheus::Registry::new();
+        let gauge = |name: &str, help: &str| prometheus::IntGauge::new(name, help).map_err(|e| e.to_string());
+        let labelled = |name: &str, help: &str| {
+            prometheus::IntGaugeVec::new(prometheus::Opts::new(name, help), &["projection"]).map_err(|e| e.to_string())
+        };
+        let head_gauge = gauge("hotline_log_head", "Highest committed log position")?;
+        head_gauge.set(head as i64);
+        let position = labelled("hotline_projection_position", "Last log position a projection applied")?;
+        let lag = labelled("hotline_projection_lag", "Events a projection is behind the log head")?;
+        let failed = labelled("hotline_projection_failed", "1 when a projection stopped on an error")?;
+        for checkpoint in &checkpoints {
+            let id = [checkpoint.projection.as_str()];
+            position.with_label_values(&id).set(checkpoint.position as i64);
+            lag.with_label_values(&id).set(head.saturating_sub(checkpoint.position) as i64);
+            failed.with_label_values(&id).set(i64::from(checkpoint.status == "failed"));
+        }
+        for collector in [
+            Box::new(head_gauge) as Box<dyn prometheus::core::Collector>,
+            Box::new(position),
+            Box::new(lag),
+            Box::new(failed),
+        ] {
+            registry.register(collector).map_err(|e| e.to_string())?;
+        }
+        prometheus::TextEncoder::new().encode_to_string(&registry.gather()).map_err(|e| e.to_string())
+    };
+    match gather.await {
+        Ok(text) => (axum::http::StatusCode::OK, text),
+        Err(error) => {
+            tracing::error!(%error, "metrics could not be gathered");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, String::new())
         }
     }
 }

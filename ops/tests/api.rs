@@ -1,6 +1,9 @@
 //! The GraphQL API as a frontend uses it: a real `hotline serve`, HTTP requests with bearer
 //! tokens minted by `hotline token`.
 
+#[path = "../../commands/tests/support/mod.rs"]
+mod support;
+
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Child, Command};
@@ -18,12 +21,18 @@ impl Drop for Server {
 }
 
 fn hotline(dir: &Path, args: &[&str]) -> String {
+    hotline_with(dir, &[], args)
+}
+
+/// Runs `hotline` with these environment variables (embedded mode unless they say otherwise).
+fn hotline_with(dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
         .arg("--data-dir")
         .arg(dir)
         .args(args)
         .env_remove("HOTLINE_DATABASE_URL")
         .env("HOTLINE_LOG", "warn")
+        .envs(envs.iter().copied())
         .output()
         .expect("run hotline");
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -31,6 +40,10 @@ fn hotline(dir: &Path, args: &[&str]) -> String {
 }
 
 async fn serve(dir: &Path) -> Server {
+    serve_with(dir, &[]).await
+}
+
+async fn serve_with(dir: &Path, envs: &[(&str, &str)]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
         .arg("--data-dir")
@@ -38,6 +51,7 @@ async fn serve(dir: &Path) -> Server {
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env_remove("HOTLINE_DATABASE_URL")
         .env("HOTLINE_LOG", "warn")
+        .envs(envs.iter().copied())
         .spawn()
         .expect("start serve");
     // The guard first: whatever happens next, dropping it stops and reaps the process.
@@ -210,6 +224,49 @@ async fn a_ticket_through_every_core_node_and_every_refusal() {
     let refused = gql(&server, Some(&agent), &too_deep, json!({})).await;
     assert_eq!(code(&refused), "INVALID_INPUT");
     assert!(refused["errors"][0]["message"].as_str().unwrap().contains("too deep"), "{refused}");
+    // A gated operation: refused without approval; once every level approved, it takes effect
+    // by itself (the approval applier), and the ticket shows it.
+    let second = gql(&server, Some(&agent), "mutation { createTicket(input: { type: \"consultation\", address: \"x\", description: \"重复来电\" }) { ticket { id } } }", json!({})).await;
+    let second = data(&second, "createTicket")["ticket"]["id"].as_str().unwrap().to_owned();
+    let void = gql(
+        &server,
+        Some(&agent),
+        "mutation($id: ID!) { voidTicket(ticketId: $id, reason: \"重复\") { position } }",
+        json!({ "id": second }),
+    )
+    .await;
+    assert_eq!(void["errors"][0]["extensions"]["rule"], "ApprovalRequired", "{void}");
+    let requested = gql(&server, Some(&agent), "mutation($id: ID!) { requestApproval(ticketId: $id, operation: \"void\", reason: \"重复工单\") { approvalId } }", json!({ "id": second })).await;
+    let approval = data(&requested, "requestApproval")["approvalId"].as_str().unwrap().to_owned();
+    let subsidiary_admin =
+        hotline(dir, &["token", "--user", "tj01-admin", "--roles", "subsidiary_admin", "--tenant", "tj01"]);
+    for (token, level) in [(&lead, "station"), (&subsidiary_admin, "subsidiary")] {
+        let decide = gql(
+            &server,
+            Some(token),
+            "mutation($a: ID!, $l: String!) { decideApproval(approvalId: $a, level: $l, approve: true) { position } }",
+            json!({ "a": approval, "l": level }),
+        )
+        .await;
+        data(&decide, "decideApproval");
+    }
+    let mut status = String::new();
+    for _ in 0..50 {
+        let ticket =
+            gql(&server, Some(&agent), "query($id: ID!) { ticket(id: $id) { status } }", json!({ "id": second })).await;
+        status = data(&ticket, "ticket")["status"].as_str().unwrap().to_owned();
+        if status == "voided" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "voided", "the granted void took effect by itself");
+    let metrics = reqwest::get(server.url.replace("/graphql", "/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("hotline_log_head ") && metrics.contains("hotline_projection_lag{projection=\"tickets\"}"),
+        "{metrics}"
+    );
+
     // Dictionaries carry zh-CN labels.
     let dict =
         gql(&server, Some(&agent), "{ dictionaries(category: \"ticket_type\") { code labelZh } }", json!({})).await;
@@ -352,4 +409,87 @@ async fn offline_batches_are_idempotent_and_a_subscription_sees_every_change() {
         }
     }
     assert_eq!(seen, ["registered", "dispatched", "accepted", "on_site", "completed"]);
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_postgres_and_nats_agree_and_see_each_others_changes() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (admin_url, db_url, database) = support::fresh_postgres_database().await;
+    let nats_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut nats = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &nats_port.to_string(), "-sd"])
+        .arg(dir.join("nats"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nats-server: run ops/test.sh or `apt-get install -y nats-server`");
+    let nats_url = format!("nats://127.0.0.1:{nats_port}");
+    let env = [("HOTLINE_DATABASE_URL", db_url.as_str()), ("HOTLINE_NATS_URL", nats_url.as_str())];
+    hotline_with(dir, &env, &["demo", "--events", "200"]);
+    let agent = hotline_with(dir, &env, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
+    let (a, b) = (serve_with(dir, &env).await, serve_with(dir, &env).await);
+
+    let mut request =
+        b.url.replace("http://", "ws://").replace("/graphql", "/graphql/ws").into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("websocket to node B");
+    let send = |value: Value| Message::Text(value.to_string().into());
+    ws.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {agent}") } })))
+        .await
+        .unwrap();
+    assert!(ws.next().await.unwrap().unwrap().to_text().unwrap().contains("connection_ack"));
+    ws.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { ticketChanged { number status } }" } }))).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // Written through node A.
+    let created = gql(&a, Some(&agent), "mutation { createTicket(input: { type: \"repair\", address: \"x\", description: \"y\" }) { position ticket { id number } } }", json!({})).await;
+    let id = data(&created, "createTicket")["ticket"]["id"].as_str().unwrap().to_owned();
+    let number = data(&created, "createTicket")["ticket"]["number"].as_str().unwrap().to_owned();
+    let position = data(&created, "createTicket")["position"].clone();
+    let dispatched = gql(
+        &a,
+        Some(&agent),
+        "mutation($id: ID!) { dispatchTicket(ticketId: $id, station: \"tj01-st01\") { position } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let position_after = data(&dispatched, "dispatchTicket")["position"].clone();
+
+    // Node B's subscriber sees both changes it did not make.
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while seen.len() < 2 {
+        let message = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("node B's subscriber hears of node A's writes")
+            .unwrap()
+            .unwrap();
+        let value: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        let ticket = &value["payload"]["data"]["ticketChanged"];
+        if ticket["number"] == number.as_str() && seen.last() != Some(&ticket["status"]) {
+            seen.push(ticket["status"].clone());
+        }
+    }
+    assert_eq!(seen, [json!("registered"), json!("dispatched")]);
+    // Both nodes answer the same, once their read models reached the write (read-your-writes
+    // across nodes).
+    let query =
+        "query($id: ID!, $p: Int) { ticket(id: $id, afterPosition: $p) { number status station lastPosition } }";
+    let on_a = gql(&a, Some(&agent), query, json!({ "id": id, "p": position_after })).await;
+    let on_b = gql(&b, Some(&agent), query, json!({ "id": id, "p": position_after })).await;
+    assert_eq!(data(&on_a, "ticket"), data(&on_b, "ticket"));
+    assert_eq!(data(&on_b, "ticket")["status"], "dispatched");
+    assert!(position.as_u64() < position_after.as_u64());
+
+    drop((a, b));
+    let _ = nats.kill();
+    let _ = nats.wait();
+    use sqlx::{Connection, Executor};
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let _ = admin.execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str()).await;
 }
