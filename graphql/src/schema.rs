@@ -674,8 +674,9 @@ impl QueryRoot {
         Ok(kpis_for(api(ctx), caller(ctx)?, &scope, &from, &to, bucket).await?)
     }
 
-    /// Customers reachable at a phone number, in the caller's scope (the screen pop's lookup).
-    async fn customers_by_phone(&self, ctx: &Context<'_>, phone: String) -> Result<Vec<Customer>> {
+    /// Customers reachable at a phone number, in the caller's scope (the screen pop's lookup);
+    /// a list, because a number may be shared (a family, a landlord).
+    async fn customer_by_phone(&self, ctx: &Context<'_>, phone: String) -> Result<Vec<Customer>> {
         let caller = caller(ctx)?;
         let phone = PhoneNumber::parse(&phone)
             .ok_or_else(|| ApiError::InvalidInput(format!("{phone:?} is not a phone number")))?;
