@@ -15,6 +15,7 @@ use hotline_domain::approval::{
     Approval, ApprovalAction, ApprovalCommand, ApprovalError, ApprovalEvent, GatedOperation, RequestApproval,
 };
 use hotline_domain::audit::{self, AuditEvent};
+use hotline_domain::codec::EncodedEvent;
 use hotline_domain::customer::{Customer, CustomerCommand, CustomerError, CustomerEvent};
 use hotline_domain::numbering::{self, format_ticket_no, numbering_stream_key, NumberingEvent};
 use hotline_domain::organisation::{
@@ -302,12 +303,24 @@ impl Hotline {
         ticket_id: TicketId,
     ) -> Result<String, ServiceError> {
         let stream = StreamId::new(numbering::CATEGORY, numbering_stream_key(tenant, year));
-        let encoded = NumberingEvent::Allocated { ticket_id }.encode();
-        let context = context.derived("ticket-number");
-        // `Any`: the store hands out the next version, which is the number; no decision is needed
-        // that a concurrent allocation could invalidate. A retry finds its first outcome.
+        // The store hands out the next version, which is the number; a retry finds its first
+        // outcome.
         let outcome = self
-            .store
+            .append_fact(stream, NumberingEvent::Allocated { ticket_id }.encode(), &context.derived("ticket-number"))
+            .await?;
+        Ok(format_ticket_no(tenant, year, outcome.stream_version))
+    }
+
+    /// Appends a fact that decides nothing (a number allocation, an audit record) with no version
+    /// check (`ExpectedVersion::Any`), so concurrent appends never conflict; idempotent by the
+    /// context's command id.
+    async fn append_fact(
+        &self,
+        stream: StreamId,
+        encoded: EncodedEvent,
+        context: &CommandContext,
+    ) -> Result<AppendOutcome, ServiceError> {
+        self.store
             .append(AppendRequest {
                 stream_id: stream,
                 expected: ExpectedVersion::Any,
@@ -326,8 +339,7 @@ impl Hotline {
                     ServiceError::Conflict { stream, expected, actual }
                 }
                 AppendError::Store(error) => ServiceError::Store(error),
-            })?;
-        Ok(format_ticket_no(tenant, year, outcome.stream_version))
+            })
     }
 
     /// Records an audited read (who saw a history or unmasked numbers) on the day's audit stream.
@@ -337,28 +349,7 @@ impl Hotline {
         event: AuditEvent,
     ) -> Result<AppendOutcome, ServiceError> {
         let day = context.occurred_at.format("%Y%m%d").to_string();
-        let encoded = event.encode();
-        // `Any`: an audit record decides nothing, so concurrent reads never conflict.
-        self.store
-            .append(AppendRequest {
-                stream_id: StreamId::new(audit::CATEGORY, day),
-                expected: ExpectedVersion::Any,
-                events: vec![NewEvent {
-                    event_id: Uuid::now_v7(),
-                    event_type: encoded.event_type,
-                    schema_version: encoded.schema_version,
-                    payload: encoded.payload,
-                    metadata: context.metadata(),
-                }],
-                command_id: Some(context.command_id),
-            })
-            .await
-            .map_err(|error| match error {
-                AppendError::Conflict { stream, expected, actual } => {
-                    ServiceError::Conflict { stream, expected, actual }
-                }
-                AppendError::Store(error) => ServiceError::Store(error),
-            })
+        self.append_fact(StreamId::new(audit::CATEGORY, day), event.encode(), context).await
     }
 
     /// Runs a ticket command: resolves the station and approval it names from the log, then

@@ -781,6 +781,11 @@ fn uuid_of(field: &str, id: &ID) -> std::result::Result<Uuid, ApiError> {
     Uuid::parse_str(&id.0).map_err(|_| ApiError::InvalidInput(format!("{field} is not a UUID")))
 }
 
+/// The approval a gated mutation names, if any.
+fn approval_ref(approval_id: &Option<ID>) -> std::result::Result<Option<ApprovalId>, ApiError> {
+    approval_id.as_ref().map(|id| uuid_of("approvalId", id).map(ApprovalId)).transpose()
+}
+
 /// The root of all mutations: the ticket and approval commands, and the offline batch.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct MutationRoot(TicketMutation, SyncMutation);
@@ -903,7 +908,7 @@ impl TicketMutation {
         approval_id: Option<ID>,
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
-        let approval = approval_id.as_ref().map(|id| uuid_of("approvalId", id)).transpose()?.map(ApprovalId);
+        let approval = approval_ref(&approval_id)?;
         let request = TicketAction::Dispatch { station: UnitCode(station), note, approval };
         Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Handle, request).await?)
     }
@@ -942,7 +947,7 @@ impl TicketMutation {
         approval_id: Option<ID>,
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
-        let approval = approval_id.as_ref().map(|id| uuid_of("approvalId", id)).transpose()?.map(ApprovalId);
+        let approval = approval_ref(&approval_id)?;
         Ok(Self::run(
             ctx,
             &ticket_id,
@@ -1162,7 +1167,7 @@ impl TicketMutation {
         approval_id: Option<ID>,
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
-        let approval = approval_id.as_ref().map(|id| uuid_of("approvalId", id)).transpose()?.map(ApprovalId);
+        let approval = approval_ref(&approval_id)?;
         let request = TicketAction::ExtendDeadline { new_deadline, reason, approval };
         Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Arrange, request).await?)
     }
@@ -1176,7 +1181,7 @@ impl TicketMutation {
         approval_id: Option<ID>,
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
-        let approval = approval_id.as_ref().map(|id| uuid_of("approvalId", id)).transpose()?.map(ApprovalId);
+        let approval = approval_ref(&approval_id)?;
         Ok(Self::run(
             ctx,
             &ticket_id,
@@ -1196,7 +1201,7 @@ impl TicketMutation {
         approval_id: Option<ID>,
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
-        let approval = approval_id.as_ref().map(|id| uuid_of("approvalId", id)).transpose()?.map(ApprovalId);
+        let approval = approval_ref(&approval_id)?;
         Ok(Self::run(
             ctx,
             &ticket_id,
@@ -1216,7 +1221,7 @@ impl TicketMutation {
         approval_id: Option<ID>,
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
-        let approval = approval_id.as_ref().map(|id| uuid_of("approvalId", id)).transpose()?.map(ApprovalId);
+        let approval = approval_ref(&approval_id)?;
         Ok(Self::run(
             ctx,
             &ticket_id,

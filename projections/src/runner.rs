@@ -168,14 +168,24 @@ impl Runner {
         }
     }
 
-    /// Opens the batch transaction and locks the projection's checkpoint; returns its position.
-    async fn lock(&self, projection: &str) -> Result<(sqlx::Transaction<'static, sqlx::Any>, u64), ProjectionError> {
+    /// Opens a transaction holding the projection's checkpoint row (created if missing).
+    async fn begin_locked(
+        &self,
+        projection: &str,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, sqlx::any::AnyRow), ProjectionError> {
         let mut tx = self.read.writer.begin().await?;
         sqlx::query("INSERT INTO rm_checkpoints (projection, position, status) VALUES ($1, 0, 'running') ON CONFLICT (projection) DO NOTHING")
             .bind(projection)
             .execute(&mut *tx)
             .await?;
         let row = sqlx::query(self.lock_checkpoint_sql()).bind(projection).fetch_one(&mut *tx).await?;
+        Ok((tx, row))
+    }
+
+    /// Opens the batch transaction and locks the projection's checkpoint; returns its position,
+    /// or `Stopped` for a projection that failed.
+    async fn lock(&self, projection: &str) -> Result<(sqlx::Transaction<'static, sqlx::Any>, u64), ProjectionError> {
+        let (tx, row) = self.begin_locked(projection).await?;
         let position = row.try_get::<i64, _>(0)? as u64;
         if row.try_get::<String, _>(1)? == "failed" {
             return Err(ProjectionError::Stopped {
@@ -338,12 +348,7 @@ impl Runner {
     ) -> Result<RebuildReport, ProjectionError> {
         let id = projection.id();
         let started = Instant::now();
-        let mut tx = self.read.writer.begin().await?;
-        sqlx::query("INSERT INTO rm_checkpoints (projection, position, status) VALUES ($1, 0, 'running') ON CONFLICT (projection) DO NOTHING")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(self.lock_checkpoint_sql()).bind(id).fetch_one(&mut *tx).await?;
+        let (mut tx, _) = self.begin_locked(id).await?;
         for table in projection.tables() {
             // Table names come from the projection's own constant list, never from input.
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
