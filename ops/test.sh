@@ -107,5 +107,11 @@ if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast "$@"
 else
     log "cargo test (install cargo-nextest for a faster run)"
-    cargo test --workspace --locked --no-fail-fast "$@"
+    results=$(mktemp)
+    cleanup+=("rm -f $results")
+    status=0
+    cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$results" || status=$?
+    # Close with the totals of every test binary, not the last crate's doc tests.
+    awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$results"
+    exit "$status"
 fi
