@@ -591,7 +591,9 @@ impl QueryRoot {
         Ok(ticket)
     }
 
-    /// Tickets in the caller's scope, oldest first (Relay connection; cursors are opaque).
+    /// Tickets in the caller's scope, oldest first (Relay connection; cursors are opaque). Its
+    /// complexity is `first` × the selection's, so many large pages in one request are refused.
+    #[graphql(complexity = "first.max(1) as usize * child_complexity")]
     async fn tickets(
         &self,
         ctx: &Context<'_>,

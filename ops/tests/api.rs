@@ -267,6 +267,25 @@ async fn a_ticket_through_every_core_node_and_every_refusal() {
         "{metrics}"
     );
 
+    // Wide but shallow queries are refused by complexity (aliases multiply the work).
+    let wide = format!(
+        "{{ {} }}",
+        (0..300)
+            .map(|i| format!("t{i}: tickets(first: 200) {{ edges {{ node {{ id number }} }} }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let refused = gql(&server, Some(&agent), &wide, json!({})).await;
+    assert_eq!(code(&refused), "INVALID_INPUT");
+    assert!(refused["errors"][0]["message"].as_str().unwrap().contains("complex"), "{refused}");
+    let full_page = "{ tickets(first: 200) { edges { cursor node { id number tenant type typeLabel urgency source status \
+        statusLabel pool callerPhone address description createdBy createdAt deadlineAt deadlineState station worker \
+        supervised escalated urgeCount closedAt callbackSatisfaction lastPosition } } pageInfo { hasNextPage endCursor } } }";
+    assert!(
+        gql(&server, Some(&agent), full_page, json!({})).await.get("errors").is_none(),
+        "a full page of every field is allowed"
+    );
+
     // Dictionaries carry zh-CN labels.
     let dict =
         gql(&server, Some(&agent), "{ dictionaries(category: \"ticket_type\") { code labelZh } }", json!({})).await;
