@@ -154,6 +154,11 @@ async fn concurrent_writers_never_let_a_tailing_reader_skip(t: TestStore) {
     let unique: HashSet<_> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "an event was seen twice");
     assert_eq!(t.store.head().await.unwrap(), total);
+    // Hashes chain correctly also across appends committed in one batch.
+    let mut verifier = ChainVerifier::default();
+    for event in all_events(t.store.as_ref()).await {
+        verifier.check(&event).expect("every stream's hash chain verifies after concurrent appends");
+    }
     // Within each stream, versions are 1..n in global order.
     let mut versions = std::collections::HashMap::<String, u64>::new();
     for (stream, version) in &seen {

@@ -268,7 +268,7 @@ pub fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
 
 /// A row ready to insert: every column as the log stores and hashes it.
 #[derive(Debug, Clone)]
-struct PreparedRow {
+pub(crate) struct PreparedRow {
     global_position: u64,
     stream_version: u64,
     event_id: Uuid,

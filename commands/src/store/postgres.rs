@@ -1,24 +1,29 @@
 //! The production log: PostgreSQL.
 //!
-//! Each append is one transaction that first increments the single `log_head` row. That row lock
-//! serialises appends, so positions are handed out in commit order and a rollback leaves no gap
-//! (invariant 3). Inside the lock the command id is checked (invariant 4) and the stream version
-//! compared (invariant 2). Commits announce the new head with `pg_notify('hotline_log', head)`, so
-//! readers in every process wake without polling.
+//! Appends go through one writer task per process, which takes every append waiting (up to
+//! [`MAX_BATCH`]) and commits them in one transaction (group commit). The transaction first locks
+//! the single `log_head` row, which serialises writers across processes, so positions are handed
+//! out in commit order and a rollback leaves no gap (invariant 3). Under the lock it reads, in one
+//! query each, which of the batch's command ids exist (invariant 4) and every touched stream's
+//! version and last hash; then it decides each append in order in memory (duplicates, version
+//! checks — invariant 2 — and hash chains, also against earlier appends of the same batch), and
+//! writes all events and command rows with one statement each. Commits announce the new head with
+//! `pg_notify('hotline_log', head)`, so readers in every process wake without polling.
 
 use super::{
     outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest, EventStore,
-    RecordedEvent, StoreError, StreamId,
+    PreparedRow, RecordedEvent, StoreError, StreamId,
 };
 use crate::clock::Clock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, PgPool, Row};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 /// The channel commits are announced on.
@@ -27,14 +32,21 @@ pub const NOTIFY_CHANNEL: &str = "hotline_log";
 /// The PostgreSQL backend.
 pub struct PostgresEventStore {
     pool: PgPool,
-    clock: Arc<dyn Clock>,
     head: Arc<watch::Sender<u64>>,
-    listener: tokio::task::JoinHandle<()>,
+    writer: mpsc::Sender<(AppendRequest, Reply)>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
 }
+
+/// Most appends committed in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+type Reply = oneshot::Sender<Result<AppendOutcome, AppendError>>;
 
 impl Drop for PostgresEventStore {
     fn drop(&mut self) {
-        self.listener.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
@@ -56,7 +68,9 @@ impl PostgresEventStore {
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         let listener = tokio::spawn(listen(listener, pool.clone(), Arc::clone(&head)));
-        Ok(PostgresEventStore { pool, clock, head, listener })
+        let (writer, requests) = mpsc::channel(4 * MAX_BATCH);
+        let write_loop = tokio::spawn(write_loop(pool.clone(), requests, Arc::clone(&head), clock));
+        Ok(PostgresEventStore { pool, head, writer, tasks: [listener, write_loop] })
     }
 
     /// The connection pool, for tools and tests that inspect the tables.
@@ -100,6 +114,150 @@ async fn listen(mut listener: PgListener, pool: PgPool, head: Arc<watch::Sender<
     }
 }
 
+async fn write_loop(
+    pool: PgPool,
+    mut requests: mpsc::Receiver<(AppendRequest, Reply)>,
+    head: Arc<watch::Sender<u64>>,
+    clock: Arc<dyn Clock>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let results = match write_batch(&pool, &batch, clock.as_ref()).await {
+            Ok((results, new_head)) => {
+                raise(&head, new_head);
+                results
+            }
+            Err(error) => {
+                // The transaction is gone; nothing of the batch is stored.
+                tracing::error!(%error, "log batch failed");
+                let message = error.to_string();
+                batch.iter().map(|_| Err(AppendError::Store(StoreError::CommitFailed(message.clone())))).collect()
+            }
+        };
+        for ((_, reply), result) in batch.drain(..).zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Commits a batch; returns each append's result and the new head.
+async fn write_batch(
+    pool: &PgPool,
+    batch: &[(AppendRequest, Reply)],
+    clock: &dyn Clock,
+) -> Result<(Vec<Result<AppendOutcome, AppendError>>, u64), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Taking the head row's lock first serialises writers of every process; all below runs under it.
+    let start: i64 =
+        sqlx::query_scalar("UPDATE log_head SET position = position RETURNING position").fetch_one(&mut *tx).await?;
+    let command_ids: Vec<Uuid> = batch.iter().filter_map(|(r, _)| r.command_id).collect();
+    let mut known: HashMap<Uuid, AppendOutcome> = HashMap::new();
+    if !command_ids.is_empty() {
+        let rows: Vec<(Uuid, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT command_id, stream_version, first_position, last_position FROM commands WHERE command_id = ANY($1)",
+        )
+        .bind(&command_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, version, first, last) in rows {
+            let outcome = AppendOutcome {
+                stream_version: version as u64,
+                first_position: first.map(|p| p as u64),
+                last_position: last.map(|p| p as u64),
+                duplicate: true,
+            };
+            known.insert(id, outcome);
+        }
+    }
+    let stream_ids: Vec<String> = batch.iter().map(|(r, _)| r.stream_id.as_str().to_owned()).collect();
+    let current: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (stream_id) stream_id, stream_version, stream_hash FROM events \
+         WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version DESC",
+    )
+    .bind(&stream_ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut streams: HashMap<String, (u64, Option<String>)> =
+        current.into_iter().map(|(id, version, hash)| (id, (version as u64, Some(hash)))).collect();
+    let recorded_at = to_micros(clock.now());
+    let mut position = start as u64;
+    let mut results = Vec::with_capacity(batch.len());
+    let mut rows: Vec<(String, PreparedRow)> = Vec::new();
+    let mut commands: Vec<(Uuid, String, AppendOutcome)> = Vec::new();
+    for (request, _) in batch {
+        if let Some(outcome) = request.command_id.and_then(|id| known.get(&id)) {
+            results.push(Ok(*outcome));
+            continue;
+        }
+        let stream = request.stream_id.as_str().to_owned();
+        let (version, previous_hash) = streams.get(&stream).cloned().unwrap_or((0, None));
+        if !request.expected.admits(version) {
+            results.push(Err(AppendError::Conflict {
+                stream: request.stream_id.clone(),
+                expected: request.expected,
+                actual: version,
+            }));
+            continue;
+        }
+        let prepared = prepare_rows(request, position + 1, version, previous_hash.clone(), &recorded_at);
+        let outcome = outcome_of(&prepared, version + prepared.len() as u64);
+        position += prepared.len() as u64;
+        let last_hash = prepared.last().map(|r| r.stream_hash.clone()).or(previous_hash);
+        streams.insert(stream.clone(), (outcome.stream_version, last_hash));
+        if let Some(command_id) = request.command_id {
+            known.insert(command_id, AppendOutcome { duplicate: true, ..outcome });
+            commands.push((command_id, stream.clone(), outcome));
+        }
+        rows.extend(prepared.into_iter().map(|row| (stream.clone(), row)));
+        results.push(Ok(outcome));
+    }
+    if !rows.is_empty() {
+        // One statement for the whole batch: arrays unnested into rows.
+        sqlx::query(
+            "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, schema_version, \
+             payload, metadata, recorded_at, stream_hash) \
+             SELECT p, s, v, e, t, sv, pl::json, m::json, $9, h \
+             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[], $10::text[]) \
+             AS x(p, s, v, e, t, sv, pl, m, h)",
+        )
+        .bind(rows.iter().map(|(_, r)| r.global_position as i64).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| r.stream_version as i64).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| r.event_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| r.event_type.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| r.schema_version as i32).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| r.payload.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, r)| r.metadata.clone()).collect::<Vec<_>>())
+        .bind(recorded_at)
+        .bind(rows.iter().map(|(_, r)| r.stream_hash.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !commands.is_empty() {
+        sqlx::query(
+            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])",
+        )
+        .bind(commands.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+        .bind(commands.iter().map(|(_, s, _)| s.clone()).collect::<Vec<_>>())
+        .bind(commands.iter().map(|(_, _, o)| o.stream_version as i64).collect::<Vec<_>>())
+        .bind(commands.iter().map(|(_, _, o)| o.first_position.map(|p| p as i64)).collect::<Vec<_>>())
+        .bind(commands.iter().map(|(_, _, o)| o.last_position.map(|p| p as i64)).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    if position > start as u64 {
+        sqlx::query("UPDATE log_head SET position = $1").bind(position as i64).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFY_CHANNEL)
+            .bind(position.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok((results, position))
+}
+
 const SELECT_EVENTS: &str = "SELECT global_position, stream_id, stream_version, event_id, event_type, schema_version, \
                              payload::text, metadata::text, recorded_at, stream_hash FROM events";
 
@@ -140,93 +298,9 @@ where
 #[async_trait]
 impl EventStore for PostgresEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        let count = request.events.len() as i64;
-        // Taking the head row's lock first serialises appends; everything below runs under it.
-        let head: i64 = sqlx::query_scalar("UPDATE log_head SET position = position + $1 RETURNING position")
-            .bind(count)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        if let Some(command_id) = request.command_id {
-            if let Some(outcome) = find_command(&mut *tx, command_id).await? {
-                tx.rollback().await.map_err(StoreError::from)?;
-                return Ok(outcome);
-            }
-        }
-        let current: Option<(i64, String)> = sqlx::query_as(
-            "SELECT stream_version, stream_hash FROM events WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1",
-        )
-        .bind(request.stream_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-        let (version, previous_hash) = match current {
-            Some((version, hash)) => (version as u64, Some(hash)),
-            None => (0, None),
-        };
-        if !request.expected.admits(version) {
-            tx.rollback().await.map_err(StoreError::from)?;
-            return Err(AppendError::Conflict {
-                stream: request.stream_id.clone(),
-                expected: request.expected,
-                actual: version,
-            });
-        }
-        let recorded_at = to_micros(self.clock.now());
-        let first_position = (head - count + 1) as u64;
-        let rows = prepare_rows(&request, first_position, version, previous_hash, &recorded_at);
-        if !rows.is_empty() {
-            // One statement for the whole append: arrays unnested into rows.
-            sqlx::query(
-                "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, schema_version, \
-                 payload, metadata, recorded_at, stream_hash) \
-                 SELECT p, $2, v, e, t, s, pl::json, m::json, $9, h \
-                 FROM UNNEST($1::bigint[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[], $10::text[]) \
-                 AS x(p, v, e, t, s, pl, m, h)",
-            )
-            .bind(rows.iter().map(|r| r.global_position as i64).collect::<Vec<_>>())
-            .bind(request.stream_id.as_str())
-            .bind(rows.iter().map(|r| r.stream_version as i64).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.event_type.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.schema_version as i32).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.payload.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.metadata.clone()).collect::<Vec<_>>())
-            .bind(recorded_at)
-            .bind(rows.iter().map(|r| r.stream_hash.clone()).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        }
-        let outcome = outcome_of(&rows, version + rows.len() as u64);
-        if let Some(command_id) = request.command_id {
-            sqlx::query(
-                "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(command_id)
-            .bind(request.stream_id.as_str())
-            .bind(outcome.stream_version as i64)
-            .bind(outcome.first_position.map(|p| p as i64))
-            .bind(outcome.last_position.map(|p| p as i64))
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        }
-        if count > 0 {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(NOTIFY_CHANNEL)
-                .bind(head.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
-        }
-        tx.commit().await.map_err(StoreError::from)?;
-        if let Some(last) = outcome.last_position {
-            raise(&self.head, last);
-        }
-        Ok(outcome)
+        let (reply, answer) = oneshot::channel();
+        self.writer.send((request, reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError> {
