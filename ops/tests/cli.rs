@@ -201,7 +201,7 @@ fn bench_quick_reports_every_row_beside_its_baseline() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("latest.json")).expect("latest.json")).unwrap();
     let rows = report["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 5, "{report}");
+    assert_eq!(rows.len(), 7, "{report}");
     for row in rows {
         assert!(row["rate"].as_f64().unwrap() > 0.0 && row["baseline_rate"].as_f64().unwrap() > 0.0, "{row}");
         assert!(!row["baseline"].as_str().unwrap().is_empty());
