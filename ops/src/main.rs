@@ -23,7 +23,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the service (HTTP on --listen; GET /healthz).
+    /// Run the service on --listen: the GraphQL API (POST /graphql, GraphiQL on GET /graphql,
+    /// subscriptions on /graphql/ws), GET /healthz and GET /metrics; with it the projections,
+    /// the process managers (deadlines, callback reminders, approvals) and, with --nats-url, the
+    /// JetStream publisher.
     Serve {
         /// Address to listen on.
         #[arg(long, env = "HOTLINE_LISTEN", default_value = "127.0.0.1:8080")]
