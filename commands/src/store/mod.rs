@@ -12,6 +12,7 @@
 //! 6. Events keep their `schema_version`; upcasting happens in `domain` on read, never here.
 
 pub mod hash;
+pub mod merkle;
 pub mod postgres;
 pub mod sqlite;
 
