@@ -18,6 +18,7 @@
 //!   streams (policy, station, approval) and runs it. Every entry point (GraphQL, mobile sync,
 //!   SIP, timers, CLI) goes through it.
 //! - [`process`]: process managers (ticket timers, the approval applier).
+//! - [`seal`]: the sealer (signed Merkle checkpoints in the log) and their checker.
 //! - [`clock`]: injected time.
 //!
 //! # Architecture Invariants
@@ -32,6 +33,7 @@
 pub mod clock;
 pub mod handler;
 pub mod process;
+pub mod seal;
 pub mod service;
 pub mod store;
 

@@ -21,6 +21,7 @@ use hotline_domain::numbering::{self, format_ticket_no, numbering_stream_key, Nu
 use hotline_domain::organisation::{
     Organisation, OrganisationCommand, OrganisationError, OrganisationEvent, OrganisationState,
 };
+use hotline_domain::seal::{self, SealEvent};
 use hotline_domain::settings::{Settings, SettingsCommand, SettingsError, SettingsEvent, TicketPolicy};
 use hotline_domain::ticket::{
     NewTicket, Ticket, TicketAction, TicketCommand, TicketError, TicketEvent, TicketRequest, UnitRef,
@@ -340,6 +341,15 @@ impl Hotline {
                 }
                 AppendError::Store(error) => ServiceError::Store(error),
             })
+    }
+
+    /// Appends a signed checkpoint to `seal-log` (idempotent by the context's command id).
+    pub async fn record_checkpoint(
+        &self,
+        context: &CommandContext,
+        event: SealEvent,
+    ) -> Result<AppendOutcome, ServiceError> {
+        self.append_fact(StreamId::new(seal::CATEGORY, "log"), event.encode(), context).await
     }
 
     /// Records an audited read (who saw a history or unmasked numbers) on the day's audit stream.

@@ -21,6 +21,7 @@
 //! - [`settings`]: per-tenant ticket types, workflow nodes, deadline rules and approval chains.
 //! - [`customer`]: customers and their phone numbers.
 //! - [`numbering`]: the unique human ticket number per tenant and year.
+//! - [`seal`]: signed checkpoints of the log.
 //! - [`dictionary`]: zh-CN labels of every code users see.
 //!
 //! # Architecture Invariants
@@ -41,6 +42,7 @@ pub mod customer;
 pub mod dictionary;
 pub mod numbering;
 pub mod organisation;
+pub mod seal;
 pub mod settings;
 pub mod ticket;
 pub mod values;

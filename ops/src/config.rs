@@ -28,6 +28,10 @@ pub struct StoreConfig {
     /// are HS256 with a secret generated into --data-dir (`jwt-hs256.key`).
     #[arg(long, env = "HOTLINE_JWT_PUBLIC_KEY", global = true)]
     pub jwt_public_key: Option<PathBuf>,
+    /// File of the Ed25519 key that signs the log's checkpoints (32 secret bytes, hex). Generated
+    /// when missing; defaults to --data-dir/seal-ed25519.key.
+    #[arg(long, env = "HOTLINE_SEAL_KEY", global = true)]
+    pub seal_key: Option<PathBuf>,
     /// Code of the organisation's root unit (the group).
     #[arg(long, env = "HOTLINE_GROUP", default_value = "hq", global = true)]
     pub group: String,
@@ -89,15 +93,40 @@ impl StoreConfig {
         let path = self.data_dir.join("jwt-hs256.key");
         if !path.exists() {
             let secret: [u8; 32] = rand::random();
-            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-            std::fs::write(&path, hex).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, hex_encode(&secret)).with_context(|| format!("writing {}", path.display()))?;
         }
         let secret = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         Ok(hotline_graphql::auth::Keys::hs256(secret.trim().as_bytes()))
+    }
+
+    /// The key that signs checkpoints, generated into its file when missing.
+    pub fn seal_key(&self) -> anyhow::Result<hotline_commands::seal::SealKey> {
+        let path = self.seal_key.clone().unwrap_or_else(|| self.data_dir.join("seal-ed25519.key"));
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let key = hotline_commands::seal::SealKey::generate();
+            std::fs::write(&path, hex_encode(&key.to_bytes()))
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes: Vec<u8> = (0..text.trim().len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text.trim()[i..i + 2], 16))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("{} is not hex", path.display()))?;
+        let secret: [u8; 32] =
+            bytes.try_into().map_err(|_| anyhow::anyhow!("{} must hold 32 bytes", path.display()))?;
+        Ok(hotline_commands::seal::SealKey::from_bytes(&secret))
     }
 
     /// The application service over the log.
     pub async fn open_service(&self) -> anyhow::Result<Hotline> {
         Ok(Hotline::new(self.open_store().await?, Arc::new(SystemClock), &self.group))
     }
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -31,6 +31,12 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "HOTLINE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Sign a checkpoint of the log after this many events…
+        #[arg(long, default_value_t = 1000)]
+        seal_every_events: u64,
+        /// …or after this many seconds, whichever comes first.
+        #[arg(long, default_value_t = 60)]
+        seal_every_seconds: i64,
     },
     /// Create or upgrade the schemas of the log and the read models, then exit. Other commands
     /// migrate on start too.
@@ -120,12 +126,18 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, seal_every_events, seal_every_seconds } => {
             let hotline = cli.store.open_service().await?;
             let read = cli.store.open_read_store().await?;
             let keys = cli.store.keys()?;
-            hotline_ops::serve::serve(listen, hotline, read, keys, cli.store.nats_url.clone(), cli.store.describe())
-                .await?;
+            let seal_every = chrono::Duration::seconds(seal_every_seconds);
+            let sealer = hotline_commands::seal::Sealer::new(cli.store.seal_key()?, seal_every_events, seal_every);
+            let options = hotline_ops::serve::ServeOptions {
+                nats_url: cli.store.nats_url.clone(),
+                backend: cli.store.describe(),
+                sealer,
+            };
+            hotline_ops::serve::serve(listen, hotline, read, keys, options).await?;
         }
         Command::Migrate => {
             let store = cli.store.open_store().await?;
@@ -186,11 +198,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Verify => {
             let store = cli.store.open_store().await?;
-            let report = hotline_ops::verify::verify(store.as_ref(), progress).await?;
+            let trusted = Some(cli.store.seal_key()?.public_hex());
+            let report = hotline_ops::verify::verify(store.as_ref(), trusted, progress).await?;
             match report.violation {
-                None => {
-                    say!("verified {} events ({:.0} events/s): no alteration found", report.checked, report.rate)
-                }
+                None => say!(
+                    "verified {} events and {} signed checkpoints ({:.0} events/s): no alteration found",
+                    report.checked,
+                    report.checkpoints,
+                    report.rate
+                ),
                 Some(violation) => {
                     eprintln!("VERIFY FAILED after {} good events: {violation}", report.checked);
                     return Ok(ExitCode::from(1));

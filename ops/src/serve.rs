@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use hotline_commands::process::{ApprovalApplier, Follower, TicketTimers};
+use hotline_commands::seal::Sealer;
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
 use hotline_graphql::auth::Keys;
@@ -106,7 +107,17 @@ async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, Stri
     }
 }
 
-/// Runs the projections and the process managers (ticket timers, approval applier), and serves
+/// What `serve` runs beside the API.
+pub struct ServeOptions {
+    /// NATS, for the JetStream publisher and change notices.
+    pub nats_url: Option<String>,
+    /// The log's backend, for health reports.
+    pub backend: String,
+    /// The sealer of the log's checkpoints.
+    pub sealer: Sealer,
+}
+
+/// Runs the projections and the process managers (ticket timers, approval applier, sealer), and serves
 /// until Ctrl-C or SIGTERM, then finishes requests in flight. Several nodes may run side by side
 /// on one PostgreSQL: each projection batch locks its checkpoint, and the process managers'
 /// derived command ids make what two nodes decide at once one event.
@@ -115,9 +126,9 @@ pub async fn serve(
     hotline: Hotline,
     read: ReadStore,
     keys: Keys,
-    nats_url: Option<String>,
-    backend: String,
+    options: ServeOptions,
 ) -> anyhow::Result<()> {
+    let ServeOptions { nats_url, backend, sealer } = options;
     let store = Arc::clone(hotline.store());
     let runner = Arc::new(Runner::new(Arc::clone(&store), read.clone(), all_projections()));
     let mut background = runner.spawn();
@@ -130,6 +141,7 @@ pub async fn serve(
     }
     background.push(tokio::spawn(Follower::new(hotline.clone(), TicketTimers::default()).run()));
     background.push(tokio::spawn(Follower::new(hotline.clone(), ApprovalApplier::default()).run()));
+    background.push(tokio::spawn(Follower::new(hotline.clone(), sealer).run()));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");
     let api = hotline_graphql::router(Api { hotline, runner: Arc::clone(&runner) }, keys);

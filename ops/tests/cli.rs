@@ -294,3 +294,59 @@ fn output_to_a_closed_pipe_is_not_a_panic() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
 }
+
+#[tokio::test]
+async fn serve_seals_the_log_and_verify_checks_the_signed_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(hotline(dir.path(), &["demo", "--events", "300"]).status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--seal-every-events", "100"])
+        .env_remove("HOTLINE_DATABASE_URL")
+        .env("HOTLINE_LOG", "warn")
+        .spawn()
+        .expect("start serve");
+    let db = format!("sqlite://{}", dir.path().join("hotline.db").display());
+    let mut sealed = 0i64;
+    for _ in 0..100 {
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sealed = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE stream_id = 'seal-log'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        if sealed > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_eq!(sealed, 1, "one checkpoint over the demo's events");
+    let out = hotline(dir.path(), &["verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("and 1 signed checkpoints"), "{}", text(&out.stdout));
+    // Checked against another key, the checkpoint is refused.
+    let other_key = dir.path().join("other.key");
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--seal-key")
+        .arg(&other_key)
+        .arg("verify")
+        .env_remove("HOTLINE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("bad signature"), "{}", text(&out.stderr));
+    // A checkpoint changed by hand no longer matches the log.
+    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    conn.execute("DROP TRIGGER events_are_append_only_update").await.unwrap();
+    conn.execute("UPDATE events SET payload = REPLACE(payload, '\"checkpoint_no\":1', '\"checkpoint_no\":7') WHERE stream_id = 'seal-log'")
+        .await
+        .unwrap();
+    let out = hotline(dir.path(), &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("VERIFY FAILED"), "{}", text(&out.stderr));
+}

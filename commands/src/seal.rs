@@ -1,0 +1,272 @@
+//! The sealer: signed checkpoints over the whole log, and their verification.
+//!
+//! [`Sealer`] is a process manager: it feeds every event's stream hash into an RFC 9162 Merkle
+//! frontier and a global chain (`chain = SHA-256(chain ‖ stream_hash)`), and every
+//! `every_events` events or `every` time, whichever comes first, appends a
+//! `CheckpointSealed` signed with Ed25519 to `seal-log`. Checkpoints live in the log itself, so
+//! they are as immutable and as exported as what they cover. A checkpoint's command id derives
+//! from its size, so two nodes sealing the same range make one event, and replay never re-seals.
+//! [`CheckpointChecker`] recomputes all of it; `hotline verify` uses it.
+
+use crate::handler::CommandContext;
+use crate::process::ProcessManager;
+use crate::service::ServiceError;
+use crate::store::merkle::{leaf_hash, Frontier};
+use crate::store::{RecordedEvent, StoreError};
+use crate::Hotline;
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use hotline_domain::seal::{self, Checkpoint, SealEvent};
+use hotline_domain::EventCodec;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The account the sealer acts as.
+pub const SEALER: &str = "system:sealer";
+
+const NAMESPACE: Uuid = Uuid::from_u128(0x5ea1_0000_8d3a_4c55_9a0e_d1ad_1e00_0002);
+
+/// A signing key and its id.
+#[derive(Clone)]
+pub struct SealKey {
+    signing: SigningKey,
+}
+
+impl SealKey {
+    /// A key from its 32 secret bytes.
+    pub fn from_bytes(secret: &[u8; 32]) -> SealKey {
+        SealKey { signing: SigningKey::from_bytes(secret) }
+    }
+
+    /// A new random key.
+    pub fn generate() -> SealKey {
+        SealKey { signing: SigningKey::generate(&mut rand::rngs::OsRng) }
+    }
+
+    /// The 32 secret bytes (to store in the data dir).
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
+    /// The public key, hex.
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.signing.verifying_key().to_bytes())
+    }
+
+    /// The key id: the first 8 bytes of SHA-256 of the public key, hex.
+    pub fn key_id(&self) -> String {
+        key_id(&self.signing.verifying_key().to_bytes())
+    }
+}
+
+fn key_id(public: &[u8]) -> String {
+    hex::encode(&Sha256::digest(public)[..8])
+}
+
+/// What the sealer and the checker fold: the frontier and the chain of the events seen.
+#[derive(Debug, Clone, Default)]
+struct Covered {
+    frontier: Frontier,
+    chain: [u8; 32],
+    last_position: u64,
+}
+
+impl Covered {
+    /// Takes one event; returns the checkpoint if it is one.
+    fn observe(&mut self, event: &RecordedEvent) -> Result<Option<Checkpoint>, String> {
+        if event.stream_id.category() == seal::CATEGORY {
+            let SealEvent::CheckpointSealed(checkpoint) =
+                SealEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
+                    .map_err(|e| e.to_string())?;
+            return Ok(Some(checkpoint));
+        }
+        let stream_hash =
+            hex::decode(&event.stream_hash).map_err(|e| format!("stream hash at {}: {e}", event.global_position))?;
+        self.frontier.push(leaf_hash(&stream_hash));
+        let mut hasher = Sha256::new();
+        hasher.update(self.chain);
+        hasher.update(&stream_hash);
+        self.chain = hasher.finalize().into();
+        self.last_position = event.global_position;
+        Ok(None)
+    }
+}
+
+/// Seals the log.
+pub struct Sealer {
+    key: SealKey,
+    every_events: u64,
+    every: Duration,
+    covered: Covered,
+    sealed_size: u64,
+    sealed_count: u64,
+    /// When the last checkpoint was sealed, or the first event committed (server clock).
+    since: Option<DateTime<Utc>>,
+}
+
+impl Sealer {
+    /// A sealer that checkpoints every `every_events` events or `every`, whichever comes first.
+    pub fn new(key: SealKey, every_events: u64, every: Duration) -> Sealer {
+        Sealer { key, every_events, every, covered: Covered::default(), sealed_size: 0, sealed_count: 0, since: None }
+    }
+
+    /// Checkpoints seen or written so far.
+    pub fn checkpoints(&self) -> u64 {
+        self.sealed_count
+    }
+}
+
+#[async_trait]
+impl ProcessManager for Sealer {
+    fn name(&self) -> &'static str {
+        "sealer"
+    }
+
+    fn observe(&mut self, event: &RecordedEvent) -> Result<(), ServiceError> {
+        let sealed = self
+            .covered
+            .observe(event)
+            .map_err(|reason| ServiceError::Store(StoreError::Corrupt { position: event.global_position, reason }))?;
+        match sealed {
+            Some(checkpoint) => {
+                self.sealed_size = self.sealed_size.max(checkpoint.tree_size);
+                self.sealed_count = self.sealed_count.max(checkpoint.checkpoint_no);
+                self.since = Some(event.recorded_at);
+            }
+            // Time counts from the first event not yet sealed.
+            None if self.since.is_none() => self.since = Some(event.recorded_at),
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn act(&mut self, hotline: &Hotline) -> Result<usize, ServiceError> {
+        let now = hotline.clock().now();
+        let pending = self.covered.frontier.size() - self.sealed_size;
+        let due_by_time = self.since.is_some_and(|at| now - at >= self.every);
+        if pending == 0 || (pending < self.every_events && !due_by_time) {
+            return Ok(0);
+        }
+        let mut checkpoint = Checkpoint {
+            checkpoint_no: self.sealed_count + 1,
+            tree_size: self.covered.frontier.size(),
+            last_position: self.covered.last_position,
+            chain_hash: hex::encode(self.covered.chain),
+            merkle_root: hex::encode(self.covered.frontier.root()),
+            key_id: self.key.key_id(),
+            public_key: self.key.public_hex(),
+            signature: String::new(),
+        };
+        checkpoint.signature = hex::encode(self.key.signing.sign(&checkpoint.signed_message()).to_bytes());
+        let name = format!("checkpoint/{}", checkpoint.tree_size);
+        let context = CommandContext {
+            command_id: Uuid::new_v5(&NAMESPACE, name.as_bytes()),
+            actor: SEALER.to_owned(),
+            tenant: None,
+            correlation_id: Uuid::new_v5(&NAMESPACE, name.as_bytes()),
+            causation_id: None,
+            source: "timer".to_owned(),
+            occurred_at: now,
+        };
+        hotline.record_checkpoint(&context, SealEvent::CheckpointSealed(checkpoint.clone())).await?;
+        self.sealed_size = checkpoint.tree_size;
+        self.sealed_count = checkpoint.checkpoint_no;
+        self.since = Some(now);
+        Ok(1)
+    }
+
+    fn next_wake(&self) -> Option<DateTime<Utc>> {
+        let pending = self.covered.frontier.size() > self.sealed_size;
+        pending.then(|| self.since.map_or(DateTime::<Utc>::MIN_UTC, |at| at + self.every))
+    }
+}
+
+/// Why a checkpoint does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointViolation {
+    /// The checkpoint's content disagrees with the events before it.
+    #[error("checkpoint {checkpoint_no} at position {position} does not match the log: {reason}")]
+    Mismatch {
+        /// Which checkpoint.
+        checkpoint_no: u64,
+        /// Where it is in the log.
+        position: u64,
+        /// What differs.
+        reason: String,
+    },
+    /// The signature does not verify, or the key is not the trusted one.
+    #[error("checkpoint {checkpoint_no} at position {position} has a bad signature: {reason}")]
+    BadSignature {
+        /// Which checkpoint.
+        checkpoint_no: u64,
+        /// Where it is.
+        position: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Recomputes every checkpoint while reading the log in order.
+#[derive(Debug, Default)]
+pub struct CheckpointChecker {
+    covered: Covered,
+    trusted_key: Option<String>,
+    checked: u64,
+}
+
+impl CheckpointChecker {
+    /// A checker that accepts only checkpoints signed by this public key (hex), if given.
+    pub fn new(trusted_key: Option<String>) -> CheckpointChecker {
+        CheckpointChecker { trusted_key, ..CheckpointChecker::default() }
+    }
+
+    /// Checkpoints verified so far.
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+
+    /// Checks the next event of the log.
+    pub fn check(&mut self, event: &RecordedEvent) -> Result<(), CheckpointViolation> {
+        let position = event.global_position;
+        let checkpoint = match self.covered.observe(event) {
+            Ok(None) => return Ok(()),
+            Ok(Some(checkpoint)) => checkpoint,
+            Err(reason) => return Err(CheckpointViolation::Mismatch { checkpoint_no: 0, position, reason }),
+        };
+        let no = checkpoint.checkpoint_no;
+        let mismatch = |reason: String| CheckpointViolation::Mismatch { checkpoint_no: no, position, reason };
+        if checkpoint.tree_size != self.covered.frontier.size() {
+            return Err(mismatch(format!(
+                "covers {} events, the log has {}",
+                checkpoint.tree_size,
+                self.covered.frontier.size()
+            )));
+        }
+        if checkpoint.merkle_root != hex::encode(self.covered.frontier.root()) {
+            return Err(mismatch("Merkle root differs".into()));
+        }
+        if checkpoint.chain_hash != hex::encode(self.covered.chain) {
+            return Err(mismatch("chain hash differs".into()));
+        }
+        let bad = |reason: String| CheckpointViolation::BadSignature { checkpoint_no: no, position, reason };
+        if self.trusted_key.as_ref().is_some_and(|trusted| trusted != &checkpoint.public_key) {
+            return Err(bad("signed by a key that is not the trusted one".into()));
+        }
+        let public: [u8; 32] = hex::decode(&checkpoint.public_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("malformed public key".into()))?;
+        let key = VerifyingKey::from_bytes(&public).map_err(|e| bad(e.to_string()))?;
+        if checkpoint.key_id != key_id(&public) {
+            return Err(bad("key id does not match the public key".into()));
+        }
+        let signature: [u8; 64] = hex::decode(&checkpoint.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("malformed signature".into()))?;
+        key.verify(&checkpoint.signed_message(), &Signature::from_bytes(&signature)).map_err(|e| bad(e.to_string()))?;
+        self.checked += 1;
+        Ok(())
+    }
+}
