@@ -8,7 +8,8 @@
 use crate::clock::Clock;
 use crate::handler::{self, CommandContext, CommandError, Executed};
 use crate::store::{
-    AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreError, StreamId,
+    AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError,
+    StreamId,
 };
 use chrono::{DateTime, Datelike, Duration, FixedOffset, Utc};
 use hotline_domain::approval::{
@@ -341,6 +342,50 @@ impl Hotline {
                 }
                 AppendError::Store(error) => ServiceError::Store(error),
             })
+    }
+
+    /// A ticket as the log held it at `at` (by `recorded_at`: what the system knew then), with the
+    /// events up to that instant. `None` when the ticket did not exist yet.
+    pub async fn ticket_at(
+        &self,
+        ticket_id: TicketId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(hotline_domain::ticket::TicketState, Vec<RecordedEvent>)>, ServiceError> {
+        let events: Vec<RecordedEvent> = self
+            .store
+            .read_stream(&StreamId::new(Ticket::CATEGORY, ticket_id), 1)
+            .await?
+            .into_iter()
+            .filter(|e| e.recorded_at <= at)
+            .collect();
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let mut state = hotline_domain::ticket::TicketState::default();
+        for event in &events {
+            let decoded = TicketEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
+                .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
+            state = Ticket::evolve(state, &decoded);
+        }
+        Ok(Some((state, events)))
+    }
+
+    /// The id of the ticket with this human number, found in the log.
+    pub async fn ticket_id_by_number(&self, ticket_no: &str) -> Result<Option<TicketId>, ServiceError> {
+        let mut after = 0;
+        loop {
+            let page = self.store.read_all(after, 5_000).await?;
+            let Some(last) = page.last() else { return Ok(None) };
+            after = last.global_position;
+            let found = page.iter().find(|e| {
+                e.event_type == "TicketCreated"
+                    && e.payload.get("ticket_no").and_then(|n| n.as_str()) == Some(ticket_no)
+            });
+            if let Some(event) = found {
+                let id = event.stream_id.as_str().trim_start_matches("ticket-");
+                return Ok(Uuid::parse_str(id).ok().map(TicketId));
+            }
+        }
     }
 
     /// Appends a signed checkpoint to `seal-log` (idempotent by the context's command id).

@@ -59,6 +59,16 @@ enum Command {
         #[arg(long, default_value_t = 2026)]
         seed: u64,
     },
+    /// Print a ticket's full history (position, recorded and occurred times, actor, event, reason)
+    /// and its state at an instant: what the log held then (events recorded up to --at).
+    Replay {
+        /// The ticket's number, e.g. tj01-2026-000042.
+        #[arg(long)]
+        ticket: String,
+        /// The instant (RFC 3339, e.g. 2026-11-23T09:00:00Z); now when omitted.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Mint a development API token (HS256, with the key in --data-dir), for GraphiQL and tests.
     Token {
         /// User id (the token's subject).
@@ -195,6 +205,44 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .mint(&claims)
                 .context("this server verifies RS256 tokens; mint them with your issuer")?;
             say!("{token}");
+        }
+        Command::Replay { ticket, at } => {
+            let hotline = cli.store.open_service().await?;
+            let ticket_id = hotline
+                .ticket_id_by_number(&ticket)
+                .await?
+                .with_context(|| format!("no ticket {ticket} in the log"))?;
+            let at = at.unwrap_or_else(chrono::Utc::now);
+            let Some((state, events)) = hotline.ticket_at(ticket_id, at).await? else {
+                say!("ticket {ticket} did not exist yet at {at}");
+                return Ok(ExitCode::SUCCESS);
+            };
+            say!("ticket {ticket} ({ticket_id}) as the log held it at {at}:");
+            for event in &events {
+                let meta = event.meta()?;
+                let reason = ["reason", "note"]
+                    .iter()
+                    .find_map(|k| event.payload.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()));
+                say!(
+                    "  #{:<8} recorded {}  occurred {}  {:<24} {:<26} {}",
+                    event.global_position,
+                    event.recorded_at.format("%Y-%m-%d %H:%M:%S"),
+                    meta.occurred_at.format("%Y-%m-%d %H:%M:%S"),
+                    meta.actor,
+                    event.event_type,
+                    reason.unwrap_or_default()
+                );
+            }
+            say!(
+                "state: status={} station={} worker={} deadline={} supervised={} escalated={} urged={}",
+                state.status.map_or("-", |s| s.code()),
+                state.station.as_ref().map_or("-", |s| s.0.as_str()),
+                state.worker.as_ref().map_or("-", |w| w.0.as_str()),
+                state.deadline_at.map_or_else(|| "-".to_owned(), |d| d.to_rfc3339()),
+                state.supervised,
+                state.escalated,
+                state.urge_count
+            );
         }
         Command::Verify => {
             let store = cli.store.open_store().await?;

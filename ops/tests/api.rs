@@ -205,6 +205,30 @@ async fn a_ticket_through_every_core_node_and_every_refusal() {
         ),
         "FORBIDDEN"
     );
+    // Both reads by the supervisor (the unmasked number, the history) are themselves in the log;
+    // the agent's masked reads are not.
+    let audited: Vec<(String, String)> = {
+        use sqlx::Connection;
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.join("hotline.db").display())).await.unwrap();
+        sqlx::query_as("SELECT event_type, payload FROM events WHERE stream_id LIKE 'audit-%' ORDER BY global_position")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    };
+    let kinds: Vec<&str> = audited.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(kinds, ["UnmaskedNumbersRead", "TicketHistoryRead"]);
+    assert!(audited.iter().all(|(_, payload)| payload.contains("\"reader\":\"tj01-supervisor\"")), "{audited:?}");
+    // Time travel: the ticket as the log held it at an instant.
+    let at = "query($id: ID!, $at: DateTime!) { ticketAt(id: $id, at: $at) { status station events } }";
+    let later = gql(&server, Some(&supervisor), at, json!({ "id": id, "at": "2100-01-01T00:00:00Z" })).await;
+    assert_eq!(data(&later, "ticketAt")["status"], "closed");
+    let before = gql(&server, Some(&supervisor), at, json!({ "id": id, "at": "2000-01-01T00:00:00Z" })).await;
+    assert!(data(&before, "ticketAt").is_null(), "{before}");
+    assert_eq!(
+        code(&gql(&server, Some(&agent), at, json!({ "id": id, "at": "2100-01-01T00:00:00Z" })).await),
+        "FORBIDDEN"
+    );
 
     // Tokens: none, forged, expired.
     assert_eq!(code(&gql(&server, None, "{ me { user } }", json!({})).await), "UNAUTHENTICATED");

@@ -350,3 +350,31 @@ async fn serve_seals_the_log_and_verify_checks_the_signed_checkpoints() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("VERIFY FAILED"), "{}", text(&out.stderr));
 }
+
+#[tokio::test]
+async fn replay_prints_a_tickets_history_and_its_state_at_an_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(hotline(dir.path(), &["demo", "--events", "300"]).status.success());
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("hotline.db").display()))
+        .await
+        .unwrap();
+    let (payload, recorded_at): (String, String) = sqlx::query_as(
+        "SELECT payload, recorded_at FROM events WHERE event_type = 'TicketCreated' ORDER BY global_position LIMIT 1",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let number = serde_json::from_str::<serde_json::Value>(&payload).unwrap()["ticket_no"].as_str().unwrap().to_owned();
+    let now = hotline(dir.path(), &["replay", "--ticket", &number]);
+    assert!(now.status.success(), "{}", text(&now.stderr));
+    let now = text(&now.stdout);
+    assert!(now.contains("TicketCreated") && now.contains("TicketDispatched"), "{now}");
+    let then = text(&hotline(dir.path(), &["replay", "--ticket", &number, "--at", &recorded_at]).stdout);
+    assert!(then.contains("state: status=registered"), "at its creation it was registered: {then}");
+    assert!(!then.contains("TicketDispatched"), "{then}");
+    let before = text(&hotline(dir.path(), &["replay", "--ticket", &number, "--at", "2000-01-01T00:00:00Z"]).stdout);
+    assert!(before.contains("did not exist yet"), "{before}");
+    let missing = hotline(dir.path(), &["replay", "--ticket", "tj01-1999-000001"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("no ticket tj01-1999-000001"), "{}", text(&missing.stderr));
+}
