@@ -19,6 +19,8 @@
 //!   SIP, timers, CLI) goes through it.
 //! - [`process`]: process managers (ticket timers, the approval applier).
 //! - [`seal`]: the sealer (signed Merkle checkpoints in the log) and their checker.
+//! - [`bundle`]: compliance export bundles (events, inclusion proofs, signed checkpoint, zh-CN CSV)
+//!   of approved export requests, and their offline verification.
 //! - [`clock`]: injected time.
 //!
 //! # Architecture Invariants
@@ -30,6 +32,7 @@
 //! [`store::EventStore`] and [`Hotline`] are used by `projections`, `graphql`, `gateway-adapters`
 //! and `ops`.
 
+pub mod bundle;
 pub mod clock;
 pub mod handler;
 pub mod process;

@@ -58,6 +58,71 @@ impl SealKey {
     pub fn key_id(&self) -> String {
         key_id(&self.signing.verifying_key().to_bytes())
     }
+
+    /// An Ed25519 signature of `message`, hex.
+    pub fn sign(&self, message: &[u8]) -> String {
+        hex::encode(self.signing.sign(message).to_bytes())
+    }
+}
+
+/// Checks an Ed25519 signature (hex) of `message` by `public_key` (hex).
+pub fn verify_signature(public_key: &str, message: &[u8], signature: &str) -> Result<(), String> {
+    let public: [u8; 32] = hex::decode(public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "malformed public key".to_owned())?;
+    let key = VerifyingKey::from_bytes(&public).map_err(|e| e.to_string())?;
+    let signature: [u8; 64] =
+        hex::decode(signature).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| "malformed signature".to_owned())?;
+    key.verify(message, &Signature::from_bytes(&signature)).map_err(|e| e.to_string())
+}
+
+/// Checks a checkpoint's signature, key id and, when given, that the trusted key signed it.
+pub fn verify_checkpoint_signature(checkpoint: &Checkpoint, trusted_key: Option<&str>) -> Result<(), String> {
+    if trusted_key.is_some_and(|trusted| trusted != checkpoint.public_key) {
+        return Err("signed by a key that is not the trusted one".into());
+    }
+    let public = hex::decode(&checkpoint.public_key).map_err(|_| "malformed public key".to_owned())?;
+    if checkpoint.key_id != key_id(&public) {
+        return Err("key id does not match the public key".into());
+    }
+    verify_signature(&checkpoint.public_key, &checkpoint.signed_message(), &checkpoint.signature)
+}
+
+/// Signs a checkpoint over the first `frontier.size()` events (up to `last_position`, with the
+/// chain hash `chain`) and appends it to `seal-log`. The command id derives from the size, so
+/// sealing the same prefix twice (two nodes, a replay) makes one event.
+pub(crate) async fn seal(
+    hotline: &Hotline,
+    key: &SealKey,
+    checkpoint_no: u64,
+    frontier: &Frontier,
+    chain: [u8; 32],
+    last_position: u64,
+) -> Result<Checkpoint, ServiceError> {
+    let mut checkpoint = Checkpoint {
+        checkpoint_no,
+        tree_size: frontier.size(),
+        last_position,
+        chain_hash: hex::encode(chain),
+        merkle_root: hex::encode(frontier.root()),
+        key_id: key.key_id(),
+        public_key: key.public_hex(),
+        signature: String::new(),
+    };
+    checkpoint.signature = key.sign(&checkpoint.signed_message());
+    let name = format!("checkpoint/{}", checkpoint.tree_size);
+    let context = CommandContext {
+        command_id: Uuid::new_v5(&NAMESPACE, name.as_bytes()),
+        actor: SEALER.to_owned(),
+        tenant: None,
+        correlation_id: Uuid::new_v5(&NAMESPACE, name.as_bytes()),
+        causation_id: None,
+        source: "timer".to_owned(),
+        occurred_at: hotline.clock().now(),
+    };
+    hotline.record_checkpoint(&context, SealEvent::CheckpointSealed(checkpoint.clone())).await?;
+    Ok(checkpoint)
 }
 
 fn key_id(public: &[u8]) -> String {
@@ -66,15 +131,15 @@ fn key_id(public: &[u8]) -> String {
 
 /// What the sealer and the checker fold: the frontier and the chain of the events seen.
 #[derive(Debug, Clone, Default)]
-struct Covered {
-    frontier: Frontier,
-    chain: [u8; 32],
-    last_position: u64,
+pub(crate) struct Covered {
+    pub(crate) frontier: Frontier,
+    pub(crate) chain: [u8; 32],
+    pub(crate) last_position: u64,
 }
 
 impl Covered {
     /// Takes one event; returns the checkpoint if it is one.
-    fn observe(&mut self, event: &RecordedEvent) -> Result<Option<Checkpoint>, String> {
+    pub(crate) fn observe(&mut self, event: &RecordedEvent) -> Result<Option<Checkpoint>, String> {
         if event.stream_id.category() == seal::CATEGORY {
             let SealEvent::CheckpointSealed(checkpoint) =
                 SealEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
@@ -148,28 +213,10 @@ impl ProcessManager for Sealer {
         if pending == 0 || (pending < self.every_events && !due_by_time) {
             return Ok(0);
         }
-        let mut checkpoint = Checkpoint {
-            checkpoint_no: self.sealed_count + 1,
-            tree_size: self.covered.frontier.size(),
-            last_position: self.covered.last_position,
-            chain_hash: hex::encode(self.covered.chain),
-            merkle_root: hex::encode(self.covered.frontier.root()),
-            key_id: self.key.key_id(),
-            public_key: self.key.public_hex(),
-            signature: String::new(),
-        };
-        checkpoint.signature = hex::encode(self.key.signing.sign(&checkpoint.signed_message()).to_bytes());
-        let name = format!("checkpoint/{}", checkpoint.tree_size);
-        let context = CommandContext {
-            command_id: Uuid::new_v5(&NAMESPACE, name.as_bytes()),
-            actor: SEALER.to_owned(),
-            tenant: None,
-            correlation_id: Uuid::new_v5(&NAMESPACE, name.as_bytes()),
-            causation_id: None,
-            source: "timer".to_owned(),
-            occurred_at: now,
-        };
-        hotline.record_checkpoint(&context, SealEvent::CheckpointSealed(checkpoint.clone())).await?;
+        let covered = &self.covered;
+        let checkpoint =
+            seal(hotline, &self.key, self.sealed_count + 1, &covered.frontier, covered.chain, covered.last_position)
+                .await?;
         self.sealed_size = checkpoint.tree_size;
         self.sealed_count = checkpoint.checkpoint_no;
         self.since = Some(now);
@@ -207,10 +254,24 @@ pub enum CheckpointViolation {
     },
 }
 
+/// How many events may be committed between the last event a checkpoint covers and the
+/// checkpoint itself. A sealer appends what it observed, and other writers may commit meanwhile,
+/// so a checkpoint covers a prefix of the events before it, named by its `last_position`.
+pub const CHECKPOINT_WINDOW: usize = 10_000;
+
+/// What the checker knew after one event: enough to check a checkpoint that covers up to it.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    position: u64,
+    frontier: Frontier,
+    chain: [u8; 32],
+}
+
 /// Recomputes every checkpoint while reading the log in order.
 #[derive(Debug, Default)]
 pub struct CheckpointChecker {
     covered: Covered,
+    recent: std::collections::VecDeque<Snapshot>,
     trusted_key: Option<String>,
     checked: u64,
 }
@@ -230,42 +291,47 @@ impl CheckpointChecker {
     pub fn check(&mut self, event: &RecordedEvent) -> Result<(), CheckpointViolation> {
         let position = event.global_position;
         let checkpoint = match self.covered.observe(event) {
-            Ok(None) => return Ok(()),
+            Ok(None) => {
+                if self.recent.len() == CHECKPOINT_WINDOW {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(Snapshot {
+                    position,
+                    frontier: self.covered.frontier.clone(),
+                    chain: self.covered.chain,
+                });
+                return Ok(());
+            }
             Ok(Some(checkpoint)) => checkpoint,
             Err(reason) => return Err(CheckpointViolation::Mismatch { checkpoint_no: 0, position, reason }),
         };
         let no = checkpoint.checkpoint_no;
         let mismatch = |reason: String| CheckpointViolation::Mismatch { checkpoint_no: no, position, reason };
-        if checkpoint.tree_size != self.covered.frontier.size() {
+        let covered = match self.recent.binary_search_by_key(&checkpoint.last_position, |s| s.position) {
+            Ok(i) => &self.recent[i],
+            Err(_) => {
+                return Err(mismatch(format!(
+                    "covers up to position {}, which is not one of the last {CHECKPOINT_WINDOW} events before it",
+                    checkpoint.last_position
+                )))
+            }
+        };
+        if checkpoint.tree_size != covered.frontier.size() {
             return Err(mismatch(format!(
-                "covers {} events, the log has {}",
+                "covers {} events, the log has {} up to position {}",
                 checkpoint.tree_size,
-                self.covered.frontier.size()
+                covered.frontier.size(),
+                checkpoint.last_position
             )));
         }
-        if checkpoint.merkle_root != hex::encode(self.covered.frontier.root()) {
+        if checkpoint.merkle_root != hex::encode(covered.frontier.root()) {
             return Err(mismatch("Merkle root differs".into()));
         }
-        if checkpoint.chain_hash != hex::encode(self.covered.chain) {
+        if checkpoint.chain_hash != hex::encode(covered.chain) {
             return Err(mismatch("chain hash differs".into()));
         }
-        let bad = |reason: String| CheckpointViolation::BadSignature { checkpoint_no: no, position, reason };
-        if self.trusted_key.as_ref().is_some_and(|trusted| trusted != &checkpoint.public_key) {
-            return Err(bad("signed by a key that is not the trusted one".into()));
-        }
-        let public: [u8; 32] = hex::decode(&checkpoint.public_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| bad("malformed public key".into()))?;
-        let key = VerifyingKey::from_bytes(&public).map_err(|e| bad(e.to_string()))?;
-        if checkpoint.key_id != key_id(&public) {
-            return Err(bad("key id does not match the public key".into()));
-        }
-        let signature: [u8; 64] = hex::decode(&checkpoint.signature)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| bad("malformed signature".into()))?;
-        key.verify(&checkpoint.signed_message(), &Signature::from_bytes(&signature)).map_err(|e| bad(e.to_string()))?;
+        verify_checkpoint_signature(&checkpoint, self.trusted_key.as_deref())
+            .map_err(|reason| CheckpointViolation::BadSignature { checkpoint_no: no, position, reason })?;
         self.checked += 1;
         Ok(())
     }

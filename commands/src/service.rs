@@ -18,6 +18,7 @@ use hotline_domain::approval::{
 use hotline_domain::audit::{self, AuditEvent};
 use hotline_domain::codec::EncodedEvent;
 use hotline_domain::customer::{Customer, CustomerCommand, CustomerError, CustomerEvent};
+use hotline_domain::export::{Export, ExportAction, ExportCommand, ExportError, ExportEvent, ExportState};
 use hotline_domain::numbering::{self, format_ticket_no, numbering_stream_key, NumberingEvent};
 use hotline_domain::organisation::{
     Organisation, OrganisationCommand, OrganisationError, OrganisationEvent, OrganisationState,
@@ -54,6 +55,9 @@ pub enum ServiceError {
     /// A customer rule refused it.
     #[error(transparent)]
     Customer(CustomerError),
+    /// An export rule refused it (no approval, four eyes, …).
+    #[error(transparent)]
+    Export(ExportError),
     /// A granted approval lacks what its operation needs (e.g. the new deadline of a delay).
     #[error("approval details: {0}")]
     InvalidApprovalDetails(String),
@@ -97,6 +101,7 @@ impl ServiceError {
             ServiceError::Organisation(e) => format!("{e:?}"),
             ServiceError::Settings(e) => format!("{e:?}"),
             ServiceError::Customer(e) => format!("{e:?}"),
+            ServiceError::Export(e) => format!("{e:?}"),
             _ => return None,
         };
         debug.split(['(', ' ', '{']).next().map(str::to_owned)
@@ -395,6 +400,24 @@ impl Hotline {
         event: SealEvent,
     ) -> Result<AppendOutcome, ServiceError> {
         self.append_fact(StreamId::new(seal::CATEGORY, "log"), event.encode(), context).await
+    }
+
+    /// Runs an export command (request, approve, reject, record a bundle) on `export-<id>`.
+    pub async fn export(
+        &self,
+        context: &CommandContext,
+        request_id: Uuid,
+        action: ExportAction,
+    ) -> Result<Executed<ExportEvent>, ServiceError> {
+        let stream = StreamId::new(Export::CATEGORY, request_id);
+        let command = ExportCommand { actor: UserId(context.actor.clone()), at: context.occurred_at, action };
+        run::<Export>(self.store.as_ref(), &stream, &command, context, ServiceError::Export).await
+    }
+
+    /// An export request as the log holds it now.
+    pub async fn export_state(&self, request_id: Uuid) -> Result<ExportState, ServiceError> {
+        let stream = StreamId::new(Export::CATEGORY, request_id);
+        Ok(load::<Export>(self.store.as_ref(), &stream, ServiceError::Export).await?.0)
     }
 
     /// Records an audited read (who saw a history or unmasked numbers) on the day's audit stream.

@@ -22,6 +22,7 @@
 //! - [`customer`]: customers and their phone numbers.
 //! - [`numbering`]: the unique human ticket number per tenant and year.
 //! - [`seal`]: signed checkpoints of the log.
+//! - [`export`]: compliance exports, approved by a second person and recorded.
 //! - [`dictionary`]: zh-CN labels of every code users see.
 //!
 //! # Architecture Invariants
@@ -40,6 +41,7 @@ pub mod audit;
 pub mod codec;
 pub mod customer;
 pub mod dictionary;
+pub mod export;
 pub mod numbering;
 pub mod organisation;
 pub mod seal;

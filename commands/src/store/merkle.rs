@@ -69,6 +69,41 @@ pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Vec<Hash> {
     }
 }
 
+/// The inclusion proofs of several leaves at once (`indexes` ascending, each below the number of
+/// leaves), in O(n) hashes for all of them rather than O(n) for each. Same paths as
+/// [`inclusion_proof`].
+pub fn inclusion_proofs(leaves: &[Hash], indexes: &[usize]) -> Vec<Vec<Hash>> {
+    let wanted: Vec<(usize, usize)> = indexes.iter().copied().enumerate().map(|(slot, i)| (i, slot)).collect();
+    let mut proofs = vec![Vec::new(); indexes.len()];
+    if !leaves.is_empty() {
+        walk(leaves, &wanted, &mut proofs);
+    }
+    proofs
+}
+
+/// Returns the root of `leaves`, pushing sibling roots onto the proofs of the wanted leaves
+/// (`(index within leaves, slot in proofs)`) on the way up.
+fn walk(leaves: &[Hash], wanted: &[(usize, usize)], proofs: &mut [Vec<Hash>]) -> Hash {
+    if wanted.is_empty() {
+        return root(leaves);
+    }
+    if leaves.len() == 1 {
+        return leaves[0];
+    }
+    let k = split(leaves.len());
+    let cut = wanted.partition_point(|&(i, _)| i < k);
+    let right_wanted: Vec<(usize, usize)> = wanted[cut..].iter().map(|&(i, slot)| (i - k, slot)).collect();
+    let left = walk(&leaves[..k], &wanted[..cut], proofs);
+    let right = walk(&leaves[k..], &right_wanted, proofs);
+    for &(_, slot) in &wanted[..cut] {
+        proofs[slot].push(right);
+    }
+    for &(_, slot) in &wanted[cut..] {
+        proofs[slot].push(left);
+    }
+    node_hash(&left, &right)
+}
+
 /// Checks an inclusion proof (RFC 9162, section 2.1.3.2).
 pub fn verify_inclusion(leaf: &Hash, index: u64, tree_size: u64, proof: &[Hash], expected_root: &Hash) -> bool {
     if index >= tree_size {
@@ -135,6 +170,19 @@ impl Frontier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batched_proofs_equal_single_ones() {
+        for n in [1, 2, 3, 5, 8, 13, 64, 100] {
+            let leaves = leaves(n);
+            let indexes: Vec<usize> = (0..n).filter(|i| i % 3 != 1).collect();
+            let batched = inclusion_proofs(&leaves, &indexes);
+            for (slot, &i) in indexes.iter().enumerate() {
+                assert_eq!(batched[slot], inclusion_proof(&leaves, i), "n={n} i={i}");
+                assert!(verify_inclusion(&leaves[i], i as u64, n as u64, &batched[slot], &root(&leaves)));
+            }
+        }
+    }
 
     fn leaves(n: usize) -> Vec<Hash> {
         (0..n).map(|i| leaf_hash(format!("event {i}").as_bytes())).collect()

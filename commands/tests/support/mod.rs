@@ -98,6 +98,16 @@ impl TestStore {
         }
     }
 
+    /// One connection to the log's database for many hand-written statements.
+    pub async fn raw_connection(&self) -> RawConnection {
+        match &self.raw {
+            Raw::Sqlite(path) => RawConnection::Sqlite(connect_raw(path).await.expect("raw sqlite")),
+            Raw::Postgres { url, .. } => {
+                RawConnection::Postgres(PgConnection::connect(url).await.expect("raw postgres"))
+            }
+        }
+    }
+
     /// SQL that lets the next statements change events (what an attacker with admin rights does).
     pub fn disable_append_only_sql(&self) -> &'static str {
         match self.raw {
@@ -159,4 +169,28 @@ macro_rules! on_every_backend {
             )*
         }
     };
+}
+
+/// A hand-held connection to the log's database.
+pub enum RawConnection {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl RawConnection {
+    /// Runs a statement; the database's refusal comes back as text.
+    pub async fn execute(&mut self, sql: &str) -> Result<(), String> {
+        match self {
+            RawConnection::Sqlite(conn) => conn.execute(sql).await.map(|_| ()).map_err(|e| e.to_string()),
+            RawConnection::Postgres(conn) => conn.execute(sql).await.map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The first column of the first row, as text.
+    pub async fn text(&mut self, sql: &str) -> String {
+        match self {
+            RawConnection::Sqlite(conn) => sqlx::query_scalar(sql).fetch_one(conn).await.expect(sql),
+            RawConnection::Postgres(conn) => sqlx::query_scalar(sql).fetch_one(conn).await.expect(sql),
+        }
+    }
 }
