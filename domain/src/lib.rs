@@ -20,6 +20,7 @@
 //! - [`organisation`]: group → division → subsidiary → station → grid, users and roles.
 //! - [`settings`]: per-tenant ticket types, workflow nodes, deadline rules and approval chains.
 //! - [`customer`]: customers and their phone numbers.
+//! - [`telephony`]: per-tenant queues, number routing, seat ↔ phone binding and the caller blacklist.
 //! - [`numbering`]: the unique human ticket number per tenant and year.
 //! - [`seal`]: signed checkpoints of the log.
 //! - [`dictionary`]: zh-CN labels of every code users see.
@@ -44,6 +45,7 @@ pub mod numbering;
 pub mod organisation;
 pub mod seal;
 pub mod settings;
+pub mod telephony;
 pub mod ticket;
 pub mod values;
 
