@@ -20,6 +20,7 @@
 //! - [`organisation`]: group → division → subsidiary → station → grid, users and roles.
 //! - [`settings`]: per-tenant ticket types, workflow nodes, deadline rules and approval chains.
 //! - [`customer`]: customers and their phone numbers.
+//! - [`call`]: one inbound call from offer to survey, with its waits, talk and hold times.
 //! - [`telephony`]: per-tenant queues, number routing, seat ↔ phone binding and the caller blacklist.
 //! - [`numbering`]: the unique human ticket number per tenant and year.
 //! - [`seal`]: signed checkpoints of the log.
@@ -38,6 +39,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod call;
 pub mod codec;
 pub mod customer;
 pub mod dictionary;
