@@ -21,6 +21,8 @@
 //! - [`settings`]: per-tenant ticket types, workflow nodes, deadline rules and approval chains.
 //! - [`customer`]: customers and their phone numbers.
 //! - [`call`]: one inbound call from offer to survey, with its waits, talk and hold times.
+//! - [`agent`]: an agent's sign-in at a seat and status (idle, busy, wrap-up, away).
+//! - [`phone`]: an IP phone's SIP registration (online/offline).
 //! - [`telephony`]: per-tenant queues, number routing, seat ↔ phone binding and the caller blacklist.
 //! - [`numbering`]: the unique human ticket number per tenant and year.
 //! - [`seal`]: signed checkpoints of the log.
@@ -37,6 +39,7 @@
 //! # API Boundary
 //! Commands, events, states and errors of this crate are the contract of every other crate.
 
+pub mod agent;
 pub mod approval;
 pub mod audit;
 pub mod call;
@@ -45,6 +48,7 @@ pub mod customer;
 pub mod dictionary;
 pub mod numbering;
 pub mod organisation;
+pub mod phone;
 pub mod seal;
 pub mod settings;
 pub mod telephony;
