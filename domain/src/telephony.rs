@@ -8,6 +8,10 @@
 //! travel in [`crate::call::CallAction::Offer`], so a later configuration change never rewrites a
 //! call under way and the call's events record the thresholds they were judged by.
 //!
+//! Configuring a queue exactly as it is, or routing a number to the queue it already goes to,
+//! decides nothing; every other repeat (a second seat with the same id, binding a bound seat or
+//! phone, blacklisting a blacklisted number) is refused with a typed [`TelephonyError`].
+//!
 //! Numbers are matched exactly as [`PhoneNumber::parse`] left them; the adapter normalises what the
 //! signalling carries (prefixes, `+86`) before it asks.
 
@@ -366,11 +370,17 @@ impl Decider for Telephony {
                 check_threshold("service_level_seconds", queue.service_level_seconds, 1, 3600)?;
                 check_threshold("short_abandon_seconds", queue.short_abandon_seconds, 0, 600)?;
                 check_threshold("ring_timeout_seconds", queue.ring_timeout_seconds, 1, 600)?;
+                if config.queues.get(&queue.queue_id) == Some(queue) {
+                    return Ok(vec![]);
+                }
                 Ok(vec![TelephonyEvent::QueueConfigured(queue.clone())])
             }
             TelephonyCommand::RouteNumber { dialled, queue } => {
                 if !config.queues.contains_key(queue) {
                     return Err(TelephonyError::UnknownQueue(queue.0.clone()));
+                }
+                if config.routes.get(&dialled.0) == Some(queue) {
+                    return Ok(vec![]);
                 }
                 Ok(vec![TelephonyEvent::NumberRouted { dialled: dialled.0.clone(), queue: queue.clone() }])
             }

@@ -115,6 +115,18 @@ fn route_number_accepted_and_queue_for_finds_it() {
 }
 
 #[test]
+fn route_number_to_its_current_queue_decides_nothing() {
+    given::<Telephony>(vec![queue_configured(), routed()])
+        .when(TelephonyCommand::RouteNumber { dialled: number("96069"), queue: queue("repair") })
+        .then(vec![]);
+}
+
+#[test]
+fn configure_queue_unchanged_decides_nothing() {
+    given::<Telephony>(vec![queue_configured()]).when(TelephonyCommand::ConfigureQueue(repair_queue())).then(vec![]);
+}
+
+#[test]
 fn route_number_rejected_for_unknown_queue() {
     given::<Telephony>(vec![])
         .when(TelephonyCommand::RouteNumber { dialled: number("96069"), queue: queue("repair") })
