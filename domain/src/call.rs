@@ -9,12 +9,16 @@
 //! no read model re-derives a wait, a talk time or a service-level verdict.
 //!
 //! ```text
-//! offered ─queue─► queued ─ring─► ringing ─answer─► talking ─transfer─► transferring
-//!    │  └──ring / answer──┴──────▲  │ queue (ring no answer)  ▲ │ hold / resume  │ ring / answer
-//!    │                           └──┘                         └─┼────────────────┘
-//!    │ abandon · reject · time out · voicemail (before answer)   │ end (either party)
-//!    ▼                                                           ▼
-//! abandoned · rejected · timed_out ─voicemail─► voicemail      ended ─► survey answered
+//! status          what moves it (→ new status)
+//! offered         queue (→ queued) · ring (→ ringing) · answer (→ talking)
+//! queued          ring · answer
+//! ringing         ring at another phone · answer · queue again when the seat rang unanswered
+//!   (waiting)     abandon or the caller's end (→ abandoned) · reject · time out · voicemail
+//! talking         hold · resume · transfer (→ transferring) · end by either party (→ ended)
+//! transferring    ring at the target · the target's answer (→ talking) · resume · end
+//! timed_out       voicemail (→ voicemail)
+//! ended           survey answered
+//! any once offered: recording available
 //! ```
 //!
 //! # Decisions
