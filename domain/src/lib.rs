@@ -20,6 +20,10 @@
 //! - [`organisation`]: group → division → subsidiary → station → grid, users and roles.
 //! - [`settings`]: per-tenant ticket types, workflow nodes, deadline rules and approval chains.
 //! - [`customer`]: customers and their phone numbers.
+//! - [`call`]: one inbound call from offer to survey, with its waits, talk and hold times.
+//! - [`agent`]: an agent's sign-in at a seat and status (idle, busy, wrap-up, away).
+//! - [`phone`]: an IP phone's SIP registration (online/offline).
+//! - [`telephony`]: per-tenant queues, number routing, seat ↔ phone binding and the caller blacklist.
 //! - [`numbering`]: the unique human ticket number per tenant and year.
 //! - [`seal`]: signed checkpoints of the log.
 //! - [`export`]: compliance exports, approved by a second person and recorded.
@@ -36,16 +40,20 @@
 //! # API Boundary
 //! Commands, events, states and errors of this crate are the contract of every other crate.
 
+pub mod agent;
 pub mod approval;
 pub mod audit;
+pub mod call;
 pub mod codec;
 pub mod customer;
 pub mod dictionary;
 pub mod export;
 pub mod numbering;
 pub mod organisation;
+pub mod phone;
 pub mod seal;
 pub mod settings;
+pub mod telephony;
 pub mod ticket;
 pub mod values;
 
