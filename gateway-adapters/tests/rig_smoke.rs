@@ -186,3 +186,9 @@ fn load_200_answered_calls_at_50_per_second() {
     // Each answered call is mirrored as 13 messages (received and sent copies, and the 100).
     assert!(messages.len() >= 200 * 13, "{} datagrams for 200 calls", messages.len());
 }
+
+#[test]
+#[should_panic(expected = "`apt-get install -y hotline-no-such-package`")]
+fn a_missing_tool_is_a_panic_naming_the_install_command() {
+    rig::require_tool("hotline-no-such-tool", "hotline-no-such-package");
+}
