@@ -105,25 +105,47 @@ impl Drop for ScratchDir {
     }
 }
 
-/// Whether a UDP socket is bound to 127.0.0.1:`port` (or to any address on `port`), from /proc/net/udp.
-fn udp_port_bound(port: u16) -> bool {
+/// The inodes of the UDP sockets bound to 127.0.0.1:`port` or to any address on `port`.
+fn udp_socket_inodes(port: u16) -> Vec<String> {
     let table = fs::read_to_string("/proc/net/udp").unwrap_or_default();
     let wanted = [format!("0100007F:{port:04X}"), format!("00000000:{port:04X}")];
     table
         .lines()
         .skip(1)
-        .any(|line| line.split_whitespace().nth(1).is_some_and(|local| wanted.iter().any(|w| w == local)))
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| fields.len() > 9 && wanted.iter().any(|w| w == fields[1]))
+        .map(|fields| fields[9].to_string())
+        .collect()
 }
 
-/// Waits until `child` has bound `port`; panics (with its log) if it exits or takes too long.
-fn wait_bound(child: &mut Child, port: u16, what: &str, log: &Path) {
+/// Whether process `pid` holds a UDP socket bound to `port` (not merely: someone does).
+fn holds_udp_port(pid: u32, port: u16) -> bool {
+    let inodes = udp_socket_inodes(port);
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.filter_map(|fd| fs::read_link(fd.ok()?.path()).ok()).any(|target| {
+        let target = target.to_string_lossy();
+        inodes.iter().any(|inode| target == format!("socket:[{inode}]"))
+    })
+}
+
+/// Waits until `child` itself has bound `port`. `Err(log)` when it exited because the port was
+/// taken meanwhile (the caller may retry on another port); panics, with its log, on any other exit
+/// or when it takes too long.
+fn wait_bound(child: &mut Child, port: u16, what: &str, log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait().expect("poll child") {
-            panic!("{what} exited ({status}) before binding 127.0.0.1:{port}:\n{}", read_lossy(log));
+            let log = read_lossy(log);
+            if log.contains("Address already in use") {
+                return Err(log);
+            }
+            panic!("{what} exited ({status}) before binding 127.0.0.1:{port}:\n{log}");
         }
-        if udp_port_bound(port) {
-            return;
+        if holds_udp_port(child.id(), port) {
+            return Ok(());
         }
         if Instant::now() > deadline {
             panic!("{what} did not bind 127.0.0.1:{port} within {READY_TIMEOUT:?}:\n{}", read_lossy(log));
@@ -131,6 +153,9 @@ fn wait_bound(child: &mut Child, port: u16, what: &str, log: &Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// How many ports a peer tries when the one it was given is taken before it binds it.
+const BIND_ATTEMPTS: usize = 5;
 
 fn read_lossy(path: &Path) -> String {
     fs::read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
@@ -179,33 +204,40 @@ impl Kamailio {
     /// As [`Kamailio::start`], relaying to a UAS on 127.0.0.1:`uas_port`.
     pub fn start_with_uas(hep_port: u16, uas_port: u16) -> Kamailio {
         let binary = require_tool("kamailio", "kamailio");
-        let dir = ScratchDir::new("kamailio");
-        let port = free_udp_port();
-        let config = render_kamailio_config(port, "127.0.0.1", uas_port, hep_port);
-        let config_path = dir.path().join("kamailio.cfg");
-        fs::write(&config_path, config).expect("write kamailio.cfg");
-        let log = dir.path().join("kamailio.log");
-        let log_file = fs::File::create(&log).expect("create kamailio.log");
-        // -DD: foreground with its worker children; -E: log to stderr; small shared/private memory
-        // (defaults 64 MB + 8 MB per process) so that parallel tests fit. Runs as whoever runs the
-        // tests (root included): every port is above 1024, so neither -u nor -g is needed.
-        let mut command = Command::new(&binary);
-        command
-            .arg("-f")
-            .arg(&config_path)
-            .arg("-P")
-            .arg(dir.path().join("kamailio.pid"))
-            .arg("-w")
-            .arg(dir.path())
-            .args(["-DD", "-E", "-m", "32", "-M", "8"])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log handle"))
-            .stderr(log_file)
-            .process_group(0);
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        wait_bound(&mut child, port, "kamailio", &log);
-        Kamailio { child, port, uas_port, hep_port, dir }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let dir = ScratchDir::new("kamailio");
+            let port = free_udp_port();
+            let config = render_kamailio_config(port, "127.0.0.1", uas_port, hep_port);
+            let config_path = dir.path().join("kamailio.cfg");
+            fs::write(&config_path, config).expect("write kamailio.cfg");
+            let log = dir.path().join("kamailio.log");
+            let log_file = fs::File::create(&log).expect("create kamailio.log");
+            // -DD: foreground with its worker children; -E: log to stderr; small shared/private
+            // memory (defaults 64 MB + 8 MB per process) so that parallel tests fit. Runs as whoever
+            // runs the tests (root included): every port is above 1024, so neither -u nor -g is needed.
+            let mut command = Command::new(&binary);
+            command
+                .arg("-f")
+                .arg(&config_path)
+                .arg("-P")
+                .arg(dir.path().join("kamailio.pid"))
+                .arg("-w")
+                .arg(dir.path())
+                .args(["-DD", "-E", "-m", "32", "-M", "8"])
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().expect("log handle"))
+                .stderr(log_file)
+                .process_group(0);
+            let mut child = command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+            match wait_bound(&mut child, port, "kamailio", &log) {
+                Ok(()) => return Kamailio { child, port, uas_port, hep_port, dir },
+                Err(log) if attempt < BIND_ATTEMPTS => eprintln!("rig: kamailio lost port {port}, retrying:\n{log}"),
+                Err(log) => panic!("kamailio: port taken {BIND_ATTEMPTS} times in a row:\n{log}"),
+            }
+        }
     }
 
     /// The proxy's SIP port on 127.0.0.1.
@@ -374,7 +406,9 @@ impl Sipp {
         let mut command = sipp_command(scenario, port, &dir, &log);
         command.args(extra);
         let mut child = command.spawn().expect("start sipp UAS");
-        wait_bound(&mut child, port, "sipp UAS", &log);
+        if let Err(log) = wait_bound(&mut child, port, "sipp UAS", &log) {
+            panic!("sipp UAS: 127.0.0.1:{port} is taken:\n{log}");
+        }
         SippUas { child, port, dir }
     }
 
@@ -393,32 +427,43 @@ impl Sipp {
         extra: &[&str],
         timeout: Duration,
     ) -> SippRun {
-        let dir = ScratchDir::new("sipp-uac");
-        let log = dir.path().join("sipp.log");
-        let stats_path = dir.path().join("stats.csv");
-        let mut command = sipp_command(scenario, free_udp_port(), &dir, &log);
-        command
-            .args(["-m", &calls.to_string(), "-r", &rate.to_string(), "-trace_stat", "-fd", "1", "-stf"])
-            .arg(&stats_path)
-            .args(extra)
-            .arg(target.to_string());
-        let started = Instant::now();
-        let mut child = command.spawn().expect("start sipp UAC");
-        let Some(status) = wait_timeout(&mut child, timeout) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "sipp UAC ran past {timeout:?}\n--- errors\n{}\n--- output\n{}",
-                read_lossy(&dir.path().join("errors.log")),
-                read_lossy(&log)
-            );
-        };
-        SippRun {
-            status,
-            stats: parse_stats(&read_lossy(&stats_path)),
-            elapsed: started.elapsed(),
-            output: read_lossy(&log),
-            errors: read_lossy(&dir.path().join("errors.log")),
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let dir = ScratchDir::new("sipp-uac");
+            let log = dir.path().join("sipp.log");
+            let stats_path = dir.path().join("stats.csv");
+            let port = free_udp_port();
+            let mut command = sipp_command(scenario, port, &dir, &log);
+            command
+                .args(["-m", &calls.to_string(), "-r", &rate.to_string(), "-trace_stat", "-fd", "1", "-stf"])
+                .arg(&stats_path)
+                .args(extra)
+                .arg(target.to_string());
+            let started = Instant::now();
+            let mut child = command.spawn().expect("start sipp UAC");
+            let Some(status) = wait_timeout(&mut child, timeout) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "sipp UAC ran past {timeout:?}\n--- errors\n{}\n--- output\n{}",
+                    read_lossy(&dir.path().join("errors.log")),
+                    read_lossy(&log)
+                );
+            };
+            let output = read_lossy(&log);
+            // Exit 254: it could not bind its port, which someone took since it was found free.
+            if status.code() == Some(254) && output.contains("Address already in use") && attempt < BIND_ATTEMPTS {
+                eprintln!("rig: sipp UAC lost port {port}, retrying");
+                continue;
+            }
+            return SippRun {
+                status,
+                stats: parse_stats(&read_lossy(&stats_path)),
+                elapsed: started.elapsed(),
+                output,
+                errors: read_lossy(&dir.path().join("errors.log")),
+            };
         }
     }
 }
@@ -476,7 +521,8 @@ pub struct HepSink {
 impl HepSink {
     /// Binds a free port and collects on a thread until dropped.
     pub fn start() -> HepSink {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, free_udp_port())).expect("bind the HEP sink");
+        // Bound here and kept: no window in which another process could take the port.
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the HEP sink");
         socket.set_read_timeout(Some(Duration::from_millis(20))).expect("read timeout");
         let port = socket.local_addr().expect("local address").port();
         let received: Received = Arc::new(Mutex::new(Vec::new()));
