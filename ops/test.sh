@@ -9,6 +9,8 @@
 # port, stopped on exit), after `apt-get install postgresql` where initdb is missing.
 # HOTLINE_TEST_POSTGRES=throwaway always starts the throwaway cluster (what a fresh machine does).
 # NATS: the bus tests start their own nats-server (`apt-get install nats-server` where missing).
+# Telephony: the rig tests start their own Kamailio and SIPp peers (gateway-adapters/tests/rig;
+# `apt-get install kamailio sip-tester` where missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,6 +94,15 @@ log "PostgreSQL for tests: $HOTLINE_TEST_DATABASE_URL"
 # The bus tests start their own nats-server on a free port (they stop and restart it mid-stream).
 have nats-server || apt_install nats-server
 log "nats-server: $(nats-server --version)"
+
+# --- Telephony rig -----------------------------------------------------------------------------
+# The rig tests run a real Kamailio (a HEP-mirroring proxy) between SIPp peers, on free ports.
+# Debian puts kamailio in /usr/sbin, which a non-root PATH may lack.
+have kamailio || [ -x /usr/sbin/kamailio ] || apt_install kamailio
+have sipp || apt_install sip-tester
+kamailio_bin=$(command -v kamailio || echo /usr/sbin/kamailio)
+log "kamailio: $("$kamailio_bin" -v 2>/dev/null | head -n 1)"
+log "sipp: $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -n 1)"
 
 # --- Checks and tests ------------------------------------------------------------------------
 export INSTA_UPDATE=no CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-always}" RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
