@@ -92,6 +92,61 @@ enum Command {
     /// Recompute every stream hash in global order. Exits 1 and names the first altered,
     /// missing or reordered event.
     Verify,
+    /// Ask for a compliance export (合规导出): what, and why. Prints the request id. Another person
+    /// must approve it (`hotline export-decide`, or GraphQL) before `hotline export` writes it.
+    ExportRequest {
+        #[command(flatten)]
+        scope: ExportScopeArgs,
+        /// Why (e.g. the regulator's letter); mandatory.
+        #[arg(long)]
+        reason: String,
+        /// Who asks (user id; recorded in the log).
+        #[arg(long)]
+        by: String,
+    },
+    /// Approve or reject an export request; the requester may not decide their own.
+    ExportDecide {
+        /// The request id `hotline export-request` printed.
+        request: uuid::Uuid,
+        /// Who decides (user id; recorded in the log).
+        #[arg(long)]
+        by: String,
+        /// Reject instead of approving; needs --reason.
+        #[arg(long)]
+        reject: bool,
+        /// Comment, or with --reject the reason.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Write the export bundle of an approved request into --out: events (JSONL), inclusion proofs,
+    /// the covering signed checkpoint, a zh-CN CSV summary (UTF-8 with BOM) and a signed manifest.
+    /// Refused without an approved request for exactly this scope. The bundle is recorded in the
+    /// log (ExportProduced, with the manifest's SHA-256). Check it with `hotline verify-export`.
+    Export {
+        #[command(flatten)]
+        scope: ExportScopeArgs,
+        /// The approved request.
+        #[arg(long)]
+        request: Option<uuid::Uuid>,
+        /// Who exports (user id; recorded in the log).
+        #[arg(long)]
+        by: String,
+        /// Directory to write (created; must not hold a bundle).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Check an export bundle offline, with nothing but the bundle and the seal's public key:
+    /// the manifest's signature and file hashes, every event's stream hash, its inclusion proof
+    /// under the signed checkpoint, and the completeness of its streams. Exits 1 on the first
+    /// problem, naming it.
+    VerifyExport {
+        /// The bundle directory.
+        bundle: std::path::PathBuf,
+        /// The seal's public key (hex), as `hotline export` printed it; defaults to this data
+        /// dir's seal key.
+        #[arg(long, env = "HOTLINE_SEAL_PUBLIC_KEY")]
+        public_key: Option<String>,
+    },
     /// Measure the log's performance; every figure is printed beside a baseline measured in the
     /// same run, and written as JSON under --out. Uses throwaway stores, never your data.
     Bench {
@@ -106,6 +161,51 @@ enum Command {
         #[arg(long, default_value = "bench-results")]
         out: std::path::PathBuf,
     },
+}
+
+/// What an export covers: one ticket, or one tenant over a period.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = true)]
+struct ExportScopeArgs {
+    /// One ticket's whole history, by number.
+    #[arg(long, conflicts_with_all = ["tenant", "from", "to"])]
+    ticket: Option<String>,
+    /// Every event of this tenant (subsidiary) recorded in [--from, --to).
+    #[arg(long, requires_all = ["from", "to"])]
+    tenant: Option<String>,
+    /// Start (RFC 3339), inclusive.
+    #[arg(long)]
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    /// End (RFC 3339), exclusive.
+    #[arg(long)]
+    to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ExportScopeArgs {
+    fn scope(&self) -> anyhow::Result<hotline_domain::export::ExportScope> {
+        use hotline_domain::export::ExportScope;
+        match (&self.ticket, &self.tenant, self.from, self.to) {
+            (Some(ticket_no), None, None, None) => Ok(ExportScope::Ticket { ticket_no: ticket_no.clone() }),
+            (None, Some(tenant), Some(from), Some(to)) => {
+                Ok(ExportScope::Tenant { tenant: hotline_domain::values::TenantId(tenant.clone()), from, to })
+            }
+            _ => anyhow::bail!("give --ticket NUMBER, or --tenant T --from TIME --to TIME"),
+        }
+    }
+}
+
+/// A command context for what an operator does from the command line.
+fn cli_context(by: &str) -> hotline_commands::handler::CommandContext {
+    let id = uuid::Uuid::now_v7();
+    hotline_commands::handler::CommandContext {
+        command_id: id,
+        actor: by.to_owned(),
+        tenant: None,
+        correlation_id: id,
+        causation_id: None,
+        source: "cli".to_owned(),
+        occurred_at: chrono::Utc::now(),
+    }
 }
 
 /// Prints a line to stdout; a reader that went away (`hotline demo | head`) is not an error.
@@ -257,6 +357,67 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
                 Some(violation) => {
                     eprintln!("VERIFY FAILED after {} good events: {violation}", report.checked);
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        Command::ExportRequest { scope, reason, by } => {
+            use hotline_domain::export::ExportAction;
+            let hotline = cli.store.open_service().await?;
+            let request = uuid::Uuid::now_v7();
+            let scope = scope.scope()?;
+            hotline.export(&cli_context(&by), request, ExportAction::Request { scope: scope.clone(), reason }).await?;
+            say!("{request}");
+            eprintln!("export of {scope} requested by {by}; another person approves it with: hotline export-decide {request} --by USER");
+        }
+        Command::ExportDecide { request, by, reject, reason } => {
+            use hotline_domain::export::ExportAction;
+            let hotline = cli.store.open_service().await?;
+            let action =
+                if reject { ExportAction::Reject { reason } } else { ExportAction::Approve { comment: reason } };
+            hotline.export(&cli_context(&by), request, action).await?;
+            say!("export request {request} {} by {by}", if reject { "rejected" } else { "approved" });
+        }
+        Command::Export { scope, request, by, out } => {
+            let Some(request) = request else {
+                anyhow::bail!(
+                    "refused: exporting needs an approved request (hotline export-request …, approved by another \
+                     person with hotline export-decide); give its id with --request"
+                );
+            };
+            let hotline = cli.store.open_service().await?;
+            let key = cli.store.seal_key()?;
+            let bundle =
+                hotline_commands::bundle::export(&hotline, &cli_context(&by), request, &scope.scope()?, &key).await?;
+            bundle.write(&out).with_context(|| format!("writing {}", out.display()))?;
+            say!(
+                "wrote {} events of {} to {} (checkpoint {}, manifest sha256 {})",
+                bundle.manifest.events,
+                bundle.manifest.scope,
+                out.display(),
+                bundle.manifest.checkpoint_no,
+                bundle.manifest_sha256
+            );
+            say!("verify with: hotline verify-export {} --public-key {}", out.display(), key.public_hex());
+        }
+        Command::VerifyExport { bundle, public_key } => {
+            let public_key = match public_key {
+                Some(key) => key,
+                None => cli.store.seal_key()?.public_hex(),
+            };
+            match hotline_commands::bundle::verify_bundle(&bundle, &public_key) {
+                Ok(verified) => say!(
+                    "bundle intact: {} events of {}, requested by {} ({}), approved by {}, all under signed checkpoint {} ({} events)",
+                    verified.manifest.events,
+                    verified.manifest.scope,
+                    verified.manifest.requested_by,
+                    verified.manifest.reason,
+                    verified.manifest.approved_by,
+                    verified.checkpoint.checkpoint_no,
+                    verified.checkpoint.tree_size
+                ),
+                Err(violation) => {
+                    eprintln!("BUNDLE VERIFY FAILED: {violation}");
                     return Ok(ExitCode::from(1));
                 }
             }

@@ -378,3 +378,110 @@ async fn replay_prints_a_tickets_history_and_its_state_at_an_instant() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("no ticket tj01-1999-000001"), "{}", text(&missing.stderr));
 }
+
+async fn scalar(db: &Path, sql: &str) -> String {
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let value: String = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
+    value
+}
+
+async fn head(db: &Path) -> String {
+    scalar(db, "SELECT CAST(MAX(global_position) AS TEXT) FROM events").await
+}
+
+/// Issue 6: an export needs an approved request for exactly its scope (four eyes), is recorded,
+/// and its bundle verifies offline; any changed byte of any file of the bundle is found.
+#[tokio::test]
+async fn export_needs_an_approved_request_and_its_bundle_verifies_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hotline.db");
+    assert!(hotline(dir.path(), &["demo", "--events", "600", "--seed", "5"]).status.success());
+    // A ticket that went through an approval, so the bundle holds two streams.
+    let ticket = scalar(
+        &db,
+        "SELECT json_extract(payload, '$.ticket_no') FROM events WHERE event_type = 'ApprovalRequested' LIMIT 1",
+    )
+    .await;
+    let other = scalar(&db, &format!("SELECT json_extract(payload, '$.ticket_no') FROM events WHERE event_type = 'TicketCreated' AND json_extract(payload, '$.ticket_no') <> '{ticket}' LIMIT 1")).await;
+    let out_dir = dir.path().join("bundle");
+    let out = out_dir.to_str().unwrap();
+    let before = head(&db).await;
+
+    let refused = hotline(dir.path(), &["export", "--ticket", &ticket, "--by", "auditor1", "--out", out]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("needs an approved request"), "{}", text(&refused.stderr));
+    assert_eq!(head(&db).await, before, "a refused export appends nothing");
+
+    let asked = hotline(
+        dir.path(),
+        &["export-request", "--ticket", &ticket, "--reason", "供热办调阅函 2026-17", "--by", "auditor1"],
+    );
+    assert!(asked.status.success(), "{}", text(&asked.stderr));
+    let request = text(&asked.stdout).trim().to_owned();
+    let pending =
+        hotline(dir.path(), &["export", "--ticket", &ticket, "--request", &request, "--by", "auditor1", "--out", out]);
+    assert!(text(&pending.stderr).contains("Pending"), "{}", text(&pending.stderr));
+    let own = hotline(dir.path(), &["export-decide", &request, "--by", "auditor1"]);
+    assert!(text(&own.stderr).contains("four eyes"), "{}", text(&own.stderr));
+    let approved = hotline(dir.path(), &["export-decide", &request, "--by", "admin1", "--reason", "同意"]);
+    assert!(approved.status.success(), "{}", text(&approved.stderr));
+    let wrong =
+        hotline(dir.path(), &["export", "--ticket", &other, "--request", &request, "--by", "auditor1", "--out", out]);
+    assert!(text(&wrong.stderr).contains("the approved request covers"), "{}", text(&wrong.stderr));
+    assert!(!out_dir.exists(), "nothing written while refused");
+
+    let exported =
+        hotline(dir.path(), &["export", "--ticket", &ticket, "--request", &request, "--by", "auditor1", "--out", out]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let produced = scalar(
+        &db,
+        "SELECT json_extract(payload, '$.manifest_sha256') FROM events WHERE event_type = 'ExportProduced'",
+    )
+    .await;
+    assert!(text(&exported.stdout).contains(&produced), "the log records the manifest's hash");
+    let csv = std::fs::read(out_dir.join("summary.csv")).unwrap();
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with BOM for Excel");
+    assert!(String::from_utf8(csv).unwrap().contains("日志位置,记录时间(北京时间)"));
+    let events = std::fs::read_to_string(out_dir.join("events.jsonl")).unwrap();
+    assert!(events.contains("ApprovalRequested") && events.contains("TicketCreated"));
+
+    let verified = hotline(dir.path(), &["verify-export", out]);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    assert!(text(&verified.stdout).contains("bundle intact"), "{}", text(&verified.stdout));
+    let foreign = hotline(dir.path(), &["verify-export", out, "--public-key", &"ab".repeat(32)]);
+    assert_eq!(foreign.status.code(), Some(1), "another key: {}", text(&foreign.stderr));
+
+    // Every file: one changed byte (at several places) is found.
+    for file in ["events.jsonl", "proofs.jsonl", "checkpoint.json", "summary.csv", "manifest.json", "manifest.sig"] {
+        let path = out_dir.join(file);
+        let original = std::fs::read(&path).unwrap();
+        for at in [0, original.len() / 3, original.len() / 2, original.len() - 2] {
+            let mut changed = original.clone();
+            changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+            std::fs::write(&path, &changed).unwrap();
+            let out = hotline(dir.path(), &["verify-export", out]);
+            assert_eq!(out.status.code(), Some(1), "{file} byte {at} changed, not found");
+            assert!(text(&out.stderr).contains("BUNDLE VERIFY FAILED"));
+        }
+        std::fs::write(&path, &original).unwrap();
+    }
+    assert!(hotline(dir.path(), &["verify-export", out]).status.success(), "restored");
+
+    // Whoever holds the seal key can re-sign a manifest, but not put an altered event under the
+    // checkpoint that is in the log.
+    let secret = std::fs::read_to_string(dir.path().join("seal-ed25519.key")).unwrap();
+    let secret: [u8; 32] = hex::decode(secret.trim()).unwrap().try_into().unwrap();
+    let key = hotline_commands::seal::SealKey::from_bytes(&secret);
+    let forged = events.replacen("\"tenant\":\"", "\"tenant\":\"x", 1);
+    std::fs::write(out_dir.join("events.jsonl"), &forged).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(forged.as_bytes()));
+    manifest["files"][0][1] = serde_json::Value::String(digest);
+    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+    std::fs::write(out_dir.join("manifest.json"), &manifest).unwrap();
+    std::fs::write(out_dir.join("manifest.sig"), key.sign(&manifest)).unwrap();
+    let out = hotline(dir.path(), &["verify-export", out]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("was altered: hash mismatch"), "{}", text(&out.stderr));
+}
