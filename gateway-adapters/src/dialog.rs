@@ -1090,6 +1090,75 @@ mod tests {
         assert_eq!(ids.len(), 8);
     }
 
+    /// SIPp's built-in `uac`/`uas` scenarios through the Kamailio rig (`shared/rigs/kamailio-hep-proxy.cfg`),
+    /// with both mirror copies: the forwarded copy has the proxy's Via and, on the INVITE, its
+    /// Record-Route.
+    #[test]
+    fn sipp_default_scenario_through_the_proxy() {
+        let invite = "INVITE sip:service@127.0.0.1:5060 SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-4242-1-0\r\n\
+            From: sipp <sip:sipp@127.0.0.1:5080>;tag=4242SIPpTag001\r\n\
+            To: service <sip:service@127.0.0.1:5060>\r\n\
+            Call-ID: 1-4242@127.0.0.1\r\n\
+            CSeq: 1 INVITE\r\n\
+            Contact: sip:sipp@127.0.0.1:5080\r\n\
+            Max-Forwards: 70\r\n\
+            Subject: Performance Test\r\n\
+            Content-Type: application/sdp\r\n\
+            Content-Length:   129\r\n\r\n\
+            v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+            m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+        let response = |status: &str, cseq: &str| {
+            format!(
+                "SIP/2.0 {status}\r\n\
+                 Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKkam.0, SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-4242-1-0\r\n\
+                 Record-Route: <sip:127.0.0.1;lr>\r\n\
+                 From: sipp <sip:sipp@127.0.0.1:5080>;tag=4242SIPpTag001\r\n\
+                 To: service <sip:service@127.0.0.1:5060>;tag=4243SIPpTag011\r\n\
+                 Call-ID: 1-4242@127.0.0.1\r\n\
+                 CSeq: {cseq}\r\n\
+                 Contact: <sip:127.0.0.1:5070;transport=UDP>\r\n\
+                 Content-Length: 0\r\n\r\n"
+            )
+        };
+        let bye = "BYE sip:127.0.0.1:5070;transport=UDP SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-4242-1-5\r\n\
+            Route: <sip:127.0.0.1;lr>\r\n\
+            From: sipp <sip:sipp@127.0.0.1:5080>;tag=4242SIPpTag001\r\n\
+            To: service <sip:service@127.0.0.1:5060>;tag=4243SIPpTag011\r\n\
+            Call-ID: 1-4242@127.0.0.1\r\n\
+            CSeq: 2 BYE\r\n\
+            Contact: sip:sipp@127.0.0.1:5080\r\n\
+            Max-Forwards: 70\r\n\
+            Content-Length: 0\r\n\r\n";
+        let forwarded = |raw: &str| {
+            let (start, rest) = raw.split_once("\r\n").expect("start line");
+            if start.starts_with("SIP/2.0") {
+                // Going back, the proxy removes its own Via.
+                let rest = rest.replacen("Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKkam.0, ", "Via: ", 1);
+                format!("{start}\r\n{rest}")
+            } else {
+                format!("{start}\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKkam.1\r\nRecord-Route: <sip:127.0.0.1;lr>\r\n{rest}")
+            }
+        };
+        let mut steps = Vec::new();
+        for (second, raw) in [
+            (0, invite.to_owned()),
+            (0, response("100 Trying", "1 INVITE")),
+            (0, response("180 Ringing", "1 INVITE")),
+            (1, response("200 OK", "1 INVITE")),
+            (61, bye.to_owned()),
+            (61, response("200 OK", "2 BYE")),
+        ] {
+            steps.push((second, raw.clone()));
+            steps.push((second, forwarded(&raw)));
+        }
+        check(
+            &steps,
+            &["@0 offered sipp->service corr=-", "@0 ringing service", "@1 answered service", "@61 ended by caller"],
+        );
+    }
+
     proptest! {
         /// Duplicating any messages (retransmissions, mirror copies) never changes the signals.
         #[test]

@@ -174,3 +174,33 @@ async fn the_rate_limit_drops_and_counts_a_flood() {
     assert_eq!(stats.rate_limited, 7);
     assert_eq!(stats.rejected_hep["too_short"], 3);
 }
+
+#[tokio::test]
+async fn plain_sip_is_stamped_with_the_receive_time() {
+    let config = ListenerConfig {
+        hep_bind: None,
+        sip_bind: Some("127.0.0.1:0".parse().expect("address")),
+        ..ListenerConfig::default()
+    };
+    let listener = Listener::bind(config).await.expect("binds");
+    assert_eq!(listener.hep_addr(), None);
+    let sip_addr = listener.sip_addr().expect("sip socket");
+    let (sender, mut signals) = mpsc::channel(16);
+    tokio::spawn(listener.run(sender));
+    let before = Utc::now();
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    // LF-only and compact headers, as some UAs send.
+    let invite = "INVITE sip:4001@pbx SIP/2.0\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-9\nf: <sip:a@h>;tag=1\nt: <sip:4001@pbx>\ni: plain-1\nCSeq: 1 INVITE\n\n";
+    agent.send_to(invite.as_bytes(), sip_addr).await.expect("send");
+    let signal = tokio::time::timeout(Duration::from_secs(5), signals.recv()).await.expect("in time").expect("open");
+    assert!(signal.at >= before && signal.at <= Utc::now(), "{} not between {before} and now", signal.at);
+    assert_eq!(
+        signal.kind,
+        SignalKind::CallOffered {
+            call_id: "plain-1".into(),
+            caller: "a".into(),
+            dialled: "4001".into(),
+            correlation: None
+        }
+    );
+}
