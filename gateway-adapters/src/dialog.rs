@@ -46,7 +46,7 @@
 //! # Memory
 //! At most `max_dialogs` calls and registrations are tracked; beyond that new ones are refused
 //! and counted ([`DialogTracker::refused`]). Each entry keeps at most 256 duplicate keys and
-//! `max_pending` held messages.
+//! `max_pending` held messages (or REGISTER requests awaiting their answer).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -58,8 +58,8 @@ use crate::sip::{SipKind, SipMessage, SipMethod};
 
 /// The UUID v5 namespace of signal ids.
 const SIGNAL_NAMESPACE: Uuid = Uuid::from_u128(0x6a0f_3c2e_8d41_5b7a_9e13_04c2_d7f8_a915);
-/// Duplicate keys kept per entry; past this, duplicates are no longer recognised (their signals
-/// would still carry the same ids).
+/// Duplicate keys kept per entry; when full the set starts over (a duplicate that slips through
+/// then still yields signals with the same ids).
 const MAX_SEEN: usize = 256;
 /// Expiry of a registration whose messages name none.
 const DEFAULT_EXPIRES: u32 = 3600;
@@ -331,14 +331,17 @@ fn is_initial_invite(message: &SipMessage) -> bool {
     matches!(&message.kind, SipKind::Request { method: SipMethod::Invite, .. }) && message.to_tag.is_none()
 }
 
+/// Records the message's key; `false` if it was seen before. A full set starts over, so a
+/// long-lived entry (a phone refreshing its registration on one Call-ID) stays bounded.
 fn remember(seen: &mut HashSet<MessageKey>, message: &SipMessage) -> bool {
     let key = MessageKey::of(message);
     if seen.contains(&key) {
         return false;
     }
-    if seen.len() < MAX_SEEN {
-        seen.insert(key);
+    if seen.len() >= MAX_SEEN {
+        seen.clear();
     }
+    seen.insert(key);
     true
 }
 
@@ -363,7 +366,7 @@ impl DialogTracker {
         self.len() == 0
     }
 
-    /// New calls and registrations refused because `max_dialogs` were tracked.
+    /// Messages of new calls and registrations refused because `max_dialogs` were tracked.
     pub fn refused(&self) -> u64 {
         self.refused
     }
@@ -433,22 +436,33 @@ impl DialogTracker {
                 } else {
                     message.contact_expires.or(message.expires)
                 };
-                if registration.requests.len() < self.config.max_pending {
-                    registration.requests.push(RegisterRequest {
-                        cseq: message.cseq,
-                        contact: message.contact_uri.clone(),
-                        expires,
-                    });
+                // Keep the latest requests: a phone may refresh on one Call-ID for days.
+                if registration.requests.len() >= self.config.max_pending.max(1) {
+                    registration.requests.remove(0);
                 }
+                registration.requests.push(RegisterRequest {
+                    cseq: message.cseq,
+                    contact: message.contact_uri.clone(),
+                    expires,
+                });
                 return Vec::new();
             }
             SipKind::Response { status, .. } => *status,
         };
-        if !(200..300).contains(&status) {
+        if status < 200 {
+            return Vec::new();
+        }
+        // A final answer closes the transaction: its request is no longer needed.
+        let request = registration
+            .requests
+            .iter()
+            .position(|r| r.cseq == message.cseq)
+            .map(|at| registration.requests.remove(at));
+        let request = request.as_ref();
+        if status >= 300 {
             return Vec::new();
         }
         let Some(extension) = message.to_user.clone() else { return Vec::new() };
-        let request = registration.requests.iter().find(|r| r.cseq == message.cseq);
         let call_id = &message.call_id;
         if request.is_some_and(|r| r.expires == Some(0)) {
             let kind = SignalKind::PhoneUnregistered { extension };
@@ -1017,6 +1031,26 @@ mod tests {
             &[(0, register_ok("200 OK", 7, "Contact: <sip:4001@10.0.0.8>\r\n"))],
             &["@0 registered 4001 at sip:4001@10.0.0.8 for 3600"],
         );
+    }
+
+    /// A phone refreshing every 20 s on one Call-ID keeps its entry alive for ever: the requests
+    /// and duplicate keys it holds must stay bounded, and the final un-REGISTER still be understood.
+    #[test]
+    fn a_long_lived_registration_stays_bounded_and_unregisters() {
+        let mut tracker = DialogTracker::default();
+        let mut steps = Vec::new();
+        for cseq in 1..=300 {
+            let second = i64::from(cseq) * 20;
+            steps.push((second, register(cseq, "<sip:4001@10.0.0.7:5062>", "Expires: 60\r\n")));
+            steps.push((second, register_ok("200 OK", cseq, "")));
+        }
+        steps.push((7000, register(301, "<sip:4001@10.0.0.7:5062>", "Expires: 0\r\n")));
+        steps.push((7000, register_ok("200 OK", 301, "")));
+        let signals = run(&mut tracker, &steps, &[]);
+        assert_eq!(signals.len(), 301);
+        assert_eq!(render(signals.last().expect("signals")), "@7000 unregistered 4001");
+        let registration = tracker.registrations.get("reg-1").expect("tracked");
+        assert!(registration.requests.is_empty() && registration.seen.len() <= MAX_SEEN);
     }
 
     #[test]

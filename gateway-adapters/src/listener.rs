@@ -158,7 +158,7 @@ pub struct StatsSnapshot {
     pub oversize: u64,
     /// Datagrams dropped because their source is not allowed.
     pub not_allowed: u64,
-    /// New calls or registrations the tracker refused because it was full.
+    /// Messages of new calls or registrations the tracker refused because it was full.
     pub dialogs_refused: u64,
 }
 
@@ -346,9 +346,12 @@ impl Listener {
         let mut tracker = DialogTracker::new(config.tracker.clone());
         let mut limiter = RateLimiter { limit: config.rate_limit, buckets: HashMap::new() };
         // One byte more than allowed, so an oversize datagram shows as filling the buffer.
-        let mut hep_buffer = vec![0u8; config.max_datagram + 1];
-        let mut sip_buffer = vec![0u8; config.max_datagram + 1];
-        let mut ticker = tokio::time::interval(config.tick_interval);
+        // No UDP datagram is larger than 65,535 bytes, so a larger cap needs no larger buffer.
+        let buffer_len = config.max_datagram.min(u16::MAX.into()) + 1;
+        let mut hep_buffer = vec![0u8; buffer_len];
+        let mut sip_buffer = vec![0u8; buffer_len];
+        // tokio refuses a zero period.
+        let mut ticker = tokio::time::interval(config.tick_interval.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stats = &shared.stats;
         loop {

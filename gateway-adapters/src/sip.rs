@@ -270,7 +270,9 @@ pub fn normalise(raw: &[u8]) -> Result<Option<Vec<u8>>, SipError> {
     let head = std::str::from_utf8(head).map_err(|_| SipError::NotUtf8)?;
 
     let mut lines = head.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line));
-    let start_line = lines.next().unwrap_or_default().trim_end();
+    // ASCII trimming only: `str::trim_end` would also eat e.g. a vertical tab, which the search
+    // for the start above does not skip, and could leave an empty start line.
+    let start_line = lines.next().unwrap_or_default().trim_end_matches(|c: char| c.is_ascii_whitespace());
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in lines {
         if line.starts_with([' ', '\t']) {
@@ -529,6 +531,14 @@ mod tests {
             "OPTIONS sip:a@h SIP/2.0\r\nCall-ID: x",
             Ok(Some("OPTIONS sip:a@h SIP/2.0\r\nCall-ID: x\r\n\r\n")),
         );
+    }
+
+    /// Regression (found by proptest): a start line of a lone vertical tab was trimmed away by
+    /// Unicode trimming, so normalising gave an empty message, and normalising that gave `None`.
+    #[test]
+    fn normalise_keeps_a_start_line_that_is_not_ascii_whitespace() {
+        check_normalise("\u{b}", Ok(Some("\u{b}\r\n\r\n")));
+        assert_eq!(normalise(b"\x0b\r\n\r\n"), Ok(Some(b"\x0b\r\n\r\n".to_vec())));
     }
 
     #[test]
