@@ -4,7 +4,7 @@
 //! [`DialogTracker`]; each resulting [`Signal`] goes to the caller's channel. A periodic tick drives
 //! time-outs.
 //!
-//! Nothing is ever sent back to a source. Every drop is counted in [`Stats`]; datagrams that
+//! Nothing is ever sent back to a source. Every drop is counted ([`Inspector::stats`]); datagrams that
 //! cannot be decoded or parsed are also logged (`tracing::warn!`) and kept, the last
 //! `rejected_kept` of them, for inspection through [`Inspector::rejected`].
 
@@ -122,9 +122,10 @@ pub enum ListenerError {
     },
 }
 
-/// The listeners' counters (monotonic, updated atomically as datagrams pass).
+/// The listeners' counters (monotonic, updated atomically as datagrams pass); read through
+/// [`Inspector::stats`].
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     received: AtomicU64,
     decoded: AtomicU64,
     keepalives: AtomicU64,
@@ -137,7 +138,7 @@ pub struct Stats {
     dialogs_refused: AtomicU64,
 }
 
-/// A copy of [`Stats`] at one moment.
+/// The listeners' counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
     /// Datagrams received, whatever became of them.
@@ -168,7 +169,7 @@ impl Stats {
     }
 
     /// Reads every counter.
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StatsSnapshot {
             received: read(&self.received),
