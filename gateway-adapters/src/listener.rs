@@ -2,7 +2,8 @@
 //! capture time is the receive time). Every datagram passes, in order, a size cap, a source
 //! allowlist and a per-source token bucket, then is decoded, parsed and fed to the
 //! [`DialogTracker`]; each resulting [`Signal`] goes to the caller's channel. A periodic tick drives
-//! time-outs.
+//! time-outs, on the capture agent's clock (the local clock shifted by the latest HEP packet's
+//! capture-time offset).
 //!
 //! Nothing is ever sent back to a source. Every drop is counted ([`Inspector::stats`]); datagrams that
 //! cannot be decoded or parsed are also logged (`tracing::warn!`) and kept, the last
@@ -355,11 +356,15 @@ impl Listener {
         let mut ticker = tokio::time::interval(config.tick_interval.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stats = &shared.stats;
+        // Time-outs are judged on the capture clock: the tick's "now" is the local time shifted by
+        // how far the latest HEP capture time was from it, so a capture agent whose clock is off
+        // does not time calls out early or late. Plain SIP is stamped with the local clock anyway.
+        let mut capture_clock_offset = chrono::Duration::zero();
         loop {
             let (feed, received) = tokio::select! {
                 () = signals.closed() => return,
                 _ = ticker.tick() => {
-                    let produced = tracker.tick(Utc::now());
+                    let produced = tracker.tick(Utc::now() + capture_clock_offset);
                     if !send(&signals, stats, produced).await {
                         return;
                     }
@@ -394,7 +399,10 @@ impl Listener {
             };
             let (captured_at, payload) = match feed {
                 Feed::Hep => match HepPacket::decode(datagram, config.hep_auth_key.as_deref()) {
-                    Ok(packet) => (packet.captured_at, packet.payload),
+                    Ok(packet) => {
+                        capture_clock_offset = packet.captured_at.signed_duration_since(Utc::now());
+                        (packet.captured_at, packet.payload)
+                    }
                     Err(error) => {
                         Stats::bump(&stats.rejected_hep[error.reason_index()]);
                         shared.reject(source, format!("hep3: {error}"), datagram);

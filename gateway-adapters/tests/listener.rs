@@ -204,3 +204,28 @@ async fn plain_sip_is_stamped_with_the_receive_time() {
         }
     );
 }
+
+/// The capture agent's clock here is years behind the local one: time-outs must follow the
+/// capture clock, not fire at the first tick.
+#[tokio::test]
+async fn time_outs_follow_the_capture_clock() {
+    let config = ListenerConfig {
+        hep_bind: Some("127.0.0.1:0".parse().expect("address")),
+        tick_interval: Duration::from_millis(20),
+        tracker: hotline_gateway_adapters::dialog::TrackerConfig {
+            setup_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..ListenerConfig::default()
+    };
+    let listener = Listener::bind(config).await.expect("binds");
+    let hep_addr = listener.hep_addr().expect("hep socket");
+    let (sender, mut signals) = mpsc::channel(16);
+    tokio::spawn(listener.run(sender));
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    agent.send_to(&hep(call()[0].clone(), 0, None), hep_addr).await.expect("send");
+    assert!(matches!(recv(&mut signals).await, SignalKind::CallOffered { .. }));
+    let offered = tokio::time::Instant::now();
+    assert_eq!(recv(&mut signals).await, SignalKind::CallTimedOut { call_id: "udp-call-1".into() });
+    assert!(offered.elapsed() >= Duration::from_millis(900), "timed out after {:?}", offered.elapsed());
+}
