@@ -1,0 +1,793 @@
+//! SIP messages as mirrored to us: a normaliser that repairs what `rsip` 0.4 cannot read, and a
+//! parser that turns a message into the small owned [`SipMessage`] summary the dialog tracker needs.
+//!
+//! The normaliser ([`normalise`]) rewrites only the head of the message:
+//! - leading empty lines are dropped (RFC 3261 §7.5) and LF-only line ends become CRLF;
+//! - folded header lines (continuations starting with a space or tab) are joined with one space;
+//! - compact header names (`i`, `f`, `t`, `v`, `m`, `l`, `c`, `k`, `s`, `e`, `o`, `r`, `b`, `u`,
+//!   `x`, `y`, `a`, `d`, `j`) are expanded to their long form;
+//! - a comma-joined `Via` (as SIPp sends) becomes one `Via` line per value;
+//! - whitespace around header names and values is trimmed.
+//!
+//! The body is copied byte for byte, and `Content-Length` is left as it was. The result is a fixed
+//! point: normalising it again changes nothing.
+//!
+//! [`SipParser::parse`] then reads the start line and URIs with `rsip`, and the few headers it needs
+//! from the normalised text. Whitespace-only datagrams (CRLF keep-alives) give `Ok(None)`.
+
+/// Why a datagram is not a SIP message this parser can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SipError {
+    /// The message head (start line and headers) is not UTF-8.
+    #[error("message head is not utf-8")]
+    NotUtf8,
+    /// A header line has no colon or an invalid name.
+    #[error("bad header line {line:?}")]
+    BadHeaderLine {
+        /// The offending line, cut to 80 characters.
+        line: String,
+    },
+    /// A continuation line comes before any header.
+    #[error("folded line before any header")]
+    FoldBeforeHeader,
+    /// `rsip` refused the normalised message.
+    #[error("rsip cannot parse the message: {reason}")]
+    Rsip {
+        /// rsip's error text.
+        reason: String,
+    },
+    /// A header every SIP message must have is absent.
+    #[error("required header {0} is missing")]
+    MissingHeader(&'static str),
+    /// A header is present but its value cannot be read.
+    #[error("header {name} has an unreadable value {value:?}")]
+    BadHeader {
+        /// The header's name.
+        name: &'static str,
+        /// Its value, cut to 80 characters.
+        value: String,
+    },
+}
+
+/// A SIP method. Methods the tracker does not act on are kept as [`SipMethod::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SipMethod {
+    /// INVITE.
+    Invite,
+    /// ACK.
+    Ack,
+    /// BYE.
+    Bye,
+    /// CANCEL.
+    Cancel,
+    /// REGISTER.
+    Register,
+    /// REFER.
+    Refer,
+    /// Any other method, upper-cased.
+    Other(String),
+}
+
+impl SipMethod {
+    fn from_token(token: &str) -> SipMethod {
+        match token.to_ascii_uppercase().as_str() {
+            "INVITE" => SipMethod::Invite,
+            "ACK" => SipMethod::Ack,
+            "BYE" => SipMethod::Bye,
+            "CANCEL" => SipMethod::Cancel,
+            "REGISTER" => SipMethod::Register,
+            "REFER" => SipMethod::Refer,
+            other => SipMethod::Other(other.to_owned()),
+        }
+    }
+
+    /// The method's name as on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SipMethod::Invite => "INVITE",
+            SipMethod::Ack => "ACK",
+            SipMethod::Bye => "BYE",
+            SipMethod::Cancel => "CANCEL",
+            SipMethod::Register => "REGISTER",
+            SipMethod::Refer => "REFER",
+            SipMethod::Other(other) => other,
+        }
+    }
+}
+
+/// Whether a message is a request or a response, with what distinguishes each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SipKind {
+    /// A request.
+    Request {
+        /// Its method.
+        method: SipMethod,
+        /// The user part of the request URI (the dialled number of an initial INVITE).
+        uri_user: Option<String>,
+    },
+    /// A response; the method it answers is [`SipMessage::cseq_method`].
+    Response {
+        /// The status code.
+        status: u16,
+        /// The reason phrase.
+        reason: String,
+    },
+}
+
+/// The media direction an SDP body offers for its first audio stream (or the session, if the
+/// stream says nothing). RFC 2543 hold (`c=0.0.0.0`) is reported as [`SdpDirection::Inactive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SdpDirection {
+    /// `a=sendrecv`, or no direction attribute.
+    SendRecv,
+    /// `a=sendonly`: the sender puts the other side on hold.
+    SendOnly,
+    /// `a=recvonly`.
+    RecvOnly,
+    /// `a=inactive` or `c=0.0.0.0`.
+    Inactive,
+}
+
+impl SdpDirection {
+    /// Whether the offer puts the other side on hold.
+    pub fn is_hold(self) -> bool {
+        matches!(self, SdpDirection::SendOnly | SdpDirection::Inactive)
+    }
+}
+
+/// The owned summary of one SIP message: what the dialog tracker needs and nothing more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipMessage {
+    /// Request or response.
+    pub kind: SipKind,
+    /// The `Call-ID`.
+    pub call_id: String,
+    /// The user part of the `From` URI.
+    pub from_user: Option<String>,
+    /// The `From` tag.
+    pub from_tag: Option<String>,
+    /// The user part of the `To` URI.
+    pub to_user: Option<String>,
+    /// The `To` tag.
+    pub to_tag: Option<String>,
+    /// The `CSeq` number.
+    pub cseq: u32,
+    /// The `CSeq` method (for a response: the method it answers).
+    pub cseq_method: SipMethod,
+    /// The branch of the top `Via`.
+    pub via_branch: Option<String>,
+    /// The user part of the first `Contact` URI.
+    pub contact_user: Option<String>,
+    /// The first `Contact` URI, as written (`*` for a wildcard).
+    pub contact_uri: Option<String>,
+    /// The `expires` parameter of the first `Contact`.
+    pub contact_expires: Option<u32>,
+    /// The `Expires` header.
+    pub expires: Option<u32>,
+    /// The `Reason` header, as written.
+    pub reason: Option<String>,
+    /// The user part of the `Refer-To` URI.
+    pub refer_to_user: Option<String>,
+    /// The media direction of an SDP body, if the message has one.
+    pub sdp_direction: Option<SdpDirection>,
+    /// The correlation headers present, as `(configured name, value)`, in configured order.
+    pub correlation: Vec<(String, String)>,
+}
+
+/// Compact header names (RFC 3261 §7.3.3 and the IANA registry) and their long forms.
+const COMPACT_NAMES: [(char, &str); 19] = [
+    ('a', "Accept-Contact"),
+    ('b', "Referred-By"),
+    ('c', "Content-Type"),
+    ('d', "Request-Disposition"),
+    ('e', "Content-Encoding"),
+    ('f', "From"),
+    ('i', "Call-ID"),
+    ('j', "Reject-Contact"),
+    ('k', "Supported"),
+    ('l', "Content-Length"),
+    ('m', "Contact"),
+    ('o', "Event"),
+    ('r', "Refer-To"),
+    ('s', "Subject"),
+    ('t', "To"),
+    ('u', "Allow-Events"),
+    ('v', "Via"),
+    ('x', "Session-Expires"),
+    ('y', "Identity"),
+];
+
+fn expand_name(name: &str) -> &str {
+    let mut chars = name.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => {
+            COMPACT_NAMES.iter().find(|(short, _)| short.eq_ignore_ascii_case(&c)).map_or(name, |(_, long)| long)
+        }
+        _ => name,
+    }
+}
+
+/// RFC 3261 `token` characters, which a header name consists of.
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c)
+}
+
+fn cut(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
+/// Splits `value` at commas that are outside double quotes and angle brackets.
+fn split_top_level_commas(value: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut quoted, mut angle, mut escaped, mut start) = (false, false, false, 0);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
+}
+
+/// Splits a message into its head (without the line end of its last line) and its body: the head
+/// ends at the first empty line, whether lines end in CRLF or LF.
+fn split_head_body(raw: &[u8]) -> (&[u8], &[u8]) {
+    let without_line_end = |head: &[u8]| {
+        let head = head.strip_suffix(b"\n").unwrap_or(head);
+        head.strip_suffix(b"\r").unwrap_or(head).len()
+    };
+    let mut line_start = 0;
+    for (i, byte) in raw.iter().enumerate() {
+        if *byte == b'\n' {
+            let line = &raw[line_start..i];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                let head = &raw[..line_start];
+                return (&head[..without_line_end(head)], &raw[i + 1..]);
+            }
+            line_start = i + 1;
+        }
+    }
+    (&raw[..without_line_end(raw)], &[])
+}
+
+/// Normalises a raw SIP datagram (see the module docs). `Ok(None)` means a keep-alive: the
+/// datagram is empty or whitespace only.
+pub fn normalise(raw: &[u8]) -> Result<Option<Vec<u8>>, SipError> {
+    let start = raw.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(start) = start else { return Ok(None) };
+    // Leading empty lines (and stray blanks before the start line) are not part of the message.
+    let (head, body) = split_head_body(&raw[start..]);
+    let head = std::str::from_utf8(head).map_err(|_| SipError::NotUtf8)?;
+
+    let mut lines = head.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line));
+    // ASCII trimming only: `str::trim_end` would also eat e.g. a vertical tab, which the search
+    // for the start above does not skip, and could leave an empty start line.
+    let start_line = lines.next().unwrap_or_default().trim_end_matches(|c: char| c.is_ascii_whitespace());
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in lines {
+        if line.starts_with([' ', '\t']) {
+            let (_, value) = headers.last_mut().ok_or(SipError::FoldBeforeHeader)?;
+            let more = line.trim();
+            if !more.is_empty() {
+                if !value.is_empty() {
+                    value.push(' ');
+                }
+                value.push_str(more);
+            }
+            continue;
+        }
+        let (name, value) = line.split_once(':').ok_or_else(|| SipError::BadHeaderLine { line: cut(line) })?;
+        let name = name.trim();
+        if name.is_empty() || !name.chars().all(is_token_char) {
+            return Err(SipError::BadHeaderLine { line: cut(line) });
+        }
+        headers.push((expand_name(name).to_owned(), value.trim().to_owned()));
+    }
+
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    out.extend_from_slice(start_line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &headers {
+        let values = if name.eq_ignore_ascii_case("Via") {
+            split_top_level_commas(value).into_iter().map(str::trim).filter(|v| !v.is_empty()).collect()
+        } else {
+            vec![value.as_str()]
+        };
+        for value in values {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    Ok(Some(out))
+}
+
+/// A name-addr or addr-spec header value (`From`, `To`, `Contact`, `Refer-To`), split into its URI
+/// and header parameters.
+struct NameAddr<'a> {
+    uri: &'a str,
+    params: &'a str,
+}
+
+fn name_addr(value: &str) -> NameAddr<'_> {
+    // The display name may be quoted and hold '<', so look for '<' outside quotes.
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => {
+                let rest = &value[i + 1..];
+                return match rest.split_once('>') {
+                    Some((uri, params)) => NameAddr { uri: uri.trim(), params },
+                    None => NameAddr { uri: rest.trim(), params: "" },
+                };
+            }
+            _ => {}
+        }
+    }
+    // addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10).
+    match value.split_once(';') {
+        Some((uri, params)) => NameAddr { uri: uri.trim(), params },
+        None => NameAddr { uri: value.trim(), params: "" },
+    }
+}
+
+/// The value of parameter `name` in a `;a=b;c` list (case-insensitive name, quotes removed).
+fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    params.split(';').find_map(|p| {
+        let (key, value) = p.split_once('=').unwrap_or((p, ""));
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim().trim_matches('"'))
+    })
+}
+
+/// The user part of a URI, read with rsip; for URIs rsip refuses (e.g. `tel:`), the text between
+/// the scheme and `@`, or the number of a `tel:` URI.
+fn uri_user(uri: &str) -> Option<String> {
+    if let Ok(parsed) = rsip::Uri::try_from(uri) {
+        return parsed.user().map(str::to_owned).filter(|u| !u.is_empty());
+    }
+    let (_, rest) = uri.split_once(':')?;
+    let user = match rest.split_once('@') {
+        Some((user, _)) => user,
+        None if uri.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("tel:")) => rest,
+        None => return None,
+    };
+    let user = user.split([';', ':', '?']).next().unwrap_or_default();
+    (!user.is_empty()).then(|| user.to_owned())
+}
+
+/// The media direction of an SDP body: the first audio stream's attribute, else the session's.
+fn sdp_direction(body: &[u8]) -> Option<SdpDirection> {
+    let text = String::from_utf8_lossy(body);
+    if !text.trim_start().starts_with("v=") {
+        return None;
+    }
+    let mut session: Option<SdpDirection> = None;
+    let mut audio: Option<SdpDirection> = None;
+    let mut in_audio = false;
+    let mut seen_audio = false;
+    let mut null_address = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(media) = line.strip_prefix("m=") {
+            // Only the first audio stream counts; later streams are ignored.
+            in_audio = !seen_audio && media.starts_with("audio");
+            seen_audio |= in_audio;
+            continue;
+        }
+        if let Some(connection) = line.strip_prefix("c=") {
+            if connection.split_whitespace().nth(2).is_some_and(|addr| addr == "0.0.0.0") {
+                null_address = true;
+            }
+            continue;
+        }
+        let direction = match line {
+            "a=sendrecv" => SdpDirection::SendRecv,
+            "a=sendonly" => SdpDirection::SendOnly,
+            "a=recvonly" => SdpDirection::RecvOnly,
+            "a=inactive" => SdpDirection::Inactive,
+            _ => continue,
+        };
+        if in_audio {
+            audio.get_or_insert(direction);
+        } else if !seen_audio {
+            session.get_or_insert(direction);
+        }
+    }
+    let direction = audio.or(session).unwrap_or(SdpDirection::SendRecv);
+    Some(if null_address && !direction.is_hold() { SdpDirection::Inactive } else { direction })
+}
+
+/// Reads mirrored SIP into [`SipMessage`]s. Holds the names of the headers that correlate the legs
+/// of one call across a B2BUA (for example `X-CID`).
+#[derive(Debug, Clone, Default)]
+pub struct SipParser {
+    correlation_headers: Vec<String>,
+}
+
+impl SipParser {
+    /// A parser that also collects the given correlation headers (names are case-insensitive).
+    pub fn new(correlation_headers: Vec<String>) -> SipParser {
+        SipParser { correlation_headers }
+    }
+
+    /// Normalises and parses one datagram. `Ok(None)` is a keep-alive.
+    pub fn parse(&self, raw: &[u8]) -> Result<Option<SipMessage>, SipError> {
+        let Some(normalised) = normalise(raw)? else { return Ok(None) };
+        let message = rsip::SipMessage::try_from(normalised.as_slice())
+            .map_err(|e| SipError::Rsip { reason: cut(&e.to_string()) })?;
+        let (head, body) = split_head_body(&normalised);
+        // The head was checked to be UTF-8 by the normaliser.
+        let head = std::str::from_utf8(head).map_err(|_| SipError::NotUtf8)?;
+        let mut lines = head.split("\r\n");
+        let start_line = lines.next().unwrap_or_default();
+        let headers: Vec<(&str, &str)> =
+            lines.filter_map(|line| line.split_once(':')).map(|(n, v)| (n.trim(), v.trim())).collect();
+        let first = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
+
+        let kind = match &message {
+            rsip::SipMessage::Request(request) => SipKind::Request {
+                method: SipMethod::from_token(&request.method.to_string()),
+                uri_user: request.uri.user().map(str::to_owned).filter(|u| !u.is_empty()),
+            },
+            rsip::SipMessage::Response(response) => SipKind::Response {
+                status: response.status_code.code(),
+                // rsip drops the phrase of codes it knows, so read it from the status line.
+                reason: start_line.splitn(3, ' ').nth(2).unwrap_or_default().to_owned(),
+            },
+        };
+        let call_id = first("Call-ID").filter(|v| !v.is_empty()).ok_or(SipError::MissingHeader("Call-ID"))?;
+        let from = name_addr(first("From").ok_or(SipError::MissingHeader("From"))?);
+        let to = name_addr(first("To").ok_or(SipError::MissingHeader("To"))?);
+        let cseq_value = first("CSeq").ok_or(SipError::MissingHeader("CSeq"))?;
+        let bad_cseq = || SipError::BadHeader { name: "CSeq", value: cut(cseq_value) };
+        let mut cseq_parts = cseq_value.split_whitespace();
+        let cseq = cseq_parts.next().and_then(|n| n.parse::<u32>().ok()).ok_or_else(bad_cseq)?;
+        let cseq_method = SipMethod::from_token(cseq_parts.next().ok_or_else(bad_cseq)?);
+        let via_branch = first("Via").and_then(|via| param(via, "branch")).map(str::to_owned);
+        let contact = first("Contact")
+            .and_then(|value| split_top_level_commas(value).into_iter().next())
+            .map(|c| name_addr(c.trim()));
+        let expires = first("Expires").and_then(|v| v.parse::<u32>().ok());
+        let correlation = self
+            .correlation_headers
+            .iter()
+            .filter_map(|name| first(name).map(|value| (name.clone(), value.to_owned())))
+            .collect();
+
+        Ok(Some(SipMessage {
+            kind,
+            call_id: call_id.to_owned(),
+            from_user: uri_user(from.uri),
+            from_tag: param(from.params, "tag").filter(|t| !t.is_empty()).map(str::to_owned),
+            to_user: uri_user(to.uri),
+            to_tag: param(to.params, "tag").filter(|t| !t.is_empty()).map(str::to_owned),
+            cseq,
+            cseq_method,
+            via_branch,
+            contact_user: contact.as_ref().and_then(|c| uri_user(c.uri)),
+            contact_uri: contact.as_ref().map(|c| c.uri.to_owned()).filter(|u| !u.is_empty()),
+            contact_expires: contact.as_ref().and_then(|c| param(c.params, "expires")?.parse().ok()),
+            expires,
+            reason: first("Reason").map(str::to_owned),
+            refer_to_user: first("Refer-To").and_then(|v| uri_user(name_addr(v).uri)),
+            sdp_direction: sdp_direction(body),
+            correlation,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check_normalise(input: &str, expect: Result<Option<&str>, SipError>) {
+        let got = normalise(input.as_bytes()).map(|o| o.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()));
+        assert_eq!(got, expect.map(|o| o.map(str::to_owned)), "input {input:?}");
+    }
+
+    #[test]
+    fn normalise_repairs_what_rsip_cannot_read() {
+        // LF-only line ends.
+        check_normalise("BYE sip:a@h SIP/2.0\ni: x\n\n", Ok(Some("BYE sip:a@h SIP/2.0\r\nCall-ID: x\r\n\r\n")));
+        // Compact names, upper or lower case; unknown one-letter names stay.
+        check_normalise(
+            "BYE sip:a@h SIP/2.0\r\nf: <sip:a@h>\r\nT: <sip:b@h>\r\nl: 0\r\nc: application/sdp\r\nm: <sip:a@h>\r\nr: <sip:c@h>\r\nk: timer\r\nz: 1\r\n\r\n",
+            Ok(Some("BYE sip:a@h SIP/2.0\r\nFrom: <sip:a@h>\r\nTo: <sip:b@h>\r\nContent-Length: 0\r\nContent-Type: application/sdp\r\nContact: <sip:a@h>\r\nRefer-To: <sip:c@h>\r\nSupported: timer\r\nz: 1\r\n\r\n")),
+        );
+        // Folded lines, with spaces and tabs.
+        check_normalise(
+            "BYE sip:a@h SIP/2.0\r\nSubject: I know you're there,\r\n   pick up the phone\r\n\tand talk to me!\r\n\r\n",
+            Ok(Some("BYE sip:a@h SIP/2.0\r\nSubject: I know you're there, pick up the phone and talk to me!\r\n\r\n")),
+        );
+        // Comma-joined Via (SIPp), but not commas inside quotes.
+        check_normalise(
+            "BYE sip:a@h SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1, SIP/2.0/UDP 10.0.0.2:5070;branch=z9hG4bK2\r\nVia: SIP/2.0/UDP h;x=\"a,b\"\r\n\r\n",
+            Ok(Some("BYE sip:a@h SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP 10.0.0.2:5070;branch=z9hG4bK2\r\nVia: SIP/2.0/UDP h;x=\"a,b\"\r\n\r\n")),
+        );
+        // Leading empty lines dropped, spaces around names trimmed, body kept byte for byte.
+        check_normalise(
+            "\r\n\r\nINVITE sip:a@h SIP/2.0  \r\nCall-ID  :   x  \r\n\r\nv=0\nc=IN IP4 0.0.0.0\n",
+            Ok(Some("INVITE sip:a@h SIP/2.0\r\nCall-ID: x\r\n\r\nv=0\nc=IN IP4 0.0.0.0\n")),
+        );
+        // No blank line at all: the head ends the message.
+        check_normalise(
+            "OPTIONS sip:a@h SIP/2.0\r\nCall-ID: x",
+            Ok(Some("OPTIONS sip:a@h SIP/2.0\r\nCall-ID: x\r\n\r\n")),
+        );
+    }
+
+    /// Regression (found by proptest): a start line of a lone vertical tab was trimmed away by
+    /// Unicode trimming, so normalising gave an empty message, and normalising that gave `None`.
+    #[test]
+    fn normalise_keeps_a_start_line_that_is_not_ascii_whitespace() {
+        check_normalise("\u{b}", Ok(Some("\u{b}\r\n\r\n")));
+        assert_eq!(normalise(b"\x0b\r\n\r\n"), Ok(Some(b"\x0b\r\n\r\n".to_vec())));
+    }
+
+    #[test]
+    fn normalise_reports_keepalives_and_bad_lines() {
+        check_normalise("", Ok(None));
+        check_normalise("\r\n\r\n", Ok(None));
+        check_normalise(" \t\r\n", Ok(None));
+        check_normalise(
+            "BYE sip:a@h SIP/2.0\r\nno colon here\r\n\r\n",
+            Err(SipError::BadHeaderLine { line: "no colon here".into() }),
+        );
+        check_normalise(
+            "BYE sip:a@h SIP/2.0\r\nbad name: x\r\n\r\n",
+            Err(SipError::BadHeaderLine { line: "bad name: x".into() }),
+        );
+        check_normalise("BYE sip:a@h SIP/2.0\r\n folded\r\n\r\n", Err(SipError::FoldBeforeHeader));
+        assert_eq!(normalise(b"BYE sip:a@h SIP/2.0\r\nX: \xff\r\n\r\n"), Err(SipError::NotUtf8));
+        // A non-UTF-8 body is fine: it is not read as text.
+        assert!(normalise(b"BYE sip:a@h SIP/2.0\r\nX: y\r\n\r\n\xff\xfe").is_ok());
+    }
+
+    /// A message from lines joined with CRLF.
+    fn message(lines: &[&str]) -> Vec<u8> {
+        let mut text = lines.join("\r\n");
+        text.push_str("\r\n");
+        text.into_bytes()
+    }
+
+    fn parse(raw: &[u8]) -> SipMessage {
+        SipParser::new(vec!["X-CID".into(), "X-Other".into()]).parse(raw).expect("parses").expect("not a keep-alive")
+    }
+
+    const SDP_HOLD: &str = "v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly\r\n";
+
+    #[test]
+    fn parse_reads_a_sipp_style_invite() {
+        let head = [
+            "INVITE sip:4001@10.0.0.2:5060 SIP/2.0",
+            "v: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-proxy, SIP/2.0/UDP 10.0.0.1:5080;branch=z9hG4bK-uac",
+            "f: \"Alice, <the caller>\" <sip:13800138000@10.0.0.1:5080>;tag=ftag",
+            "t: <sip:4001@10.0.0.2>",
+            "i: call-1@10.0.0.1",
+            "CSeq: 1 INVITE",
+            "m: <sip:13800138000@10.0.0.1:5080;transport=udp>",
+            "x-cid: leg-42",
+            "Subject: a long",
+            "  subject",
+            "c: application/sdp",
+        ];
+        let raw = format!("{}\nl: {}\n\n{SDP_HOLD}", head.join("\n"), SDP_HOLD.len());
+        let parsed = parse(raw.as_bytes());
+        assert_eq!(
+            parsed,
+            SipMessage {
+                kind: SipKind::Request { method: SipMethod::Invite, uri_user: Some("4001".into()) },
+                call_id: "call-1@10.0.0.1".into(),
+                from_user: Some("13800138000".into()),
+                from_tag: Some("ftag".into()),
+                to_user: Some("4001".into()),
+                to_tag: None,
+                cseq: 1,
+                cseq_method: SipMethod::Invite,
+                via_branch: Some("z9hG4bK-proxy".into()),
+                contact_user: Some("13800138000".into()),
+                contact_uri: Some("sip:13800138000@10.0.0.1:5080;transport=udp".into()),
+                contact_expires: None,
+                expires: None,
+                reason: None,
+                refer_to_user: None,
+                sdp_direction: Some(SdpDirection::SendOnly),
+                correlation: vec![("X-CID".into(), "leg-42".into())],
+            }
+        );
+    }
+
+    #[test]
+    fn parse_reads_responses_with_their_reason_phrase() {
+        let raw = message(&[
+            "SIP/2.0 180 Ringing Now",
+            "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1",
+            "From: <sip:a@h>;tag=1",
+            "To: <sip:4001@h>;tag=2",
+            "Call-ID: c",
+            "CSeq: 7 INVITE",
+            "Contact: <sip:4002@10.0.0.3>",
+            "",
+        ]);
+        let parsed = parse(&raw);
+        assert_eq!(parsed.kind, SipKind::Response { status: 180, reason: "Ringing Now".into() });
+        assert_eq!((parsed.cseq, parsed.cseq_method), (7, SipMethod::Invite));
+        assert_eq!(parsed.to_tag.as_deref(), Some("2"));
+        assert_eq!(parsed.contact_user.as_deref(), Some("4002"));
+        let unknown = parse(&message(&[
+            "SIP/2.0 499 Odd",
+            "From: <sip:a@h>",
+            "To: <sip:b@h>",
+            "Call-ID: c",
+            "CSeq: 1 INVITE",
+            "",
+        ]));
+        assert_eq!(unknown.kind, SipKind::Response { status: 499, reason: "Odd".into() });
+    }
+
+    #[test]
+    fn parse_reads_register_cancel_and_refer_headers() {
+        let register = parse(&message(&[
+            "REGISTER sip:h SIP/2.0",
+            "From: <sip:4001@h>;tag=r",
+            "To: sip:4001@h",
+            "Call-ID: reg",
+            "CSeq: 2 REGISTER",
+            "Contact: <sip:4001@10.0.0.7:5062>;expires=120, <sip:4001@10.0.0.8>",
+            "Expires: 300",
+            "",
+        ]));
+        assert_eq!(register.contact_uri.as_deref(), Some("sip:4001@10.0.0.7:5062"));
+        assert_eq!((register.contact_expires, register.expires), (Some(120), Some(300)));
+        let wildcard = parse(&message(&[
+            "REGISTER sip:h SIP/2.0",
+            "From: <sip:4001@h>",
+            "To: <sip:4001@h>",
+            "Call-ID: r",
+            "CSeq: 3 REGISTER",
+            "Contact: *",
+            "Expires: 0",
+            "",
+        ]));
+        assert_eq!((wildcard.contact_uri.as_deref(), wildcard.expires), (Some("*"), Some(0)));
+        let cancel = parse(&message(&[
+            "CANCEL sip:4001@h SIP/2.0",
+            "From: <sip:a@h>;tag=1",
+            "To: <sip:4001@h>",
+            "Call-ID: c",
+            "CSeq: 1 CANCEL",
+            "Reason: SIP;cause=200;text=\"Call completed elsewhere\"",
+            "",
+        ]));
+        assert_eq!(cancel.reason.as_deref(), Some("SIP;cause=200;text=\"Call completed elsewhere\""));
+        let refer = parse(&message(&[
+            "REFER sip:a@h SIP/2.0",
+            "f: <sip:4001@h>;tag=2",
+            "t: <sip:a@h>;tag=1",
+            "i: c",
+            "CSeq: 5 REFER",
+            "r: \"Desk\" <sip:4009@h?Replaces=x>",
+            "",
+        ]));
+        assert_eq!(refer.refer_to_user.as_deref(), Some("4009"));
+        // A tel: URI, which rsip does not read, still yields its number.
+        let tel = parse(&message(&[
+            "BYE sip:a@h SIP/2.0",
+            "From: <tel:+8613800138000>;tag=1",
+            "To: <sip:b@h>",
+            "Call-ID: c",
+            "CSeq: 2 BYE",
+            "",
+        ]));
+        assert_eq!(tel.from_user.as_deref(), Some("+8613800138000"));
+    }
+
+    #[test]
+    fn parse_reports_what_is_missing_or_broken() {
+        let parser = SipParser::default();
+        let check =
+            |lines: &[&str], expect: SipError| assert_eq!(parser.parse(&message(lines)), Err(expect), "{lines:?}");
+        check(
+            &["BYE sip:a@h SIP/2.0", "From: <sip:a@h>", "To: <sip:b@h>", "CSeq: 1 BYE", ""],
+            SipError::MissingHeader("Call-ID"),
+        );
+        check(
+            &["BYE sip:a@h SIP/2.0", "Call-ID: c", "To: <sip:b@h>", "CSeq: 1 BYE", ""],
+            SipError::MissingHeader("From"),
+        );
+        check(
+            &["BYE sip:a@h SIP/2.0", "Call-ID: c", "From: <sip:b@h>", "CSeq: 1 BYE", ""],
+            SipError::MissingHeader("To"),
+        );
+        check(
+            &["BYE sip:a@h SIP/2.0", "Call-ID: c", "From: <sip:a@h>", "To: <sip:b@h>", ""],
+            SipError::MissingHeader("CSeq"),
+        );
+        check(
+            &["BYE sip:a@h SIP/2.0", "Call-ID: c", "From: <sip:a@h>", "To: <sip:b@h>", "CSeq: one BYE", ""],
+            SipError::BadHeader { name: "CSeq", value: "one BYE".into() },
+        );
+        assert!(matches!(parser.parse(b"HELLO world\r\n\r\n"), Err(SipError::Rsip { .. })));
+        assert_eq!(parser.parse(b"\r\n\r\n"), Ok(None));
+    }
+
+    #[test]
+    fn sdp_direction_covers_attributes_and_null_address() {
+        let check =
+            |body: &str, expect: Option<SdpDirection>| assert_eq!(sdp_direction(body.as_bytes()), expect, "{body:?}");
+        let base = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n";
+        check(&format!("{base}m=audio 4000 RTP/AVP 0\r\n"), Some(SdpDirection::SendRecv));
+        check(&format!("{base}m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n"), Some(SdpDirection::SendOnly));
+        check(&format!("{base}m=audio 4000 RTP/AVP 0\r\na=inactive\r\n"), Some(SdpDirection::Inactive));
+        check(&format!("{base}m=audio 4000 RTP/AVP 0\r\na=recvonly\r\n"), Some(SdpDirection::RecvOnly));
+        // Session level applies when the stream says nothing; the stream wins otherwise.
+        check(&format!("{base}a=sendonly\r\nm=audio 4000 RTP/AVP 0\r\n"), Some(SdpDirection::SendOnly));
+        check(&format!("{base}a=sendonly\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n"), Some(SdpDirection::SendRecv));
+        // Video's direction does not count.
+        check(
+            &format!("{base}m=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 96\r\na=inactive\r\n"),
+            Some(SdpDirection::SendRecv),
+        );
+        // RFC 2543 hold.
+        check("v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 4000 RTP/AVP 0\r\n", Some(SdpDirection::Inactive));
+        check("", None);
+        check("not sdp", None);
+    }
+
+    fn sip_like() -> impl Strategy<Value = Vec<u8>> {
+        let line = prop_oneof![
+            Just("INVITE sip:1@h SIP/2.0".to_owned()),
+            Just("SIP/2.0 200 OK".to_owned()),
+            Just("v: SIP/2.0/UDP a;branch=1, SIP/2.0/UDP b".to_owned()),
+            Just(" folded".to_owned()),
+            Just("\tfolded".to_owned()),
+            Just("i: x".to_owned()),
+            Just("".to_owned()),
+            Just("Via: ,,".to_owned()),
+            Just("X: \"a,<b\" <c,d>".to_owned()),
+            "[ -~]{0,20}",
+            "[a-z]{1,3}: [ -~]{0,20}",
+        ];
+        (proptest::collection::vec(line, 0..12), prop_oneof![Just("\r\n"), Just("\n"), Just("\r")])
+            .prop_map(|(lines, end)| lines.join(end).into_bytes())
+    }
+
+    proptest! {
+        #[test]
+        fn normalise_is_idempotent_on_sip_like_text(raw in sip_like()) {
+            if let Ok(Some(once)) = normalise(&raw) {
+                prop_assert_eq!(normalise(&once), Ok(Some(once.clone())));
+            }
+        }
+
+        #[test]
+        fn normalise_is_idempotent_and_parse_never_panics_on_bytes(raw in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(Some(once)) = normalise(&raw) {
+                prop_assert_eq!(normalise(&once), Ok(Some(once.clone())));
+            }
+            let _ = SipParser::new(vec!["X-CID".into()]).parse(&raw);
+        }
+
+        #[test]
+        fn parse_never_panics_on_sip_like_text(raw in sip_like()) {
+            let _ = SipParser::default().parse(&raw);
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The listener over real UDP sockets: HEP3 datagrams of one call come in, its signals come out,
+//! and every refused datagram (forged key, oversize, disallowed source, garbage) is counted, and
+//! the undecodable ones kept.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use hotline_gateway_adapters::dialog::{Party, Signal, SignalKind};
+use hotline_gateway_adapters::hep::HepPacket;
+use hotline_gateway_adapters::listener::{Inspector, Listener, ListenerConfig, SourceAllowlist, StatsSnapshot};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+const KEY: &[u8] = b"capture-secret";
+
+fn sip(lines: &[&str]) -> Bytes {
+    Bytes::from(format!("{}\r\n\r\n", lines.join("\r\n")))
+}
+
+fn call() -> Vec<Bytes> {
+    let common = ["From: <sip:13800138000@10.0.0.1>;tag=c1", "Call-ID: udp-call-1", "X-CID: leg-7"];
+    let with = |start: &str, to: &str, cseq: &str, extra: &[&str]| {
+        let mut lines = vec![start, "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-1"];
+        lines.extend(common);
+        lines.extend([to, cseq]);
+        lines.extend(extra);
+        sip(&lines)
+    };
+    vec![
+        with("INVITE sip:4001@pbx SIP/2.0", "To: <sip:4001@pbx>", "CSeq: 1 INVITE", &[]),
+        with("SIP/2.0 180 Ringing", "To: <sip:4001@pbx>;tag=b", "CSeq: 1 INVITE", &["Contact: <sip:4001@10.0.0.5>"]),
+        with("SIP/2.0 200 OK", "To: <sip:4001@pbx>;tag=b", "CSeq: 1 INVITE", &["Contact: <sip:4001@10.0.0.5>"]),
+        with("BYE sip:4001@10.0.0.5 SIP/2.0", "To: <sip:4001@pbx>;tag=b", "CSeq: 2 BYE", &[]),
+    ]
+}
+
+fn hep(payload: Bytes, second: i64, key: Option<&[u8]>) -> Vec<u8> {
+    let packet = HepPacket {
+        src: "10.0.0.1:5060".parse().expect("address"),
+        dst: "10.0.0.2:5060".parse().expect("address"),
+        captured_at: DateTime::<Utc>::from_timestamp(1_700_000_000 + second, 0).expect("time"),
+        payload,
+        correlation_id: None,
+    };
+    packet.encode(key).expect("encodes")
+}
+
+async fn wait_for(inspector: &Inspector, done: impl Fn(&StatsSnapshot) -> bool) -> StatsSnapshot {
+    for _ in 0..200 {
+        let stats = inspector.stats();
+        if done(&stats) {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    inspector.stats()
+}
+
+async fn recv(signals: &mut mpsc::Receiver<Signal>) -> SignalKind {
+    tokio::time::timeout(Duration::from_secs(5), signals.recv())
+        .await
+        .expect("a signal in time")
+        .expect("channel open")
+        .kind
+}
+
+#[tokio::test]
+async fn hep3_call_gives_signals_and_refusals_are_counted_and_kept() {
+    let config = ListenerConfig {
+        hep_bind: Some("127.0.0.1:0".parse().expect("address")),
+        sip_bind: Some("127.0.0.1:0".parse().expect("address")),
+        hep_auth_key: Some(KEY.to_vec()),
+        max_datagram: 2048,
+        allowed_sources: SourceAllowlist::Only(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]),
+        ..ListenerConfig::default()
+    };
+    let listener = Listener::bind(config).await.expect("binds");
+    let hep_addr = listener.hep_addr().expect("hep socket");
+    let sip_addr = listener.sip_addr().expect("sip socket");
+    let inspector = listener.inspector();
+    let (sender, mut signals) = mpsc::channel(16);
+    let running = tokio::spawn(listener.run(sender));
+
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    let messages = call();
+    // Each message twice, as a mirroring proxy sends it.
+    for (second, payload) in messages.iter().enumerate() {
+        let datagram = hep(payload.clone(), second as i64, Some(KEY));
+        agent.send_to(&datagram, hep_addr).await.expect("send");
+        agent.send_to(&datagram, hep_addr).await.expect("send");
+    }
+    // A forged key, an oversize datagram, garbage on both ports, a keep-alive.
+    agent.send_to(&hep(messages[0].clone(), 0, Some(b"guess")), hep_addr).await.expect("send");
+    agent.send_to(&vec![b'x'; 4096], hep_addr).await.expect("send");
+    agent.send_to(b"\x00\x01garbage", hep_addr).await.expect("send");
+    agent.send_to(b"NOT SIP AT ALL\r\n\r\n", sip_addr).await.expect("send");
+    agent.send_to(b"\r\n\r\n", sip_addr).await.expect("send");
+    // 127.0.0.2 is loopback too, but not on the allowlist.
+    let stranger = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 2], 0))).await.expect("second loopback address");
+    stranger.send_to(&hep(messages[0].clone(), 0, Some(KEY)), hep_addr).await.expect("send");
+
+    assert_eq!(
+        recv(&mut signals).await,
+        SignalKind::CallOffered {
+            call_id: "udp-call-1".into(),
+            caller: "13800138000".into(),
+            dialled: "4001".into(),
+            correlation: Some("leg-7".into()),
+        }
+    );
+    assert_eq!(
+        recv(&mut signals).await,
+        SignalKind::CallRinging { call_id: "udp-call-1".into(), extension: "4001".into() }
+    );
+    assert_eq!(
+        recv(&mut signals).await,
+        SignalKind::CallAnswered { call_id: "udp-call-1".into(), extension: "4001".into() }
+    );
+    assert_eq!(recv(&mut signals).await, SignalKind::CallEnded { call_id: "udp-call-1".into(), by: Party::Caller });
+
+    let stats = wait_for(&inspector, |s| s.received >= 14).await;
+    assert_eq!(stats.received, 14);
+    assert_eq!(stats.decoded, 8, "both mirror copies decode");
+    assert_eq!(stats.signals, 4, "but give each signal once");
+    assert_eq!(stats.rejected_hep["auth_failed"], 1);
+    assert_eq!(stats.rejected_hep["bad_magic"], 1);
+    assert_eq!(stats.rejected_hep.values().sum::<u64>(), 2);
+    assert_eq!(stats.oversize, 1);
+    assert_eq!(stats.not_allowed, 1);
+    assert_eq!(stats.unparseable_sip, 1);
+    assert_eq!(stats.keepalives, 1);
+    assert_eq!(stats.rate_limited, 0);
+
+    // The two sockets are read concurrently, so the order of rejects across them is not fixed.
+    let rejected = inspector.rejected();
+    let reasons: Vec<&str> = rejected.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(rejected.len(), 3, "{reasons:?}");
+    for prefix in [
+        "hep3: hep3 authentication key is missing or wrong",
+        "hep3: datagram does not start with the HEP3 magic",
+        "sip: rsip cannot parse the message",
+    ] {
+        assert!(reasons.iter().any(|r| r.starts_with(prefix)), "{prefix:?} not in {reasons:?}");
+    }
+    let garbage = rejected.iter().find(|r| r.reason.contains("magic")).expect("garbage kept");
+    assert_eq!(garbage.bytes, b"\x00\x01garbage");
+    assert!(rejected.iter().all(|r| r.source == agent.local_addr().expect("agent address")));
+
+    // Dropping the receiver stops the listener.
+    drop(signals);
+    tokio::time::timeout(Duration::from_secs(5), running).await.expect("stops").expect("no panic");
+}
+
+#[tokio::test]
+async fn the_rate_limit_drops_and_counts_a_flood() {
+    let config = ListenerConfig {
+        hep_bind: Some("127.0.0.1:0".parse().expect("address")),
+        rate_limit: hotline_gateway_adapters::listener::RateLimit { per_second: 1, burst: 3 },
+        ..ListenerConfig::default()
+    };
+    let listener = Listener::bind(config).await.expect("binds");
+    let hep_addr = listener.hep_addr().expect("hep socket");
+    let inspector = listener.inspector();
+    let (sender, _signals) = mpsc::channel(16);
+    tokio::spawn(listener.run(sender));
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    for _ in 0..10 {
+        agent.send_to(b"\r\n\r\n", hep_addr).await.expect("send");
+    }
+    let stats = wait_for(&inspector, |s| s.received >= 10).await;
+    assert_eq!(stats.received, 10);
+    assert_eq!(stats.rate_limited, 7);
+    assert_eq!(stats.rejected_hep["too_short"], 3);
+}
+
+#[tokio::test]
+async fn plain_sip_is_stamped_with_the_receive_time() {
+    let config = ListenerConfig {
+        hep_bind: None,
+        sip_bind: Some("127.0.0.1:0".parse().expect("address")),
+        ..ListenerConfig::default()
+    };
+    let listener = Listener::bind(config).await.expect("binds");
+    assert_eq!(listener.hep_addr(), None);
+    let sip_addr = listener.sip_addr().expect("sip socket");
+    let (sender, mut signals) = mpsc::channel(16);
+    tokio::spawn(listener.run(sender));
+    let before = Utc::now();
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    // LF-only and compact headers, as some UAs send.
+    let invite = "INVITE sip:4001@pbx SIP/2.0\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-9\nf: <sip:a@h>;tag=1\nt: <sip:4001@pbx>\ni: plain-1\nCSeq: 1 INVITE\n\n";
+    agent.send_to(invite.as_bytes(), sip_addr).await.expect("send");
+    let signal = tokio::time::timeout(Duration::from_secs(5), signals.recv()).await.expect("in time").expect("open");
+    assert!(signal.at >= before && signal.at <= Utc::now(), "{} not between {before} and now", signal.at);
+    assert_eq!(
+        signal.kind,
+        SignalKind::CallOffered {
+            call_id: "plain-1".into(),
+            caller: "a".into(),
+            dialled: "4001".into(),
+            correlation: None
+        }
+    );
+}
+
+/// The capture agent's clock here is years behind the local one: time-outs must follow the
+/// capture clock, not fire at the first tick.
+#[tokio::test]
+async fn time_outs_follow_the_capture_clock() {
+    let config = ListenerConfig {
+        hep_bind: Some("127.0.0.1:0".parse().expect("address")),
+        tick_interval: Duration::from_millis(20),
+        tracker: hotline_gateway_adapters::dialog::TrackerConfig {
+            setup_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..ListenerConfig::default()
+    };
+    let listener = Listener::bind(config).await.expect("binds");
+    let hep_addr = listener.hep_addr().expect("hep socket");
+    let (sender, mut signals) = mpsc::channel(16);
+    tokio::spawn(listener.run(sender));
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    agent.send_to(&hep(call()[0].clone(), 0, None), hep_addr).await.expect("send");
+    assert!(matches!(recv(&mut signals).await, SignalKind::CallOffered { .. }));
+    let offered = tokio::time::Instant::now();
+    assert_eq!(recv(&mut signals).await, SignalKind::CallTimedOut { call_id: "udp-call-1".into() });
+    assert!(offered.elapsed() >= Duration::from_millis(900), "timed out after {:?}", offered.elapsed());
+}
