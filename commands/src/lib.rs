@@ -21,6 +21,7 @@
 //! - [`seal`]: the sealer (signed Merkle checkpoints in the log) and their checker.
 //! - [`bundle`]: compliance export bundles (events, inclusion proofs, signed checkpoint, zh-CN CSV)
 //!   of approved export requests, and their offline verification.
+//! - [`telephony`]: telephony configuration, calls, agents and phones in the service.
 //! - [`clock`]: injected time.
 //!
 //! # Architecture Invariants
@@ -39,5 +40,6 @@ pub mod process;
 pub mod seal;
 pub mod service;
 pub mod store;
+pub mod telephony;
 
 pub use service::Hotline;

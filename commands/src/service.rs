@@ -58,6 +58,18 @@ pub enum ServiceError {
     /// An export rule refused it (no approval, four eyes, …).
     #[error(transparent)]
     Export(ExportError),
+    /// A telephony configuration rule refused it.
+    #[error(transparent)]
+    Telephony(hotline_domain::telephony::TelephonyError),
+    /// A call rule refused it (e.g. an answer for a call never offered).
+    #[error(transparent)]
+    Call(hotline_domain::call::CallError),
+    /// An agent rule refused it (not signed in, seat taken, …).
+    #[error(transparent)]
+    Agent(hotline_domain::agent::AgentError),
+    /// A phone rule refused it.
+    #[error(transparent)]
+    Phone(hotline_domain::phone::PhoneError),
     /// A granted approval lacks what its operation needs (e.g. the new deadline of a delay).
     #[error("approval details: {0}")]
     InvalidApprovalDetails(String),
@@ -102,6 +114,10 @@ impl ServiceError {
             ServiceError::Settings(e) => format!("{e:?}"),
             ServiceError::Customer(e) => format!("{e:?}"),
             ServiceError::Export(e) => format!("{e:?}"),
+            ServiceError::Telephony(e) => format!("{e:?}"),
+            ServiceError::Call(e) => format!("{e:?}"),
+            ServiceError::Agent(e) => format!("{e:?}"),
+            ServiceError::Phone(e) => format!("{e:?}"),
             _ => return None,
         };
         debug.split(['(', ' ', '{']).next().map(str::to_owned)
@@ -131,27 +147,29 @@ pub struct CreatedTicket {
 /// The application service.
 #[derive(Clone)]
 pub struct Hotline {
-    store: Arc<dyn EventStore>,
+    pub(crate) store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     group: UnitCode,
     organisation: Arc<StreamCache<Organisation>>,
     policies: Arc<Mutex<HashMap<TenantId, Arc<StreamCache<Settings>>>>>,
+    pub(crate) telephony: Arc<Mutex<HashMap<TenantId, Arc<StreamCache<hotline_domain::telephony::Telephony>>>>>,
+    pub(crate) seats: Arc<tokio::sync::Mutex<crate::telephony::SeatIndex>>,
 }
 
 /// The folded state of one long-lived stream (organisation, settings), kept up to date by reading
 /// only the events after the cached version. Every call reads the stream's tail, so the answer is
 /// always the log's current state, never a stale copy.
-struct StreamCache<D: Decider> {
+pub(crate) struct StreamCache<D: Decider> {
     stream: StreamId,
     folded: tokio::sync::Mutex<(D::State, u64)>,
 }
 
 impl<D: Decider> StreamCache<D> {
-    fn new(stream: StreamId) -> StreamCache<D> {
+    pub(crate) fn new(stream: StreamId) -> StreamCache<D> {
         StreamCache { stream, folded: tokio::sync::Mutex::new((D::State::default(), 0)) }
     }
 
-    async fn current(&self, store: &dyn EventStore) -> Result<D::State, ServiceError> {
+    pub(crate) async fn current(&self, store: &dyn EventStore) -> Result<D::State, ServiceError> {
         let mut folded = self.folded.lock().await;
         for event in store.read_stream(&self.stream, folded.1 + 1).await? {
             let decoded = D::Event::decode(&event.event_type, event.schema_version, event.payload)
@@ -163,7 +181,7 @@ impl<D: Decider> StreamCache<D> {
     }
 }
 
-async fn run<D: Decider>(
+pub(crate) async fn run<D: Decider>(
     store: &dyn EventStore,
     stream: &StreamId,
     command: &D::Command,
@@ -173,7 +191,7 @@ async fn run<D: Decider>(
     handler::execute::<D>(store, stream, command, context).await.map_err(|e| ServiceError::from_command(e, rejected))
 }
 
-async fn load<D: Decider>(
+pub(crate) async fn load<D: Decider>(
     store: &dyn EventStore,
     stream: &StreamId,
     rejected: fn(D::Error) -> ServiceError,
@@ -190,7 +208,15 @@ impl Hotline {
     /// A service over a store; `group` is the code of the organisation's root unit.
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>, group: &str) -> Hotline {
         let organisation = Arc::new(StreamCache::new(StreamId::new(Organisation::CATEGORY, group)));
-        Hotline { store, clock, group: UnitCode(group.to_owned()), organisation, policies: Arc::default() }
+        Hotline {
+            store,
+            clock,
+            group: UnitCode(group.to_owned()),
+            organisation,
+            policies: Arc::default(),
+            telephony: Arc::default(),
+            seats: Arc::default(),
+        }
     }
 
     /// The log.

@@ -28,6 +28,8 @@
 //! - [`listener`]: the tokio UDP [`listener::Listener`] for HEP3 and plain SIP: size cap, source allowlist,
 //!   per-source rate limit, counters ([`listener::StatsSnapshot`]) and the ring of rejected datagrams
 //!   ([`listener::Inspector`]).
+//! - [`ingest`]: [`ingest::Ingest`] turns signals into call and phone commands on the service
+//!   (command id = signal id), with tenant, queue, seat and agent from the configuration in the log.
 //! - [`fuzzing`]: the bodies of the cargo-fuzz targets in `fuzz/`, also run over the checked-in
 //!   corpus by the ordinary test suite.
 //!
@@ -51,5 +53,6 @@
 pub mod dialog;
 pub mod fuzzing;
 pub mod hep;
+pub mod ingest;
 pub mod listener;
 pub mod sip;

@@ -1,0 +1,192 @@
+//! Telephony in the application service: the tenant's configuration, calls, agents and phones.
+//!
+//! The SIP adapter (`gateway-adapters`) turns signalling into these calls; so do agents (sign in,
+//! status) and admins (queues, seats, blacklist) through the API. What a command needs from other
+//! streams is gathered here, from the log: a call's routing from `telephony-<tenant>`, the seat of
+//! a ringing phone from the same, and the agent signed in at that seat from the agents' streams
+//! ([`SeatIndex`], folded from the log's tail on every use, never from a read model).
+
+use crate::handler::{CommandContext, Executed};
+use crate::service::{load, run, ServiceError, StreamCache};
+use crate::store::StreamId;
+use crate::Hotline;
+use hotline_domain::agent::{Agent, AgentCommand, AgentEvent, AgentState, AgentStatus};
+use hotline_domain::call::{Call, CallCommand, CallEvent, CallKey, CallState};
+use hotline_domain::organisation::UnitKind;
+use hotline_domain::phone::{Phone, PhoneCommand, PhoneEvent, PhoneKey};
+use hotline_domain::telephony::{Extension, SeatId, Telephony, TelephonyCommand, TelephonyConfig, TelephonyEvent};
+use hotline_domain::values::{TenantId, UserId};
+use hotline_domain::{Decider, EventCodec};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Events read per page while folding the agents' sign-ins.
+const PAGE: u32 = 5_000;
+
+/// Who is signed in at which seat, folded from `AgentSignedIn` / `AgentSignedOut` in the log.
+#[derive(Debug, Default)]
+pub struct SeatIndex {
+    position: u64,
+    occupants: HashMap<(TenantId, SeatId), UserId>,
+}
+
+impl Hotline {
+    /// A tenant's telephony configuration as the log holds it now.
+    pub async fn telephony_config(&self, tenant: &TenantId) -> Result<TelephonyConfig, ServiceError> {
+        let cache = {
+            let mut caches = self.telephony.lock().expect("telephony cache lock is never poisoned");
+            let stream = StreamId::new(Telephony::CATEGORY, tenant);
+            Arc::clone(caches.entry(tenant.clone()).or_insert_with(|| Arc::new(StreamCache::new(stream))))
+        };
+        cache.current(self.store.as_ref()).await
+    }
+
+    /// Changes a tenant's telephony configuration (queues, routes, seats, phones, blacklist).
+    pub async fn configure_telephony(
+        &self,
+        context: &CommandContext,
+        tenant: &TenantId,
+        command: &TelephonyCommand,
+    ) -> Result<Executed<TelephonyEvent>, ServiceError> {
+        let stream = StreamId::new(Telephony::CATEGORY, tenant);
+        let context = CommandContext { tenant: Some(tenant.0.clone()), ..context.clone() };
+        run::<Telephony>(self.store.as_ref(), &stream, command, &context, ServiceError::Telephony).await
+    }
+
+    /// The tenants (subsidiaries) of the organisation.
+    pub async fn tenants(&self) -> Result<Vec<TenantId>, ServiceError> {
+        let org = self.organisation_state().await?;
+        Ok(org.units.values().filter(|u| u.kind == UnitKind::Subsidiary).filter_map(|u| u.tenant.clone()).collect())
+    }
+
+    /// Runs a call command on `call-<key>`.
+    pub async fn call(
+        &self,
+        context: &CommandContext,
+        tenant: &TenantId,
+        key: CallKey,
+        command: &CallCommand,
+    ) -> Result<Executed<CallEvent>, ServiceError> {
+        let stream = StreamId::new(Call::CATEGORY, key);
+        let context = CommandContext { tenant: Some(tenant.0.clone()), ..context.clone() };
+        run::<Call>(self.store.as_ref(), &stream, command, &context, ServiceError::Call).await
+    }
+
+    /// A call as the log holds it now.
+    pub async fn call_state(&self, key: CallKey) -> Result<CallState, ServiceError> {
+        Ok(load::<Call>(self.store.as_ref(), &StreamId::new(Call::CATEGORY, key), ServiceError::Call).await?.0)
+    }
+
+    /// Runs a phone command on `phone-<tenant>-<extension>`.
+    pub async fn phone(
+        &self,
+        context: &CommandContext,
+        key: &PhoneKey,
+        command: &PhoneCommand,
+    ) -> Result<Executed<PhoneEvent>, ServiceError> {
+        let stream = StreamId::new(Phone::CATEGORY, key);
+        let context = CommandContext { tenant: Some(key.tenant.0.clone()), ..context.clone() };
+        run::<Phone>(self.store.as_ref(), &stream, command, &context, ServiceError::Phone).await
+    }
+
+    /// Signs an agent in at a seat: whether the seat exists comes from the tenant's
+    /// configuration, who sits there now from the other agents' streams.
+    pub async fn sign_in(
+        &self,
+        context: &CommandContext,
+        agent: &UserId,
+        tenant: &TenantId,
+        seat: &SeatId,
+    ) -> Result<Executed<AgentEvent>, ServiceError> {
+        let config = self.telephony_config(tenant).await?;
+        let command = AgentCommand::SignIn {
+            agent: agent.clone(),
+            tenant: tenant.clone(),
+            seat: seat.clone(),
+            seat_defined: config.seats.contains_key(seat),
+            seat_occupant: self.seat_occupant(tenant, seat).await?,
+            at: context.occurred_at,
+        };
+        self.agent(context, agent, tenant, &command).await
+    }
+
+    /// Signs an agent out.
+    pub async fn sign_out(
+        &self,
+        context: &CommandContext,
+        agent: &UserId,
+        tenant: &TenantId,
+    ) -> Result<Executed<AgentEvent>, ServiceError> {
+        self.agent(context, agent, tenant, &AgentCommand::SignOut { at: context.occurred_at }).await
+    }
+
+    /// Changes an agent's status (idle, busy, wrap-up, away).
+    pub async fn set_agent_status(
+        &self,
+        context: &CommandContext,
+        agent: &UserId,
+        tenant: &TenantId,
+        status: AgentStatus,
+    ) -> Result<Executed<AgentEvent>, ServiceError> {
+        self.agent(context, agent, tenant, &AgentCommand::SetStatus { status, at: context.occurred_at }).await
+    }
+
+    async fn agent(
+        &self,
+        context: &CommandContext,
+        agent: &UserId,
+        tenant: &TenantId,
+        command: &AgentCommand,
+    ) -> Result<Executed<AgentEvent>, ServiceError> {
+        let stream = StreamId::new(Agent::CATEGORY, agent);
+        let context = CommandContext { tenant: Some(tenant.0.clone()), ..context.clone() };
+        run::<Agent>(self.store.as_ref(), &stream, command, &context, ServiceError::Agent).await
+    }
+
+    /// An agent as the log holds it now.
+    pub async fn agent_state(&self, agent: &UserId) -> Result<AgentState, ServiceError> {
+        Ok(load::<Agent>(self.store.as_ref(), &StreamId::new(Agent::CATEGORY, agent), ServiceError::Agent).await?.0)
+    }
+
+    /// The agent signed in at a seat now, if any.
+    pub async fn seat_occupant(&self, tenant: &TenantId, seat: &SeatId) -> Result<Option<UserId>, ServiceError> {
+        let mut index = self.seats.lock().await;
+        loop {
+            let page = self.store.read_all(index.position, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            index.position = last.global_position;
+            for event in page.iter().filter(|e| e.stream_id.category() == Agent::CATEGORY) {
+                let decoded = AgentEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
+                    .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
+                match decoded {
+                    AgentEvent::SignedIn { agent, tenant, seat, .. } => {
+                        index.occupants.insert((tenant, seat), agent);
+                    }
+                    AgentEvent::SignedOut { agent, tenant, seat, .. } => {
+                        let key = (tenant, seat);
+                        if index.occupants.get(&key) == Some(&agent) {
+                            index.occupants.remove(&key);
+                        }
+                    }
+                    AgentEvent::StatusChanged { .. } => {}
+                }
+            }
+            if (page.len() as u32) < PAGE {
+                break;
+            }
+        }
+        Ok(index.occupants.get(&(tenant.clone(), seat.clone())).cloned())
+    }
+
+    /// The seat and signed-in agent of a phone, from the tenant's configuration and the agents.
+    pub async fn seat_of_extension(
+        &self,
+        tenant: &TenantId,
+        extension: &Extension,
+    ) -> Result<(Option<SeatId>, Option<UserId>), ServiceError> {
+        let config = self.telephony_config(tenant).await?;
+        let Some(seat) = config.seat_for(extension).cloned() else { return Ok((None, None)) };
+        let agent = self.seat_occupant(tenant, &seat).await?;
+        Ok((Some(seat), agent))
+    }
+}

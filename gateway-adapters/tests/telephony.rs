@@ -1,0 +1,249 @@
+//! Issue 5 end to end with real peers: SIPp calls through a real Kamailio, which mirrors every
+//! message as HEP3 to the adapter's listener; the dialog tracker's signals become commands on the
+//! service, and the log must then hold exactly the events of each case — no more, no fewer.
+//! Needs `kamailio` and `sipp` (ops/test.sh installs them; the rig panics with the install command
+//! where they are missing).
+
+mod rig;
+
+use hotline_commands::clock::SystemClock;
+use hotline_commands::handler::CommandContext;
+use hotline_commands::store::sqlite::SqliteEventStore;
+use hotline_commands::store::{EventStore, RecordedEvent};
+use hotline_commands::Hotline;
+use hotline_domain::telephony::{Extension, QueueConfig, QueueId, SeatId, TelephonyCommand};
+use hotline_domain::values::{PhoneNumber, TenantId, UserId};
+use hotline_gateway_adapters::ingest::Ingest;
+use hotline_gateway_adapters::listener::{Inspector, Listener, ListenerConfig};
+use rig::{Kamailio, Scenario, ScratchDir, Sipp, AGENT, CALLER, DIALLED, TRANSFER_TO};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TENANT: &str = "tj01";
+
+/// The adapter, ingesting into a fresh SQLite log with a configured tenant: number 1800 → queue
+/// `repair`, extension 8001 → seat `s1`, where `agent1` is signed in.
+struct Pipeline {
+    store: Arc<dyn EventStore>,
+    hep_port: u16,
+    inspector: Inspector,
+    _dir: ScratchDir,
+}
+
+fn context(actor: &str) -> CommandContext {
+    let id = uuid::Uuid::now_v7();
+    CommandContext {
+        command_id: id,
+        actor: actor.into(),
+        tenant: None,
+        correlation_id: id,
+        causation_id: None,
+        source: "test".into(),
+        occurred_at: chrono::Utc::now(),
+    }
+}
+
+async fn pipeline() -> Pipeline {
+    let dir = ScratchDir::new("telephony");
+    let store: Arc<dyn EventStore> =
+        Arc::new(SqliteEventStore::open(&dir.path().join("hotline.db"), Arc::new(SystemClock)).await.unwrap());
+    let hotline = Hotline::new(Arc::clone(&store), Arc::new(SystemClock), "hq");
+    let tenant = TenantId(TENANT.into());
+    let (queue, seat) = (QueueId("repair".into()), SeatId("s1".into()));
+    for command in [
+        TelephonyCommand::ConfigureQueue(QueueConfig::new(queue.clone(), "报修专线")),
+        TelephonyCommand::RouteNumber { dialled: PhoneNumber(DIALLED.into()), queue },
+        TelephonyCommand::DefineSeat { seat: seat.clone(), name_zh: "一号坐席".into() },
+        TelephonyCommand::BindPhone { seat: seat.clone(), extension: Extension(AGENT.into()) },
+    ] {
+        hotline.configure_telephony(&context("admin"), &tenant, &command).await.unwrap();
+    }
+    hotline.sign_in(&context("agent1"), &UserId("agent1".into()), &tenant, &seat).await.unwrap();
+    let listener = Listener::bind(ListenerConfig {
+        hep_bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+        ..ListenerConfig::default()
+    })
+    .await
+    .unwrap();
+    let hep_port = listener.hep_addr().unwrap().port();
+    let inspector = listener.inspector();
+    let (sender, signals) = tokio::sync::mpsc::channel(4096);
+    tokio::spawn(listener.run(sender));
+    tokio::spawn(Ingest::new(hotline, tenant).run(signals));
+    Pipeline { store, hep_port, inspector, _dir: dir }
+}
+
+impl Pipeline {
+    /// Waits until the log has stopped growing for a while (the tracker and ingestion are done).
+    async fn settled(&self, max: Duration) -> Vec<RecordedEvent> {
+        let started = Instant::now();
+        let (mut head, mut since) = (0, Instant::now());
+        while started.elapsed() < max {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = self.store.head().await.unwrap();
+            if now != head {
+                (head, since) = (now, Instant::now());
+            } else if since.elapsed() > Duration::from_millis(800) {
+                break;
+            }
+        }
+        self.store.read_all(0, u32::MAX).await.unwrap()
+    }
+
+    /// The event types of each telephony stream (call and phone), in order.
+    async fn streams(&self, max: Duration) -> BTreeMap<String, Vec<(String, serde_json::Value)>> {
+        let mut streams: BTreeMap<String, Vec<(String, serde_json::Value)>> = BTreeMap::new();
+        for event in self.settled(max).await {
+            if matches!(event.stream_id.category(), "call" | "phone") {
+                streams.entry(event.stream_id.to_string()).or_default().push((event.event_type, event.payload));
+            }
+        }
+        streams
+    }
+}
+
+/// Runs `calls` calls of a case's UAC/UAS pair through a real Kamailio mirroring to the pipeline.
+async fn run_case(pipeline: &Pipeline, case: &'static str, calls: u32, rate: u32) {
+    let hep_port = pipeline.hep_port;
+    tokio::task::spawn_blocking(move || {
+        let kamailio = Kamailio::start(hep_port);
+        let (uac, uas) = Scenario::pair(case);
+        let uas = Sipp::uas(&uas, kamailio.uas_port());
+        let timeout = Duration::from_secs(30 + u64::from(calls / rate.max(1)) * 2);
+        let run = Sipp::uac_with(&uac, kamailio.addr(), calls, rate, &[], timeout);
+        if !run.status.success() {
+            eprintln!("--- UAS\n{}\n--- kamailio\n{}", uas.log(), kamailio.log());
+        }
+        run.assert_success(u64::from(calls));
+        // Kamailio mirrors the last messages after SIPp ends; give them a moment on the wire.
+        std::thread::sleep(Duration::from_millis(300));
+    })
+    .await
+    .unwrap();
+}
+
+/// One call of a case; returns its events (type, payload) after asserting there is one call.
+async fn one_call(case: &'static str) -> Vec<(String, serde_json::Value)> {
+    let pipeline = pipeline().await;
+    run_case(&pipeline, case, 1, 1).await;
+    let streams = pipeline.streams(Duration::from_secs(10)).await;
+    let stats = pipeline.inspector.stats();
+    assert_eq!(stats.unparseable_sip, 0, "{stats:?}");
+    assert_eq!(streams.len(), 1, "one call, one stream: {streams:#?}");
+    streams.into_values().next().unwrap()
+}
+
+fn types(events: &[(String, serde_json::Value)]) -> Vec<&str> {
+    events.iter().map(|(t, _)| t.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answered_call_hung_up_by_the_caller() {
+    let events = one_call("answered").await;
+    assert_eq!(types(&events), ["CallOffered", "CallRinging", "CallAnswered", "CallEnded"]);
+    let offered = &events[0].1;
+    assert_eq!((offered["caller"].as_str(), offered["dialled"].as_str()), (Some(CALLER), Some(DIALLED)));
+    assert_eq!(offered["queue"], "repair", "routed by the tenant's configuration");
+    let ringing = &events[1].1;
+    assert_eq!((ringing["extension"].as_str(), ringing["seat"].as_str()), (Some(AGENT), Some("s1")));
+    assert_eq!(ringing["agent"], "agent1", "the agent signed in at the ringing seat");
+    assert_eq!(events[2].1["within_service_level"], true);
+    assert_eq!(events[3].1["by"], "caller");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callee_hangs_up() {
+    let events = one_call("callee_hangup").await;
+    assert_eq!(types(&events), ["CallOffered", "CallRinging", "CallAnswered", "CallEnded"]);
+    assert_eq!(events[3].1["by"], "callee");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_abandons_while_ringing() {
+    let events = one_call("abandoned").await;
+    assert_eq!(types(&events), ["CallOffered", "CallRinging", "CallAbandoned"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_seat_rejects_with_486() {
+    let events = one_call("rejected").await;
+    assert_eq!(types(&events), ["CallOffered", "CallRejected"]);
+    assert_eq!(events[1].1["status"], 486);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_ends_with_480() {
+    let events = one_call("no_answer").await;
+    assert_eq!(types(&events), ["CallOffered", "CallRinging", "CallRejected"]);
+    assert_eq!(events[2].1["status"], 480);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_and_resume() {
+    let events = one_call("hold").await;
+    assert_eq!(types(&events), ["CallOffered", "CallRinging", "CallAnswered", "CallHeld", "CallResumed", "CallEnded"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blind_transfer() {
+    let events = one_call("transfer").await;
+    assert_eq!(types(&events), ["CallOffered", "CallRinging", "CallAnswered", "CallTransferred", "CallEnded"]);
+    assert_eq!(events[3].1["target"], TRANSFER_TO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_then_unregister() {
+    let events = one_call("register").await;
+    assert_eq!(types(&events), ["PhoneRegistered", "PhoneUnregistered"]);
+    assert_eq!(events[0].1["extension"], AGENT);
+}
+
+/// Retransmissions and duplicated packets never duplicate an event: the same call's HEP3
+/// datagrams replayed to the listener change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_datagrams_append_nothing() {
+    let pipeline = pipeline().await;
+    let sink = rig::HepSink::start();
+    let sink_port = sink.port();
+    tokio::task::spawn_blocking(move || {
+        let kamailio = Kamailio::start(sink_port);
+        let (uac, uas) = Scenario::pair("answered");
+        let _uas = Sipp::uas(&uas, kamailio.uas_port());
+        Sipp::uac(&uac, kamailio.addr(), 1, 1).assert_success(1);
+    })
+    .await
+    .unwrap();
+    let datagrams = sink.settle(Duration::from_millis(400), Duration::from_secs(10));
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let target = SocketAddr::from((Ipv4Addr::LOCALHOST, pipeline.hep_port));
+    for datagram in &datagrams {
+        socket.send_to(datagram, target).await.unwrap();
+    }
+    let first = pipeline.settled(Duration::from_secs(10)).await.len();
+    for _ in 0..3 {
+        for datagram in &datagrams {
+            socket.send_to(datagram, target).await.unwrap();
+        }
+    }
+    let events = pipeline.settled(Duration::from_secs(10)).await;
+    assert_eq!(events.len(), first, "replays appended nothing");
+    let calls = events.iter().filter(|e| e.stream_id.category() == "call").count();
+    assert_eq!(calls, 4, "offered, ringing, answered, ended");
+}
+
+/// The load test of issue 5: 2000 calls at 50 calls/s; every call is in the log exactly once,
+/// with exactly its four events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_calls_at_fifty_per_second_lose_and_duplicate_nothing() {
+    let pipeline = pipeline().await;
+    run_case(&pipeline, "answered", 2000, 50).await;
+    let streams = pipeline.streams(Duration::from_secs(60)).await;
+    let stats = pipeline.inspector.stats();
+    assert_eq!((stats.rate_limited, stats.oversize, stats.unparseable_sip), (0, 0, 0), "{stats:?}");
+    assert_eq!(streams.len(), 2000, "every call once");
+    for (stream, events) in &streams {
+        assert_eq!(types(events), ["CallOffered", "CallRinging", "CallAnswered", "CallEnded"], "{stream}");
+    }
+}
