@@ -12,6 +12,8 @@
 //!   back.
 //! - [`ApprovalApplier`]: a granted approval carries out its operation (审批后操作); when the
 //!   ticket rules refuse it, the approval records why.
+//! - [`PhoneTimers`]: a phone whose registration was not refreshed by its expiry goes offline
+//!   (`PhoneRegistrationExpired`).
 
 use crate::handler::CommandContext;
 use crate::service::ServiceError;
@@ -20,8 +22,10 @@ use crate::Hotline;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use hotline_domain::approval::{ApprovalAction, ApprovalEvent};
+use hotline_domain::phone::{Phone, PhoneCommand, PhoneEvent, PhoneKey};
 use hotline_domain::ticket::{TicketAction, TicketError, TicketEvent};
 use hotline_domain::values::{ApprovalId, TicketId};
+use hotline_domain::Decider;
 use hotline_domain::EventCodec;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -312,5 +316,76 @@ impl ProcessManager for ApprovalApplier {
 
     fn next_wake(&self) -> Option<DateTime<Utc>> {
         None
+    }
+}
+
+/// The account the phone timers act as.
+pub const PHONE_TIMERS: &str = "system:phone-timers";
+
+/// A registration to expire, keyed by phone; the registration event's id is the cause.
+#[derive(Debug, Clone)]
+struct Registration {
+    key: PhoneKey,
+    expires_at: DateTime<Utc>,
+    cause: Uuid,
+}
+
+/// Registration expiry: a phone whose REGISTER was not refreshed by its `expires_at` goes offline
+/// (`PhoneRegistrationExpired`).
+#[derive(Debug, Default)]
+pub struct PhoneTimers {
+    registrations: BTreeMap<String, Registration>,
+}
+
+#[async_trait]
+impl ProcessManager for PhoneTimers {
+    fn name(&self) -> &'static str {
+        "phone_timers"
+    }
+
+    fn observe(&mut self, event: &RecordedEvent) -> Result<(), ServiceError> {
+        if event.stream_id.category() != Phone::CATEGORY {
+            return Ok(());
+        }
+        let decoded = PhoneEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
+            .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
+        let stream = event.stream_id.to_string();
+        match decoded {
+            PhoneEvent::Registered { tenant, extension, expires_at, .. } => {
+                let key = PhoneKey { tenant, extension };
+                self.registrations.insert(stream, Registration { key, expires_at, cause: event.event_id });
+            }
+            PhoneEvent::Unregistered { .. } | PhoneEvent::RegistrationExpired { .. } => {
+                self.registrations.remove(&stream);
+            }
+        }
+        Ok(())
+    }
+
+    async fn act(&mut self, hotline: &Hotline) -> Result<usize, ServiceError> {
+        let now = hotline.clock().now();
+        let due: Vec<(String, Registration)> = self
+            .registrations
+            .iter()
+            .filter(|(_, r)| r.expires_at <= now)
+            .map(|(s, r)| (s.clone(), r.clone()))
+            .collect();
+        let mut fired = 0;
+        for (stream, registration) in due {
+            let name = format!("expire/{stream}/{}", registration.expires_at.timestamp_micros());
+            let context = context(PHONE_TIMERS, &name, registration.cause, now);
+            match hotline.phone(&context, &registration.key, &PhoneCommand::ExpireRegistration { at: now }).await {
+                Ok(_) => fired += 1,
+                // Refreshed or unregistered meanwhile: the log moved on.
+                Err(ServiceError::Phone(_)) => {}
+                Err(error) => return Err(error),
+            }
+            self.registrations.remove(&stream);
+        }
+        Ok(fired)
+    }
+
+    fn next_wake(&self) -> Option<DateTime<Utc>> {
+        self.registrations.values().map(|r| r.expires_at).min()
     }
 }

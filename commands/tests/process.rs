@@ -5,7 +5,7 @@ mod support;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use hotline_commands::handler::CommandContext;
-use hotline_commands::process::{ApprovalApplier, Follower, TicketTimers};
+use hotline_commands::process::{ApprovalApplier, Follower, PhoneTimers, TicketTimers};
 use hotline_commands::store::StreamId;
 use hotline_commands::Hotline;
 use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
@@ -152,7 +152,53 @@ async fn granted_approval_takes_effect_by_itself_or_records_why_not(t: TestStore
     assert_eq!(t.store.head().await.unwrap(), head, "replay appended nothing");
 }
 
+/// A REGISTER that is not refreshed goes offline at its expiry, once; a refreshed one does not.
+async fn unrefreshed_registrations_expire_once(t: TestStore) {
+    use hotline_domain::phone::{PhoneCommand, PhoneKey};
+    use hotline_domain::telephony::Extension;
+    t.clock.set(t0());
+    let hotline = Hotline::new(Arc::clone(&t.store), t.clock.clone(), "hq");
+    let key = |ext: &str| PhoneKey { tenant: TenantId("tj01".into()), extension: Extension(ext.into()) };
+    for ext in ["8001", "8002"] {
+        let register = PhoneCommand::Register {
+            tenant: TenantId("tj01".into()),
+            extension: Extension(ext.into()),
+            contact: format!("sip:{ext}@10.0.0.5"),
+            expires_seconds: 60,
+            at: t0(),
+        };
+        hotline.phone(&CommandContext::new("system:sip", "sip", t0()), &key(ext), &register).await.unwrap();
+    }
+    let mut timers = Follower::new(hotline.clone(), PhoneTimers::default());
+    assert_eq!(timers.step().await.unwrap(), 0, "not expired yet");
+    t.clock.set(t0() + Duration::seconds(50));
+    let refresh = PhoneCommand::Register {
+        tenant: TenantId("tj01".into()),
+        extension: Extension("8002".into()),
+        contact: "sip:8002@10.0.0.5".into(),
+        expires_seconds: 60,
+        at: t0() + Duration::seconds(50),
+    };
+    hotline.phone(&CommandContext::new("system:sip", "sip", t0()), &key("8002"), &refresh).await.unwrap();
+    t.clock.set(t0() + Duration::seconds(61));
+    assert_eq!(timers.step().await.unwrap(), 1, "8001 expired, 8002 was refreshed");
+    let types: Vec<String> = t
+        .store
+        .read_stream(&StreamId::parse("phone-tj01-8001").unwrap(), 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(types, ["PhoneRegistered", "PhoneRegistrationExpired"]);
+    let head = t.store.head().await.unwrap();
+    let mut replayed = Follower::new(hotline, PhoneTimers::default());
+    assert_eq!(replayed.step().await.unwrap(), 0, "replay fires nothing");
+    assert_eq!(t.store.head().await.unwrap(), head);
+}
+
 on_every_backend!(
+    unrefreshed_registrations_expire_once,
     deadline_breach_fires_once_and_never_on_replay,
     callback_reminder_fires_a_day_after_completion,
     granted_approval_takes_effect_by_itself_or_records_why_not,

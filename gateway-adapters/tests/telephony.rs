@@ -33,16 +33,7 @@ struct Pipeline {
 }
 
 fn context(actor: &str) -> CommandContext {
-    let id = uuid::Uuid::now_v7();
-    CommandContext {
-        command_id: id,
-        actor: actor.into(),
-        tenant: None,
-        correlation_id: id,
-        causation_id: None,
-        source: "test".into(),
-        occurred_at: chrono::Utc::now(),
-    }
+    CommandContext::new(actor, "test", chrono::Utc::now())
 }
 
 async fn pipeline() -> Pipeline {

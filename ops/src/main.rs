@@ -37,6 +37,23 @@ enum Command {
         /// …or after this many seconds, whichever comes first.
         #[arg(long, default_value_t = 60)]
         seal_every_seconds: i64,
+        /// Run the SIP adapter: receive HEP3 (Kamailio siptrace, Asterisk res_hep, FreeSWITCH
+        /// capture) on this UDP address, e.g. 127.0.0.1:9060. Receive-only.
+        #[arg(long, env = "HOTLINE_HEP_LISTEN")]
+        hep_listen: Option<SocketAddr>,
+        /// Also (or instead) receive plain mirrored SIP on this UDP address.
+        #[arg(long, env = "HOTLINE_SIP_LISTEN")]
+        sip_listen: Option<SocketAddr>,
+        /// The HEP3 auth key capture agents must send (chunk 0x000e); none when omitted.
+        #[arg(long, env = "HOTLINE_HEP_AUTH_KEY")]
+        hep_auth_key: Option<String>,
+        /// Source addresses the SIP adapter accepts (comma-separated); loopback only when omitted.
+        #[arg(long, value_delimiter = ',', env = "HOTLINE_SIP_ALLOW")]
+        sip_allow: Vec<std::net::IpAddr>,
+        /// The tenant of calls to numbers and of phones that no tenant's telephony configuration
+        /// claims.
+        #[arg(long, env = "HOTLINE_TELEPHONY_TENANT", default_value = "default")]
+        telephony_tenant: String,
     },
     /// Create or upgrade the schemas of the log and the read models, then exit. Other commands
     /// migrate on start too.
@@ -196,16 +213,7 @@ impl ExportScopeArgs {
 
 /// A command context for what an operator does from the command line.
 fn cli_context(by: &str) -> hotline_commands::handler::CommandContext {
-    let id = uuid::Uuid::now_v7();
-    hotline_commands::handler::CommandContext {
-        command_id: id,
-        actor: by.to_owned(),
-        tenant: None,
-        correlation_id: id,
-        causation_id: None,
-        source: "cli".to_owned(),
-        occurred_at: chrono::Utc::now(),
-    }
+    hotline_commands::handler::CommandContext::new(by, "cli", chrono::Utc::now())
 }
 
 /// Prints a line to stdout; a reader that went away (`hotline demo | head`) is not an error.
@@ -236,7 +244,16 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     match cli.command {
-        Command::Serve { listen, seal_every_events, seal_every_seconds } => {
+        Command::Serve {
+            listen,
+            seal_every_events,
+            seal_every_seconds,
+            hep_listen,
+            sip_listen,
+            hep_auth_key,
+            sip_allow,
+            telephony_tenant,
+        } => {
             let hotline = cli.store.open_service().await?;
             let read = cli.store.open_read_store().await?;
             let keys = cli.store.keys()?;
@@ -246,6 +263,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 nats_url: cli.store.nats_url.clone(),
                 backend: cli.store.describe(),
                 sealer,
+                telephony: (hep_listen.is_some() || sip_listen.is_some()).then(|| {
+                    use hotline_gateway_adapters::listener::{ListenerConfig, SourceAllowlist};
+                    hotline_ops::serve::TelephonyOptions {
+                        listener: ListenerConfig {
+                            hep_bind: hep_listen,
+                            sip_bind: sip_listen,
+                            hep_auth_key: hep_auth_key.map(String::into_bytes),
+                            allowed_sources: if sip_allow.is_empty() {
+                                SourceAllowlist::LoopbackOnly
+                            } else {
+                                SourceAllowlist::Only(sip_allow)
+                            },
+                            ..ListenerConfig::default()
+                        },
+                        default_tenant: hotline_domain::values::TenantId(telephony_tenant),
+                    }
+                }),
             };
             hotline_ops::serve::serve(listen, hotline, read, keys, options).await?;
         }

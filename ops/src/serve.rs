@@ -3,15 +3,20 @@
 //! Runs every projection live (catch up, then follow the log's commit notifications) and the
 //! process managers (and, with `HOTLINE_NATS_URL`, the JetStream publisher), and serves the
 //! GraphQL API (`POST /graphql`, GraphiQL on `GET /graphql`, `/graphql/ws`) and `GET /healthz`:
-//! the log's backend and head, and each projection's checkpoint.
+//! the log's backend and head, and each projection's checkpoint. With `--hep-listen` (or
+//! `--sip-listen`) it also runs the SIP adapter: mirrored signalling in, call and phone events out
+//! (`GET /telephony/rejected` shows the datagrams it could not read; `/metrics` counts them).
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use hotline_commands::process::{ApprovalApplier, Follower, TicketTimers};
+use hotline_commands::process::{ApprovalApplier, Follower, PhoneTimers, TicketTimers};
 use hotline_commands::seal::Sealer;
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
+use hotline_domain::values::TenantId;
+use hotline_gateway_adapters::ingest::{Ingest, IngestStats};
+use hotline_gateway_adapters::listener::{Inspector, Listener, ListenerConfig};
 use hotline_graphql::auth::Keys;
 use hotline_graphql::schema::Api;
 use hotline_projections::all_projections;
@@ -27,15 +32,37 @@ struct AppState {
     store: Arc<dyn EventStore>,
     runner: Arc<Runner>,
     backend: String,
+    telephony: Option<(Inspector, Arc<IngestStats>)>,
 }
 
 /// The service's routes.
-pub fn router(store: Arc<dyn EventStore>, runner: Arc<Runner>, backend: String) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(AppState {
-        store,
-        runner,
-        backend,
-    })
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/telephony/rejected", get(rejected))
+        .with_state(state)
+}
+
+/// The datagrams the SIP adapter could not read (newest last), for an operator to inspect.
+async fn rejected(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
+    let Some((inspector, _)) = &state.telephony else {
+        return (axum::http::StatusCode::NOT_FOUND, Json(json!({ "error": "the SIP adapter is not running" })));
+    };
+    let rejected: Vec<Value> = inspector
+        .rejected()
+        .iter()
+        .map(|r| {
+            json!({
+                "at": r.at,
+                "source": r.source.to_string(),
+                "reason": r.reason,
+                "text": String::from_utf8_lossy(&r.bytes),
+                "hex": hex::encode(&r.bytes),
+            })
+        })
+        .collect();
+    (axum::http::StatusCode::OK, Json(json!({ "rejected": rejected })))
 }
 
 async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
@@ -88,12 +115,45 @@ async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, Stri
             lag.with_label_values(&id).set(head.saturating_sub(checkpoint.position) as i64);
             failed.with_label_values(&id).set(i64::from(checkpoint.status == "failed"));
         }
-        for collector in [
-            Box::new(head_gauge) as Box<dyn prometheus::core::Collector>,
-            Box::new(position),
-            Box::new(lag),
-            Box::new(failed),
-        ] {
+        let mut collectors: Vec<Box<dyn prometheus::core::Collector>> =
+            vec![Box::new(head_gauge), Box::new(position), Box::new(lag), Box::new(failed)];
+        if let Some((inspector, ingest)) = &state.telephony {
+            let sip = prometheus::IntGaugeVec::new(
+                prometheus::Opts::new("hotline_sip_datagrams", "SIP adapter datagrams by outcome"),
+                &["outcome"],
+            )
+            .map_err(|e| e.to_string())?;
+            let stats = inspector.stats();
+            let hep_rejected: u64 = stats.rejected_hep.values().sum();
+            for (outcome, count) in [
+                ("received", stats.received),
+                ("decoded", stats.decoded),
+                ("keepalive", stats.keepalives),
+                ("hep_rejected", hep_rejected),
+                ("unparseable_sip", stats.unparseable_sip),
+                ("rate_limited", stats.rate_limited),
+                ("oversize", stats.oversize),
+                ("not_allowed", stats.not_allowed),
+            ] {
+                sip.with_label_values(&[outcome]).set(count as i64);
+            }
+            let signals = prometheus::IntGaugeVec::new(
+                prometheus::Opts::new("hotline_sip_signals", "Call and phone signals by outcome"),
+                &["outcome"],
+            )
+            .map_err(|e| e.to_string())?;
+            use std::sync::atomic::Ordering::Relaxed;
+            for (outcome, count) in [
+                ("tracked", stats.signals),
+                ("applied", ingest.applied.load(Relaxed)),
+                ("refused", ingest.refused.load(Relaxed)),
+            ] {
+                signals.with_label_values(&[outcome]).set(count as i64);
+            }
+            collectors.push(Box::new(sip));
+            collectors.push(Box::new(signals));
+        }
+        for collector in collectors {
             registry.register(collector).map_err(|e| e.to_string())?;
         }
         prometheus::TextEncoder::new().encode_to_string(&registry.gather()).map_err(|e| e.to_string())
@@ -115,6 +175,16 @@ pub struct ServeOptions {
     pub backend: String,
     /// The sealer of the log's checkpoints.
     pub sealer: Sealer,
+    /// The SIP adapter, when it should run.
+    pub telephony: Option<TelephonyOptions>,
+}
+
+/// The SIP adapter's settings.
+pub struct TelephonyOptions {
+    /// Sockets, allowlist, rate limit, auth key, tracker timeouts.
+    pub listener: ListenerConfig,
+    /// The tenant of calls and phones that no tenant's telephony configuration claims.
+    pub default_tenant: TenantId,
 }
 
 /// Runs the projections and the process managers (ticket timers, approval applier, sealer), and serves
@@ -128,7 +198,7 @@ pub async fn serve(
     keys: Keys,
     options: ServeOptions,
 ) -> anyhow::Result<()> {
-    let ServeOptions { nats_url, backend, sealer } = options;
+    let ServeOptions { nats_url, backend, sealer, telephony } = options;
     let store = Arc::clone(hotline.store());
     let runner = Arc::new(Runner::new(Arc::clone(&store), read.clone(), all_projections()));
     let mut background = runner.spawn();
@@ -142,10 +212,25 @@ pub async fn serve(
     background.push(tokio::spawn(Follower::new(hotline.clone(), TicketTimers::default()).run()));
     background.push(tokio::spawn(Follower::new(hotline.clone(), ApprovalApplier::default()).run()));
     background.push(tokio::spawn(Follower::new(hotline.clone(), sealer).run()));
+    background.push(tokio::spawn(Follower::new(hotline.clone(), PhoneTimers::default()).run()));
+    let telephony = match telephony {
+        None => None,
+        Some(TelephonyOptions { listener, default_tenant }) => {
+            let listener = Listener::bind(listener).await?;
+            let inspector = listener.inspector();
+            tracing::info!(hep = ?listener.hep_addr(), sip = ?listener.sip_addr(), "SIP adapter listening");
+            let (sender, signals) = tokio::sync::mpsc::channel(16_384);
+            let ingest = Ingest::new(hotline.clone(), default_tenant);
+            let stats = ingest.stats();
+            background.push(tokio::spawn(listener.run(sender)));
+            background.push(tokio::spawn(ingest.run(signals)));
+            Some((inspector, stats))
+        }
+    };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");
     let api = hotline_graphql::router(Api { hotline, runner: Arc::clone(&runner) }, keys);
-    let app = router(store, runner, backend).merge(api);
+    let app = router(AppState { store, runner, backend, telephony }).merge(api);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     for task in background {
         task.abort();

@@ -536,3 +536,56 @@ async fn two_nodes_on_one_postgres_and_nats_agree_and_see_each_others_changes() 
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
     let _ = admin.execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str()).await;
 }
+
+/// `serve --hep-listen`: mirrored signalling becomes call events in the log; what cannot be read
+/// is counted in /metrics and kept at /telephony/rejected, never dropped silently.
+#[tokio::test]
+async fn serve_ingests_hep3_and_keeps_what_it_cannot_read() {
+    use hotline_gateway_adapters::hep::HepPacket;
+    let dir = tempfile::tempdir().unwrap();
+    let hep_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let hep = format!("127.0.0.1:{hep_port}");
+    let server = serve_with(dir.path(), &[("HOTLINE_HEP_LISTEN", &hep), ("HOTLINE_TELEPHONY_TENANT", "tj01")]).await;
+    let base = server.url.trim_end_matches("/graphql").to_owned();
+    let invite = "INVITE sip:96069@10.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-1\r\n\
+        From: <sip:13812345678@10.0.0.9>;tag=a1\r\n\
+        To: <sip:96069@10.0.0.1>\r\n\
+        Call-ID: serve-test-1\r\n\
+        CSeq: 1 INVITE\r\n\
+        Contact: <sip:13812345678@10.0.0.9>\r\n\
+        Content-Length: 0\r\n\r\n";
+    let packet = HepPacket {
+        src: "10.0.0.9:5060".parse().unwrap(),
+        dst: "10.0.0.1:5060".parse().unwrap(),
+        captured_at: chrono::Utc::now(),
+        payload: bytes::Bytes::from(invite.as_bytes().to_vec()),
+        correlation_id: None,
+    };
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.send_to(b"definitely not HEP", &hep).unwrap();
+    socket.send_to(&packet.encode(None).unwrap(), &hep).unwrap();
+
+    let db = dir.path().join("hotline.db");
+    let mut offered = 0i64;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut conn =
+            <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        offered = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE event_type = 'CallOffered'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        if offered > 0 {
+            break;
+        }
+    }
+    assert_eq!(offered, 1, "the INVITE became one CallOffered");
+    let rejected: Value = reqwest::get(format!("{base}/telephony/rejected")).await.unwrap().json().await.unwrap();
+    let kept = rejected["rejected"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{rejected}");
+    assert_eq!(kept[0]["text"], "definitely not HEP");
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("hotline_sip_datagrams{outcome=\"received\"} 2"), "{metrics}");
+    assert!(metrics.contains("hotline_sip_datagrams{outcome=\"hep_rejected\"} 1"), "{metrics}");
+}
