@@ -10,11 +10,14 @@ use crate::handler::{CommandContext, Executed};
 use crate::service::{load, run, ServiceError, StreamCache};
 use crate::store::StreamId;
 use crate::Hotline;
+use chrono::{DateTime, Utc};
 use hotline_domain::agent::{Agent, AgentCommand, AgentEvent, AgentState, AgentStatus};
-use hotline_domain::call::{Call, CallCommand, CallEvent, CallKey, CallState};
+use hotline_domain::call::{Call, CallCommand, CallEvent, CallKey, CallState, CallStatus};
 use hotline_domain::organisation::UnitKind;
 use hotline_domain::phone::{Phone, PhoneCommand, PhoneEvent, PhoneKey};
-use hotline_domain::telephony::{Extension, SeatId, Telephony, TelephonyCommand, TelephonyConfig, TelephonyEvent};
+use hotline_domain::telephony::{
+    Extension, QueueId, SeatId, Telephony, TelephonyCommand, TelephonyConfig, TelephonyEvent,
+};
 use hotline_domain::values::{TenantId, UserId};
 use hotline_domain::{Decider, EventCodec};
 use std::collections::HashMap;
@@ -188,5 +191,91 @@ impl Hotline {
         let Some(seat) = config.seat_for(extension).cloned() else { return Ok((None, None)) };
         let agent = self.seat_occupant(tenant, &seat).await?;
         Ok((Some(seat), agent))
+    }
+}
+
+/// One call in a queue at an instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedCall {
+    /// The call's stream.
+    pub stream: String,
+    /// Caller number (mask it for display).
+    pub caller: String,
+    /// Where it stood.
+    pub status: CallStatus,
+    /// When it was offered.
+    pub offered_at: Option<DateTime<Utc>>,
+    /// The agent on it or ringing for it, if known.
+    pub agent: Option<UserId>,
+    /// Whether it was on hold.
+    pub on_hold: bool,
+}
+
+/// A queue at an instant, folded from the call events of the log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueSnapshot {
+    /// Calls waiting for an answer (offered, queued, ringing), longest-waiting first.
+    pub waiting: Vec<QueuedCall>,
+    /// Calls answered and not yet ended (talking or on hold, or being transferred).
+    pub talking: Vec<QueuedCall>,
+    /// Calls of the queue already finished by then, by status code (`ended`, `abandoned`, …).
+    pub finished: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl Hotline {
+    /// A queue's state at `at`: every call of `tenant` routed to `queue`, folded from its events
+    /// whose capture time (`at` of the event) is at or before `at`. Capture time, not commit
+    /// time: the question is what the callers experienced. Reads the whole log; for audits.
+    pub async fn queue_at(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueId,
+        at: DateTime<Utc>,
+    ) -> Result<QueueSnapshot, ServiceError> {
+        let mut calls: HashMap<String, CallState> = HashMap::new();
+        let mut after = 0;
+        loop {
+            let page = self.store.read_all(after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.global_position;
+            for event in page.iter().filter(|e| e.stream_id.category() == Call::CATEGORY) {
+                let happened = event
+                    .payload
+                    .get("at")
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| t.with_timezone(&Utc));
+                if happened.is_none_or(|t| t > at) {
+                    continue;
+                }
+                let decoded = CallEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
+                    .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
+                let state = calls.remove(event.stream_id.as_str()).unwrap_or_default();
+                calls.insert(event.stream_id.to_string(), Call::evolve(state, &decoded));
+            }
+        }
+        let mut snapshot = QueueSnapshot::default();
+        for (stream, call) in calls {
+            if call.tenant.as_ref() != Some(tenant) || call.queue.as_ref() != Some(queue) {
+                continue;
+            }
+            let Some(status) = call.status else { continue };
+            let entry = QueuedCall {
+                stream,
+                caller: call.caller.clone(),
+                status,
+                offered_at: call.offered_at,
+                agent: call.agent.clone(),
+                on_hold: call.held_since.is_some(),
+            };
+            match status {
+                CallStatus::Offered | CallStatus::Queued | CallStatus::Ringing => snapshot.waiting.push(entry),
+                CallStatus::Talking | CallStatus::Transferring => snapshot.talking.push(entry),
+                finished => *snapshot.finished.entry(finished.code()).or_default() += 1,
+            }
+        }
+        snapshot.waiting.sort_by_key(|c| c.offered_at);
+        snapshot.talking.sort_by_key(|c| c.offered_at);
+        Ok(snapshot)
     }
 }

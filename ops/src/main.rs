@@ -77,11 +77,19 @@ enum Command {
         seed: u64,
     },
     /// Print a ticket's full history (position, recorded and occurred times, actor, event, reason)
-    /// and its state at an instant: what the log held then (events recorded up to --at).
+    /// and its state at an instant: what the log held then (events recorded up to --at). With
+    /// --queue, a call queue's state at the instant instead: the calls waiting and talking, from
+    /// the call events captured up to --at.
     Replay {
         /// The ticket's number, e.g. tj01-2026-000042.
+        #[arg(long, required_unless_present = "queue", conflicts_with = "queue")]
+        ticket: Option<String>,
+        /// A call queue's id (with --tenant).
+        #[arg(long, requires = "tenant")]
+        queue: Option<String>,
+        /// The queue's tenant.
         #[arg(long)]
-        ticket: String,
+        tenant: Option<String>,
         /// The instant (RFC 3339, e.g. 2026-11-23T09:00:00Z); now when omitted.
         #[arg(long)]
         at: Option<chrono::DateTime<chrono::Utc>>,
@@ -340,7 +348,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("this server verifies RS256 tokens; mint them with your issuer")?;
             say!("{token}");
         }
-        Command::Replay { ticket, at } => {
+        Command::Replay { queue: Some(queue), tenant, at, .. } => {
+            let hotline = cli.store.open_service().await?;
+            let at = at.unwrap_or_else(chrono::Utc::now);
+            let tenant = hotline_domain::values::TenantId(tenant.unwrap_or_default());
+            let queue = hotline_domain::telephony::QueueId(queue);
+            let snapshot = hotline.queue_at(&tenant, &queue, at).await?;
+            say!("queue {} of {} at {at}:", queue.0, tenant.0);
+            for (label, calls) in [("waiting", &snapshot.waiting), ("talking", &snapshot.talking)] {
+                say!("  {label}: {}", calls.len());
+                for call in calls {
+                    say!(
+                        "    {}  offered {}  {:<12} caller {}  agent {}{}",
+                        call.stream,
+                        call.offered_at.map_or_else(|| "-".to_owned(), |t| t.format("%H:%M:%S").to_string()),
+                        call.status.code(),
+                        hotline_domain::values::PhoneNumber(call.caller.clone()).masked(),
+                        call.agent.as_ref().map_or("-", |a| a.0.as_str()),
+                        if call.on_hold { "  (on hold)" } else { "" }
+                    );
+                }
+            }
+            let finished: Vec<String> = snapshot.finished.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            say!("  finished before: {}", if finished.is_empty() { "none".to_owned() } else { finished.join(", ") });
+        }
+        Command::Replay { ticket, at, .. } => {
+            let ticket = ticket.context("give --ticket NUMBER or --queue Q --tenant T")?;
             let hotline = cli.store.open_service().await?;
             let ticket_id = hotline
                 .ticket_id_by_number(&ticket)
