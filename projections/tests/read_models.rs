@@ -731,7 +731,10 @@ async fn catch_up_is_idempotent_failures_stop_one_projection_and_rebuild_matches
     assert_eq!((fragile.status.as_str(), fragile.failed_position), ("failed", Some(escalation_position)));
     assert!(fragile.position < escalation_position, "the failing batch was not committed");
     assert!(
-        matches!(w.runner.step(&w.runner.projections().last().expect("fragile is last")).await, Err(ProjectionError::Stopped { .. })),
+        matches!(
+            w.runner.step(w.runner.projections().last().expect("fragile is last")).await,
+            Err(ProjectionError::Stopped { .. })
+        ),
         "it stays stopped"
     );
 
