@@ -1,5 +1,5 @@
 //! Reads that are themselves facts: who looked at a ticket's full history or at unmasked phone
-//! numbers, and when. Stream `audit-<yyyymmdd>` (UTC day), appended with no version check: there
+//! numbers (of tickets or of calls), and when. Stream `audit-<yyyymmdd>` (UTC day), appended with no version check: there
 //! is nothing to decide, only to record.
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
@@ -27,6 +27,14 @@ pub enum AuditEvent {
     UnmaskedNumbersRead {
         /// The tickets.
         ticket_ids: Vec<TicketId>,
+        /// Who.
+        reader: String,
+    },
+    /// A user was shown the unmasked caller numbers of these calls.
+    #[serde(rename = "UnmaskedCallersRead")]
+    UnmaskedCallersRead {
+        /// The calls (their keys).
+        calls: Vec<String>,
         /// Who.
         reader: String,
     },

@@ -172,7 +172,12 @@ async fn calls_are_scoped_paged_and_masked_by_role() {
     let [a, b, c, f] = w.calls.clone();
     let query = "{ calls(first: 100) { edges { node { id tenant callerNumber status statusLabel outcome outcomeLabel \
                  waitSeconds talkSeconds withinServiceLevel agent } } } }";
+    let audits = |log: Arc<dyn EventStore>| async move {
+        let events = log.read_all(0, u32::MAX).await.unwrap();
+        events.into_iter().filter(|e| e.event_type == "UnmaskedCallersRead").map(|e| e.payload).collect::<Vec<_>>()
+    };
     let agent = data(run(&w.schema, &agent_a1(), query).await);
+    assert!(audits(w.log.clone()).await.is_empty(), "masked numbers are not an audited read");
     let nodes = agent["calls"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect::<Vec<_>>();
     let ids: Vec<&str> = nodes.iter().map(|n| n["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [a.as_str(), b.as_str(), c.as_str()], "an agent sees their tenant's calls only");
@@ -183,6 +188,9 @@ async fn calls_are_scoped_paged_and_masked_by_role() {
     let supervisor = caller("s1", "supervisor", Some("tj01"), "/hq/north/tj01");
     let shown = data(run(&w.schema, &supervisor, query).await);
     assert_eq!(shown["calls"]["edges"][0]["node"]["callerNumber"], "13800000001", "in full for supervisors");
+    let recorded = audits(w.log.clone()).await;
+    assert_eq!(recorded.len(), 1, "reading unmasked numbers is recorded");
+    assert_eq!((recorded[0]["reader"].as_str(), recorded[0]["calls"].as_array().map(Vec::len)), (Some("s1"), Some(3)));
     let group = data(run(&w.schema, &caller("g1", "group_admin", None, "/hq"), query).await);
     assert_eq!(group["calls"]["edges"].as_array().unwrap().len(), 4);
     let only_tj02 = data(
