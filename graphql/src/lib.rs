@@ -13,6 +13,7 @@
 //!   read-your-writes with `afterPosition`.
 //! - [`telephony`]: calls, the agent board, call KPIs, a queue at an instant and the agent's
 //!   screen pop (弹屏).
+//! - [`telephony_mutation`]: agents' sign-in and status, admins' telephony configuration.
 //! - [`error`]: typed errors with `extensions.code`.
 //!
 //! # Architecture Invariants
@@ -30,6 +31,7 @@ pub mod auth;
 pub mod error;
 pub mod schema;
 pub mod telephony;
+pub mod telephony_mutation;
 
 use async_graphql::{Data, Schema};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};

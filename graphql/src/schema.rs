@@ -851,12 +851,12 @@ pub struct CreateTicketInput {
     tenant: Option<String>,
 }
 
-fn code_enum<T: serde::de::DeserializeOwned>(field: &str, code: &str) -> std::result::Result<T, ApiError> {
+pub(crate) fn code_enum<T: serde::de::DeserializeOwned>(field: &str, code: &str) -> std::result::Result<T, ApiError> {
     serde_json::from_value(serde_json::Value::String(code.to_owned()))
         .map_err(|_| ApiError::InvalidInput(format!("unknown {field} {code:?}")))
 }
 
-fn uuid_of(field: &str, id: &ID) -> std::result::Result<Uuid, ApiError> {
+pub(crate) fn uuid_of(field: &str, id: &ID) -> std::result::Result<Uuid, ApiError> {
     Uuid::parse_str(&id.0).map_err(|_| ApiError::InvalidInput(format!("{field} is not a UUID")))
 }
 
@@ -865,9 +865,10 @@ fn approval_ref(approval_id: &Option<ID>) -> std::result::Result<Option<Approval
     approval_id.as_ref().map(|id| uuid_of("approvalId", id).map(ApprovalId)).transpose()
 }
 
-/// The root of all mutations: the ticket and approval commands, and the offline batch.
+/// The root of all mutations: the ticket and approval commands, the offline batch, and the
+/// telephony commands (agents' sign-in and status, admins' telephony configuration).
 #[derive(async_graphql::MergedObject, Default)]
-pub struct MutationRoot(TicketMutation, SyncMutation);
+pub struct MutationRoot(TicketMutation, SyncMutation, crate::telephony_mutation::TelephonyMutation);
 
 /// Ticket and approval commands. Each takes an optional `clientCommandId` (a UUID): sending the
 /// same one again returns the first result and appends nothing.

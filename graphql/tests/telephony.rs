@@ -361,3 +361,53 @@ async fn screen_pop_follows_the_agent_with_customer_tickets_and_recent_calls() {
         handle.abort();
     }
 }
+
+/// Agents sign in, change status and sign out through the API; admins configure their own tenant's
+/// telephony; retries append nothing; refusals are typed.
+#[tokio::test]
+async fn agents_and_admins_change_telephony_through_mutations() {
+    let w = world().await;
+    let admin = caller("adm1", "subsidiary_admin", Some("tj01"), "/hq/north/tj01");
+    let configure = r#"mutation {
+        configureQueue(input: { queueId: "complaints", nameZh: "投诉专线", serviceLevelSeconds: 30 }) { events }
+        defineSeat(seat: "A-03", nameZh: "三号坐席") { events }
+        bindPhone(seat: "A-03", extension: "8003") { events position }
+        blacklistNumber(number: "13900000009", reason: "骚扰电话") { events }
+    }"#;
+    let done = data(run(&w.schema, &admin, configure).await);
+    assert_eq!(done["bindPhone"]["events"][0], "PhoneBound");
+    assert!(done["bindPhone"]["position"].as_u64().is_some());
+    let foreign = run(
+        &w.schema,
+        &caller("adm2", "subsidiary_admin", Some("tj02"), "/hq/north/tj02"),
+        r#"mutation { defineSeat(seat: "X", nameZh: "x", tenant: "tj01") { events } }"#,
+    )
+    .await;
+    assert_eq!(error_code(&foreign).as_deref(), Some("FORBIDDEN"));
+    let by_agent = run(&w.schema, &agent_a1(), r#"mutation { defineSeat(seat: "X", nameZh: "x") { events } }"#).await;
+    assert_eq!(error_code(&by_agent).as_deref(), Some("FORBIDDEN"), "agents do not configure");
+    let again = run(&w.schema, &admin, r#"mutation { bindPhone(seat: "A-03", extension: "8003") { events } }"#).await;
+    assert_eq!(error_code(&again).as_deref(), Some("DOMAIN_RULE"), "one phone per seat");
+
+    let a3 = caller("a3", "agent", Some("tj01"), "/hq/north/tj01");
+    let occupied = run(&w.schema, &a3, r#"mutation { signIn(seat: "A-01") { events } }"#).await;
+    assert_eq!(error_code(&occupied).as_deref(), Some("DOMAIN_RULE"), "a1 sits at A-01");
+    let id = uuid::Uuid::now_v7();
+    let sign_in = format!(r#"mutation {{ signIn(seat: "A-03", clientCommandId: "{id}") {{ events duplicate }} }}"#);
+    let first = data(run(&w.schema, &a3, &sign_in).await);
+    assert_eq!(
+        (first["signIn"]["events"][0].as_str(), first["signIn"]["duplicate"].as_bool()),
+        (Some("AgentSignedIn"), Some(false))
+    );
+    let retry = data(run(&w.schema, &a3, &sign_in).await);
+    assert_eq!(retry["signIn"]["duplicate"], true, "a retry appends nothing");
+    let wrap = data(run(&w.schema, &a3, r#"mutation { setAgentStatus(status: "wrap_up") { events } }"#).await);
+    assert_eq!(wrap["setAgentStatus"]["events"][0], "AgentStatusChanged");
+    let bad = run(&w.schema, &a3, r#"mutation { setAgentStatus(status: "sleeping") { events } }"#).await;
+    assert_eq!(error_code(&bad).as_deref(), Some("INVALID_INPUT"));
+    let out = data(run(&w.schema, &a3, "mutation { signOut { events } }").await);
+    assert_eq!(out["signOut"]["events"][0], "AgentSignedOut");
+    let stream = w.log.read_stream(&StreamId::new("agent", "a3"), 1).await.unwrap();
+    let types: Vec<&str> = stream.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["AgentSignedIn", "AgentStatusChanged", "AgentSignedOut"]);
+}
