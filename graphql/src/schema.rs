@@ -1633,7 +1633,8 @@ pub struct TicketSubscription;
 #[async_graphql::Subscription]
 impl TicketSubscription {
     /// Tickets in the caller's scope (and matching the filter) each time they change, once the
-    /// read models show the change.
+    /// read models show the change. Changes committed together (e.g. an offline batch) arrive as
+    /// the ticket's latest state, not one message per event.
     async fn ticket_changed(
         &self,
         ctx: &Context<'_>,
