@@ -11,6 +11,8 @@
 //! - [`auth`]: bearer JWT (HS256 or RS256) → [`auth::Caller`]: scope, masking, permissions.
 //! - [`schema`]: queries over the read models, mutations through the `Hotline` service,
 //!   read-your-writes with `afterPosition`.
+//! - [`telephony`]: calls, the agent board, call KPIs, a queue at an instant and the agent's
+//!   screen pop (弹屏).
 //! - [`error`]: typed errors with `extensions.code`.
 //!
 //! # Architecture Invariants
@@ -27,6 +29,7 @@
 pub mod auth;
 pub mod error;
 pub mod schema;
+pub mod telephony;
 
 use async_graphql::{Data, Schema};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
@@ -48,7 +51,7 @@ pub const MAX_COMPLEXITY: usize = 10_000;
 
 /// Builds the schema with its limits.
 pub fn build_schema(api: Api) -> HotlineSchema {
-    Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .data(api)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -93,7 +96,7 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: Gra
 
 /// The schema's SDL, for the snapshot and for frontend code generation.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default()).finish().sdl()
 }
 
 /// graphql-transport-ws (and the older graphql-ws): the token comes in the `connection_init`

@@ -7,6 +7,7 @@
 
 use crate::auth::{AuthError, Caller, Permission, Scope};
 use crate::error::ApiError;
+use crate::telephony::{TelephonyQuery, TelephonySubscription};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -46,11 +47,11 @@ pub struct Api {
 
 type Result<T> = std::result::Result<T, async_graphql::Error>;
 
-fn api<'a>(ctx: &Context<'a>) -> &'a Api {
+pub(crate) fn api<'a>(ctx: &Context<'a>) -> &'a Api {
     ctx.data_unchecked::<Api>()
 }
 
-fn caller<'a>(ctx: &Context<'a>) -> std::result::Result<&'a Caller, ApiError> {
+pub(crate) fn caller<'a>(ctx: &Context<'a>) -> std::result::Result<&'a Caller, ApiError> {
     match ctx.data_opt::<std::result::Result<Caller, AuthError>>() {
         Some(Ok(caller)) => Ok(caller),
         Some(Err(error)) => Err(ApiError::Unauthenticated(error.to_string())),
@@ -58,7 +59,7 @@ fn caller<'a>(ctx: &Context<'a>) -> std::result::Result<&'a Caller, ApiError> {
     }
 }
 
-async fn reach(ctx: &Context<'_>, position: Option<u64>) -> std::result::Result<(), ApiError> {
+pub(crate) async fn reach(ctx: &Context<'_>, position: Option<u64>) -> std::result::Result<(), ApiError> {
     match position {
         Some(position) => api(ctx)
             .runner
@@ -69,12 +70,29 @@ async fn reach(ctx: &Context<'_>, position: Option<u64>) -> std::result::Result<
     }
 }
 
-fn parse_time(text: &str) -> DateTime<Utc> {
+pub(crate) fn parse_time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
 }
 
-fn label(category: &str, code: &str) -> String {
+pub(crate) fn label(category: &str, code: &str) -> String {
     dictionary::label_zh(category, code).map_or_else(|| code.to_owned(), str::to_owned)
+}
+
+/// A phone number as the caller may see it: in full for roles that may, masked otherwise.
+pub(crate) fn shown_number(caller: &Caller, number: String) -> String {
+    if caller.sees_unmasked_numbers() {
+        number
+    } else {
+        PhoneNumber(number).masked()
+    }
+}
+
+/// Today in China Standard Time, as `[start, end)` in UTC.
+pub(crate) fn china_today(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    let local = now.with_timezone(&china).date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
+    let start = local.and_local_timezone(china).single().expect("fixed offsets are unambiguous").with_timezone(&Utc);
+    (start, start + chrono::Duration::days(1))
 }
 
 /// Deadline state of an open ticket.
@@ -144,7 +162,7 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    fn from_view(view: TicketView, caller: &Caller, now: &DateTime<Utc>) -> Ticket {
+    pub(crate) fn from_view(view: TicketView, caller: &Caller, now: &DateTime<Utc>) -> Ticket {
         let deadline_at = parse_time(&view.deadline_at);
         let open = !matches!(view.status.as_str(), "closed" | "voided" | "cancelled");
         let deadline_state = if open && deadline_at < *now {
@@ -154,16 +172,7 @@ impl Ticket {
         } else {
             DeadlineState::OnTrack
         };
-        let caller_phone =
-            view.caller_phone.map(
-                |number| {
-                    if caller.sees_unmasked_numbers() {
-                        number
-                    } else {
-                        PhoneNumber(number).masked()
-                    }
-                },
-            );
+        let caller_phone = view.caller_phone.map(|number| shown_number(caller, number));
         Ticket {
             id: ID(view.ticket_id),
             number: view.ticket_no,
@@ -476,8 +485,13 @@ pub enum BucketSize {
     Day,
 }
 
-/// The root of all queries.
-pub struct QueryRoot;
+/// The root of all queries: the ticket side and the telephony side.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct QueryRoot(TicketQuery, TelephonyQuery);
+
+/// Queries over tickets, approvals, customers, KPIs and the organisation.
+#[derive(Default)]
+pub struct TicketQuery;
 
 async fn kpis_for(
     api: &Api,
@@ -582,7 +596,7 @@ async fn visible_ticket(ctx: &Context<'_>, ticket_id: &str) -> std::result::Resu
 }
 
 #[Object]
-impl QueryRoot {
+impl TicketQuery {
     /// The caller, as the token says.
     async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
         let caller = caller(ctx)?;
@@ -1593,7 +1607,7 @@ fn matches(filter: &TicketFilter, view: &TicketView) -> bool {
 }
 
 /// Waits for the next batch `projection` commits (on this node or, with NATS, another).
-async fn next_batch(
+pub(crate) async fn next_batch(
     feed: &mut tokio::sync::broadcast::Receiver<hotline_projections::runner::Committed>,
     projection: &str,
 ) -> Option<hotline_projections::runner::Committed> {
@@ -1608,10 +1622,15 @@ async fn next_batch(
 
 /// The root of all subscriptions (graphql-transport-ws on `/graphql/ws`; the token goes in the
 /// `connection_init` payload as `{"Authorization": "Bearer …"}`).
-pub struct SubscriptionRoot;
+#[derive(async_graphql::MergedSubscription, Default)]
+pub struct SubscriptionRoot(TicketSubscription, TelephonySubscription);
+
+/// Subscriptions over tickets, approvals and ticket KPIs.
+#[derive(Default)]
+pub struct TicketSubscription;
 
 #[async_graphql::Subscription]
-impl SubscriptionRoot {
+impl TicketSubscription {
     /// Tickets in the caller's scope (and matching the filter) each time they change, once the
     /// read models show the change.
     async fn ticket_changed(
@@ -1680,13 +1699,7 @@ impl SubscriptionRoot {
     ) -> Result<impl futures_util::Stream<Item = Vec<TicketKpiBucket>>> {
         let caller = caller(ctx)?.clone();
         let api = api(ctx).clone();
-        let today = |now: DateTime<Utc>| {
-            let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-            let local = now.with_timezone(&china).date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
-            let start =
-                local.and_local_timezone(china).single().expect("fixed offsets are unambiguous").with_timezone(&Utc);
-            (start, start + chrono::Duration::days(1))
-        };
+        let today = china_today;
         // Refuse a scope the caller may not see now, not at the first change.
         let (from, to) = today(api.hotline.clock().now());
         kpis_for(&api, &caller, &scope, &from, &to, BucketSize::Day).await?;

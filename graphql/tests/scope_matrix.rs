@@ -1,5 +1,8 @@
 //! Every role against every kind of ticket: what each caller sees, and that everything else is
-//! FORBIDDEN — a subsidiary never sees another's tickets, a station only its own.
+//! FORBIDDEN — a subsidiary never sees another's tickets, a station only its own. Calls and the
+//! agent board likewise: group roles see every tenant's, subsidiary roles their own, stations none.
+
+mod common;
 
 use chrono::{TimeZone, Utc};
 use hotline_commands::clock::ManualClock;
@@ -69,6 +72,9 @@ async fn every_role_sees_exactly_its_scope() {
         }
         tickets.insert(name, ticket_id.to_string());
     }
+    let t = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
+    let tj01_call = common::call(&*log, "tj01", "repair", "13800000001", t, vec![]).await.to_string();
+    let tj02_call = common::call(&*log, "tj02", "repair", "13900000001", t, vec![]).await.to_string();
     let read = ReadStore::open_sqlite(&dir.path().join("readmodels.db")).await.unwrap();
     let runner = Arc::new(Runner::new(log, read, hotline_projections::all_projections()));
     runner.catch_up_all().await.unwrap();
@@ -117,6 +123,24 @@ async fn every_role_sees_exactly_its_scope() {
             .collect();
         let expected: BTreeSet<String> = visible.iter().map(|name| tickets[name].clone()).collect();
         assert_eq!(ids, expected, "{role} lists exactly its scope");
+        let calls = run("{ calls(first: 100) { edges { node { id } } } }".into()).await;
+        assert!(calls.errors.is_empty(), "{role}: {:?}", calls.errors);
+        let json = calls.data.into_json().unwrap();
+        let calls: BTreeSet<String> = json["calls"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        // Group roles see all four tickets, subsidiary roles their tenant's three, stations fewer.
+        let expected_calls: BTreeSet<String> = match visible.len() {
+            4 => [tj01_call.clone(), tj02_call.clone()].into(),
+            3 => [tj01_call.clone()].into(),
+            _ => BTreeSet::new(),
+        };
+        assert_eq!(calls, expected_calls, "{role} lists exactly its scope's calls");
+        let other_tenant = run("{ calls(filter: {tenant: \"tj02\"}) { edges { node { id } } } }".into()).await;
+        assert_eq!(other_tenant.errors.is_empty(), visible.len() == 4, "{role}: tj02's calls");
         for (name, id) in &tickets {
             let one = run(format!("{{ ticket(id: \"{id}\") {{ number }} }}")).await;
             if visible.contains(name) {

@@ -216,7 +216,7 @@ fn rebuild_replays_every_projection_and_names_unknown_ones() {
     let out = hotline(dir.path(), &["rebuild"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    for projection in ["tickets", "approvals", "customers"] {
+    for projection in ["tickets", "approvals", "customers", "calls", "call_kpis", "agents"] {
         assert!(stdout.contains(&format!("rebuilt {projection}: ")), "{stdout}");
     }
     assert!(stdout.contains("events/s"));
@@ -224,7 +224,11 @@ fn rebuild_replays_every_projection_and_names_unknown_ones() {
     assert_eq!(text(&out.stdout).lines().count(), 1);
     let out = hotline(dir.path(), &["rebuild", "nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("known: tickets, approvals, customers"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("known: tickets, approvals, customers, calls, call_kpis, agents"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test]

@@ -96,7 +96,7 @@ fn parse(at: &Option<String>) -> Option<DateTime<Utc>> {
     at.as_deref().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc))
 }
 
-fn bucket_key(at: &DateTime<Utc>, bucket: Bucket) -> String {
+pub(crate) fn bucket_key(at: &DateTime<Utc>, bucket: Bucket) -> String {
     let china = at.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset"));
     match bucket {
         Bucket::Hour => china.format("%Y-%m-%dT%H").to_string(),

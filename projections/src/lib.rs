@@ -18,20 +18,29 @@
 //! - [`approvals`]: pending approvals with their overdue flag (`rm_approval`).
 //! - [`customers`]: customers and the phone index (`rm_customer`, `rm_customer_phone`).
 //! - [`kpi`]: ticket KPIs by scope and time bucket.
+//! - [`calls`]: one row per call, a caller's recent calls, a queue at an instant (`rm_call`).
+//! - [`call_kpi`]: call counters per tenant, queue, agent and hour, and the call KPIs (接通率,
+//!   呼损率, ASA, service level, AHT) by scope and bucket (`rm_call_kpi`).
+//! - [`agents`]: the agent board with seat phones online or not (`rm_agent`, `rm_seat`,
+//!   `rm_phone`).
 //! - [`bus`]: the log published to NATS JetStream for other processes and systems.
 //!
 //! # Architecture Invariants
 //! - Reads the log in order from each projection's checkpoint; never writes to the log.
 //! - Every read model can be dropped and rebuilt from position 0 (`hotline rebuild`).
-//! - A projection never re-derives a business fact: deadlines, first-time fix and lateness come
-//!   from the events.
+//! - A projection never re-derives a business fact: deadlines, first-time fix and lateness, call
+//!   waits, talk and hold times, service-level verdicts and short abandons come from the events.
 //!
 //! # API Boundary
-//! The query types (`TicketQueries`, `ApprovalQueries`, `CustomerQueries`, `ticket_kpis`) and
+//! The query types (`TicketQueries`, `ApprovalQueries`, `CustomerQueries`, `CallQueries`,
+//! `AgentQueries`, `ticket_kpis`, `call_kpis`) and
 //! the runner are used by `graphql` and `ops`.
 
+pub mod agents;
 pub mod approvals;
 pub mod bus;
+pub mod call_kpi;
+pub mod calls;
 pub mod customers;
 pub mod kpi;
 pub mod runner;
@@ -47,5 +56,8 @@ pub fn all_projections() -> Vec<Arc<dyn Projection>> {
         Arc::new(tickets::TicketProjection),
         Arc::new(approvals::ApprovalProjection),
         Arc::new(customers::CustomerProjection),
+        Arc::new(calls::CallProjection),
+        Arc::new(call_kpi::CallKpiProjection),
+        Arc::new(agents::AgentProjection),
     ]
 }

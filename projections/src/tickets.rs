@@ -453,6 +453,36 @@ impl TicketQueries<'_> {
         Ok(TicketPage { tickets, has_next_page })
     }
 
+    /// A tenant's open tickets (not closed, voided or cancelled) raised from a phone number or for
+    /// one of these customers, newest first: what the screen pop shows.
+    pub async fn open_for_caller(
+        &self,
+        tenant: &str,
+        phone: &str,
+        customer_ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<TicketView>, sqlx::Error> {
+        // Dynamic SQL: one alternative per customer; values are bound.
+        let mut clause = WhereClause::new();
+        clause.push("tenant = ?", vec![tenant.to_owned()]);
+        clause.push("status NOT IN ('closed', 'voided', 'cancelled')", vec![]);
+        let mut alternatives = vec!["caller_phone = ?".to_owned()];
+        alternatives.extend(customer_ids.iter().map(|_| "customer_id = ?".to_owned()));
+        let mut values = vec![phone.to_owned()];
+        values.extend(customer_ids.iter().cloned());
+        clause.push(&format!("({})", alternatives.join(" OR ")), values);
+        let sql = format!(
+            "SELECT {TICKET_COLUMNS} FROM rm_ticket WHERE {} ORDER BY created_position DESC LIMIT {limit}",
+            clause.sql()
+        );
+        let mut query = sqlx::query(&sql);
+        for value in clause.values {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(self.0).await?;
+        rows.iter().map(ticket_view).collect()
+    }
+
     /// A ticket's history, in order.
     pub async fn timeline(&self, ticket_id: &str) -> Result<Vec<TimelineEntry>, sqlx::Error> {
         let rows = sqlx::query(
