@@ -146,9 +146,7 @@ pub fn table(rows: &[Row]) -> String {
 
 /// The rows' notes, one paragraph each, for under the table.
 pub fn notes(rows: &[Row]) -> String {
-    rows.iter()
-        .filter_map(|row| row.note.as_ref().map(|note| format!("- {}: {note}\n", row.name)))
-        .collect()
+    rows.iter().filter_map(|row| row.note.as_ref().map(|note| format!("- {}: {note}\n", row.name))).collect()
 }
 
 fn write_results(config: &BenchConfig, rows: &[Row]) -> anyhow::Result<()> {

@@ -53,11 +53,10 @@ impl Tools {
         match (find_tool("kamailio"), find_tool("sipp")) {
             (Some(kamailio), Some(sipp)) => Ok(Tools { kamailio, sipp }),
             (kamailio, sipp) => {
-                let missing: Vec<&str> =
-                    [("kamailio", kamailio.is_none()), ("sipp", sipp.is_none())]
-                        .into_iter()
-                        .filter_map(|(name, missing)| missing.then_some(name))
-                        .collect();
+                let missing: Vec<&str> = [("kamailio", kamailio.is_none()), ("sipp", sipp.is_none())]
+                    .into_iter()
+                    .filter_map(|(name, missing)| missing.then_some(name))
+                    .collect();
                 Err(format!("{} not installed (`apt-get install -y kamailio sip-tester`)", missing.join(" and ")))
             }
         }
