@@ -85,11 +85,13 @@ async fn bump(
     query.execute(conn).await.map(|_| ())
 }
 
-/// Increments with one counter set.
-fn one(counter: &str, by: i64) -> Increments {
+/// Increments of the named counters; the others stay.
+fn counts(named: &[(&str, i64)]) -> Increments {
     let mut increments = [0; 12];
-    let index = COUNTERS.iter().position(|c| *c == counter).expect("a known counter");
-    increments[index] = by;
+    for (counter, by) in named {
+        let index = COUNTERS.iter().position(|c| c == counter).expect("a known counter");
+        increments[index] = *by;
+    }
     increments
 }
 
@@ -118,7 +120,7 @@ impl Projection for CallKpiProjection {
                     } => (tenant, agent, *status_seconds, at),
                     _ => return Ok(()),
                 };
-                bump(conn, tenant, None, Some(agent), at, one("wrap_up_sum", seconds)).await?;
+                bump(conn, tenant, None, Some(agent), at, counts(&[("wrap_up_sum", seconds)])).await?;
                 Ok(())
             }
             _ => Ok(()),
@@ -130,10 +132,10 @@ async fn apply_call(conn: &mut AnyConnection, event: &CallEvent) -> Result<(), P
     match event {
         CallEvent::Offered { tenant, queue, blacklisted, at, .. } => {
             let counter = if *blacklisted { "blacklisted" } else { "offered" };
-            bump(conn, tenant, queue.as_ref(), None, at, one(counter, 1)).await?;
+            bump(conn, tenant, queue.as_ref(), None, at, counts(&[(counter, 1)])).await?;
         }
         CallEvent::Ringing { tenant, queue, agent: Some(agent), at, .. } => {
-            bump(conn, tenant, queue.as_ref(), Some(agent), at, one("presented", 1)).await?;
+            bump(conn, tenant, queue.as_ref(), Some(agent), at, counts(&[("presented", 1)])).await?;
         }
         CallEvent::Answered {
             tenant,
@@ -145,20 +147,19 @@ async fn apply_call(conn: &mut AnyConnection, event: &CallEvent) -> Result<(), P
             at,
             ..
         } => {
-            let mut increments = one("answered", 1);
-            increments[4] = i64::from(*within_service_level);
-            increments[5] = *wait_seconds;
+            let increments = counts(&[
+                ("answered", 1),
+                ("answered_within_sl", i64::from(*within_service_level)),
+                ("answered_wait_sum", *wait_seconds),
+            ]);
             bump(conn, tenant, queue.as_ref(), agent.as_ref(), at, increments).await?;
         }
         CallEvent::Abandoned { tenant, queue, short, at, .. } => {
-            let mut increments = one("abandoned", 1);
-            increments[7] = i64::from(*short);
+            let increments = counts(&[("abandoned", 1), ("short_abandoned", i64::from(*short))]);
             bump(conn, tenant, queue.as_ref(), None, at, increments).await?;
         }
         CallEvent::Ended { tenant, queue, agent, talk_seconds, hold_seconds, at, .. } => {
-            let mut increments = one("handled", 1);
-            increments[9] = *talk_seconds;
-            increments[10] = *hold_seconds;
+            let increments = counts(&[("handled", 1), ("talk_sum", *talk_seconds), ("hold_sum", *hold_seconds)]);
             bump(conn, tenant, queue.as_ref(), agent.as_ref(), at, increments).await?;
         }
         _ => {}
