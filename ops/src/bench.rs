@@ -10,7 +10,12 @@
 //! - rebuilding every projection over a log of closed-ticket histories (1,000,000 events; 20,000
 //!   with `--quick`), against reading the same log raw;
 //! - commit → GraphQL `ticketChanged` delivery to 100 subscribers (p50/p99), against a plain
-//!   broadcast channel to 100 receivers.
+//!   broadcast channel to 100 receivers;
+//! - telephony, with real Kamailio and SIPp peers ([`telephony`], [`peers`]; left out, with a
+//!   note naming `apt-get install -y kamailio sip-tester`, where they are not installed): the
+//!   highest of rising call rates that SIP ingestion through Kamailio + HEP3 takes with no call
+//!   lost or duplicated, against the adapter's raw capacity on replayed HEP3; and SIPp INVITE →
+//!   GraphQL `screenPop` at the agent (p50/p99), against the same path with no SIP.
 //!
 //! Results print as a table and are written as JSON under `bench-results/`.
 
@@ -28,6 +33,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+pub mod peers;
+pub mod telephony;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -58,6 +66,9 @@ pub struct Row {
     pub baseline_rate: f64,
     /// How many operations each side ran.
     pub operations: u64,
+    /// How the figure and its baseline were taken, where the name cannot say it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Row {
@@ -84,6 +95,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Vec<Row>> {
             baseline: "raw fsynced SQLite INSERT, 1 row per commit".into(),
             baseline_rate: raw_rate,
             operations: latencies.len() as u64,
+            note: None,
         });
     }
 
@@ -95,6 +107,14 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Vec<Row>> {
     rows.push(rebuild_all(&scratch.path().join("rebuild"), log_events).await?);
     rows.push(subscription_latency(&scratch.path().join("subscriptions"), if config.quick { 20 } else { 100 }).await?);
 
+    match peers::Tools::find() {
+        Ok(tools) => {
+            let dir = scratch.path().join("telephony");
+            rows.push(telephony::sip_ingestion(&tools, &dir.join("ingestion"), config.quick).await?);
+            rows.push(telephony::screen_pop_latency(&tools, &dir.join("screen-pop"), config.quick).await?);
+        }
+        Err(missing) => eprintln!("bench: {missing}: telephony rows left out"),
+    }
     match &config.postgres_url {
         Some(url) => rows.push(postgres_appends(url, concurrent).await?),
         None => eprintln!("bench: no PostgreSQL (set HOTLINE_BENCH_DATABASE_URL): PostgreSQL rows left out"),
@@ -122,6 +142,11 @@ pub fn table(rows: &[Row]) -> String {
         ));
     }
     out
+}
+
+/// The rows' notes, one paragraph each, for under the table.
+pub fn notes(rows: &[Row]) -> String {
+    rows.iter().filter_map(|row| row.note.as_ref().map(|note| format!("- {}: {note}\n", row.name))).collect()
 }
 
 fn write_results(config: &BenchConfig, rows: &[Row]) -> anyhow::Result<()> {
@@ -292,6 +317,7 @@ async fn rehydrate(path: &Path, events: usize) -> anyhow::Result<Row> {
         baseline: "raw SELECT of the same rows".into(),
         baseline_rate,
         operations: (runs * events) as u64,
+        note: None,
     })
 }
 
@@ -316,6 +342,7 @@ async fn verify_rate(path: &Path) -> anyhow::Result<Row> {
         baseline: "SHA-256 chain over the payloads alone, in memory".into(),
         baseline_rate,
         operations: report.checked,
+        note: None,
     })
 }
 
@@ -389,6 +416,7 @@ async fn postgres_appends(admin_url: &str, per: usize) -> anyhow::Result<Row> {
             baseline: "raw INSERT of the same rows, 32 clients".into(),
             baseline_rate,
             operations: latencies.len() as u64,
+            note: None,
         })
     }
     .await;
@@ -534,6 +562,7 @@ async fn rebuild_all(dir: &Path, events: u64) -> anyhow::Result<Row> {
         baseline: "reading the same log raw, in pages".into(),
         baseline_rate,
         operations: total,
+        note: None,
     })
 }
 
@@ -639,5 +668,6 @@ async fn subscription_latency(dir: &Path, subscribers: usize) -> anyhow::Result<
         ),
         baseline_rate,
         operations: latencies.len() as u64,
+        note: None,
     })
 }

@@ -493,6 +493,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = hotline_ops::bench::BenchConfig { quick, postgres_url, out_dir: out };
             let rows = hotline_ops::bench::run(&config).await?;
             say!("{}", hotline_ops::bench::table(&rows));
+            let notes = hotline_ops::bench::notes(&rows);
+            if !notes.is_empty() {
+                say!("{notes}");
+            }
             say!("machine: {}", hotline_ops::bench::machine());
         }
     }

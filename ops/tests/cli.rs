@@ -201,12 +201,21 @@ fn bench_quick_reports_every_row_beside_its_baseline() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("latest.json")).expect("latest.json")).unwrap();
     let rows = report["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 7, "{report}");
+    // Nine with the telephony rows: kamailio and sipp are installed (ops/test.sh installs them).
+    assert_eq!(rows.len(), 9, "{report}");
     for row in rows {
         assert!(row["rate"].as_f64().unwrap() > 0.0 && row["baseline_rate"].as_f64().unwrap() > 0.0, "{row}");
         assert!(!row["baseline"].as_str().unwrap().is_empty());
     }
-    assert!(text(&out.stdout).contains("| SQLite append (group commit), 32 commander(s) |"));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("| SQLite append (group commit), 32 commander(s) |"));
+    let named = |prefix: &str| rows.iter().find(|row| row["name"].as_str().unwrap().starts_with(prefix)).cloned();
+    let ingestion = named("SIP via Kamailio + HEP3: highest clean call rate").expect("the SIP ingestion row");
+    assert!(ingestion["rate"].as_f64().unwrap() >= 25.0, "at least the first step is clean: {ingestion}");
+    assert!(ingestion["note"].as_str().unwrap().contains("steps: 25/s clean"), "{ingestion}");
+    let pop = named("SIPp INVITE → screenPop delivered to the agent").expect("the screen pop row");
+    assert!(pop["p50_ms"].as_f64().unwrap() > 0.0 && pop["p99_ms"].as_f64().unwrap() > 0.0, "{pop}");
+    assert!(stdout.contains("- SIPp INVITE → screenPop"), "notes under the table: {stdout}");
 }
 
 #[test]
