@@ -353,19 +353,8 @@ impl CallQueries<'_> {
         if let Some(to) = &filter.to {
             clause.push("offered_at < ?", vec![timestamp(to)]);
         }
-        let sql = format!(
-            "SELECT {CALL_COLUMNS} FROM rm_call WHERE {} ORDER BY offered_position LIMIT {}",
-            clause.sql(),
-            first + 1
-        );
-        let mut query = sqlx::query(&sql).bind(after.unwrap_or(0));
-        for value in clause.values {
-            query = query.bind(value);
-        }
-        let rows = query.fetch_all(self.0).await?;
-        let mut calls = rows.iter().map(call_view).collect::<Result<Vec<_>, _>>()?;
-        let has_next_page = calls.len() > first as usize;
-        calls.truncate(first as usize);
+        let select = format!("{CALL_COLUMNS} FROM rm_call");
+        let (calls, has_next_page) = clause.page(self.0, &select, "offered_position", after, first, call_view).await?;
         Ok(CallPage { calls, has_next_page })
     }
 

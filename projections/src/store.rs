@@ -148,4 +148,28 @@ impl WhereClause {
     pub(crate) fn sql(&self) -> String {
         self.conditions.join(" AND ")
     }
+
+    /// One page of a cursor-paged list: `select` (columns and table), this clause (made with
+    /// [`WhereClause::after_cursor`]; `after` binds its `$1`), ordered by `order`, at most `first`
+    /// rows mapped by `view`; and whether more rows follow.
+    pub(crate) async fn page<T>(
+        self,
+        pool: &sqlx::AnyPool,
+        select: &str,
+        order: &str,
+        after: Option<i64>,
+        first: u32,
+        view: fn(&sqlx::any::AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<(Vec<T>, bool), sqlx::Error> {
+        let sql = format!("SELECT {select} WHERE {} ORDER BY {order} LIMIT {}", self.sql(), first + 1);
+        let mut query = sqlx::query(&sql).bind(after.unwrap_or(0));
+        for value in self.values {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(pool).await?;
+        let mut items = rows.iter().map(view).collect::<Result<Vec<_>, _>>()?;
+        let has_next_page = items.len() > first as usize;
+        items.truncate(first as usize);
+        Ok((items, has_next_page))
+    }
 }

@@ -437,19 +437,9 @@ impl TicketQueries<'_> {
             }
             None => {}
         }
-        let sql = format!(
-            "SELECT {TICKET_COLUMNS} FROM rm_ticket WHERE {} ORDER BY created_position LIMIT {}",
-            clause.sql(),
-            first + 1
-        );
-        let mut query = sqlx::query(&sql).bind(after.unwrap_or(0));
-        for value in clause.values {
-            query = query.bind(value);
-        }
-        let rows = query.fetch_all(self.0).await?;
-        let mut tickets = rows.iter().map(ticket_view).collect::<Result<Vec<_>, _>>()?;
-        let has_next_page = tickets.len() > first as usize;
-        tickets.truncate(first as usize);
+        let select = format!("{TICKET_COLUMNS} FROM rm_ticket");
+        let (tickets, has_next_page) =
+            clause.page(self.0, &select, "created_position", after, first, ticket_view).await?;
         Ok(TicketPage { tickets, has_next_page })
     }
 
