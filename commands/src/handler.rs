@@ -147,19 +147,7 @@ pub async fn execute<D: Decider>(
         let request = AppendRequest {
             stream_id: stream.clone(),
             expected: if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) },
-            events: events
-                .iter()
-                .map(|event| {
-                    let encoded = event.encode();
-                    NewEvent {
-                        event_id: Uuid::now_v7(),
-                        event_type: encoded.event_type,
-                        schema_version: encoded.schema_version,
-                        payload: encoded.payload,
-                        metadata: metadata.clone(),
-                    }
-                })
-                .collect(),
+            events: events.iter().map(|event| NewEvent::encoded(event.encode(), metadata.clone())).collect(),
             command_id: Some(context.command_id),
         };
         match store.append(request).await {

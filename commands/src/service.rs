@@ -357,13 +357,7 @@ impl Hotline {
             .append(AppendRequest {
                 stream_id: stream,
                 expected: ExpectedVersion::Any,
-                events: vec![NewEvent {
-                    event_id: Uuid::now_v7(),
-                    event_type: encoded.event_type,
-                    schema_version: encoded.schema_version,
-                    payload: encoded.payload,
-                    metadata: context.metadata(),
-                }],
+                events: vec![NewEvent::encoded(encoded, context.metadata())],
                 command_id: Some(context.command_id),
             })
             .await

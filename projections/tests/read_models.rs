@@ -229,19 +229,7 @@ where
     for (at, command) in commands {
         let events = D::decide(&state, &command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
         let metadata = ctx("sip", at).metadata();
-        let new = events
-            .iter()
-            .map(|event| {
-                let encoded = event.encode();
-                NewEvent {
-                    event_id: Uuid::now_v7(),
-                    event_type: encoded.event_type,
-                    schema_version: encoded.schema_version,
-                    payload: encoded.payload,
-                    metadata: metadata.clone(),
-                }
-            })
-            .collect();
+        let new = events.iter().map(|event| NewEvent::encoded(event.encode(), metadata.clone())).collect();
         let request =
             AppendRequest { stream_id: stream.clone(), expected: ExpectedVersion::Any, events: new, command_id: None };
         t.store.append(request).await.expect("append");

@@ -129,6 +129,19 @@ pub struct NewEvent {
     pub metadata: Metadata,
 }
 
+impl NewEvent {
+    /// A domain event's wire form with its metadata, under a new UUID v7 event id.
+    pub fn encoded(encoded: hotline_domain::codec::EncodedEvent, metadata: Metadata) -> NewEvent {
+        NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: encoded.event_type,
+            schema_version: encoded.schema_version,
+            payload: encoded.payload,
+            metadata,
+        }
+    }
+}
+
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedEvent {
