@@ -8,59 +8,18 @@
 //! write) and takes an optional `clientCommandId` that makes a retry append nothing.
 
 use crate::auth::{Caller, Scope};
+use crate::context::{api, caller, code_enum, command_context, Result};
 use crate::error::ApiError;
-use crate::schema::{api, caller, code_enum, uuid_of};
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
-use hotline_commands::handler::CommandContext;
+use crate::telephony::types::{QueueInput, TelephonyPayload};
+use async_graphql::{Context, Object, ID};
 use hotline_domain::agent::AgentStatus;
 use hotline_domain::organisation::Role;
 use hotline_domain::telephony::{Extension, QueueConfig, QueueId, SeatId, TelephonyCommand};
 use hotline_domain::values::{PhoneNumber, TenantId, UserId};
 
-type Result<T> = std::result::Result<T, async_graphql::Error>;
-
-/// What a telephony mutation wrote.
-#[derive(SimpleObject, Debug, Clone)]
-pub struct TelephonyPayload {
-    /// Log position of the last event written (`null` when the command changed nothing).
-    position: Option<u64>,
-    /// The command was a retry of one already applied: nothing was appended.
-    duplicate: bool,
-    /// Event types written, e.g. `AgentStatusChanged`.
-    events: Vec<String>,
-}
-
-/// A queue's configuration.
-#[derive(InputObject, Debug, Clone)]
-pub struct QueueInput {
-    /// Queue id, e.g. `repair`.
-    queue_id: String,
-    /// What Chinese users see, e.g. `报修专线`.
-    name_zh: String,
-    /// Service-level T: an answer within this many seconds counts (default 20).
-    service_level_seconds: Option<u32>,
-    /// A wait shorter than this is a short abandon (default 5).
-    short_abandon_seconds: Option<u32>,
-    /// Seconds a seat rings before the call returns to the queue (default 30).
-    ring_timeout_seconds: Option<u32>,
-}
-
 /// The telephony mutations.
 #[derive(Default)]
 pub struct TelephonyMutation;
-
-fn context(
-    ctx: &Context<'_>,
-    caller: &Caller,
-    client_command_id: Option<&ID>,
-) -> std::result::Result<CommandContext, ApiError> {
-    let mut context = CommandContext::new(&caller.user, "graphql", api(ctx).hotline.clock().now());
-    if let Some(id) = client_command_id {
-        context.command_id = uuid_of("clientCommandId", id)?;
-        context.correlation_id = context.command_id;
-    }
-    Ok(context)
-}
 
 fn payload<E: hotline_domain::EventCodec>(executed: hotline_commands::handler::Executed<E>) -> TelephonyPayload {
     TelephonyPayload {
@@ -105,7 +64,7 @@ async fn configure(
 ) -> Result<TelephonyPayload> {
     let caller = caller(ctx)?;
     let tenant = admin_tenant(caller, tenant)?;
-    let context = context(ctx, caller, client_command_id.as_ref())?;
+    let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
     let executed = api(ctx).hotline.configure_telephony(&context, &tenant, &command).await.map_err(ApiError::from)?;
     Ok(payload(executed))
 }
@@ -122,7 +81,7 @@ impl TelephonyMutation {
     ) -> Result<TelephonyPayload> {
         let caller = caller(ctx)?;
         let tenant = agent_tenant(caller)?;
-        let context = context(ctx, caller, client_command_id.as_ref())?;
+        let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
         let agent = UserId(caller.user.clone());
         let executed =
             api(ctx).hotline.sign_in(&context, &agent, &tenant, &SeatId(seat)).await.map_err(ApiError::from)?;
@@ -133,7 +92,7 @@ impl TelephonyMutation {
     async fn sign_out(&self, ctx: &Context<'_>, client_command_id: Option<ID>) -> Result<TelephonyPayload> {
         let caller = caller(ctx)?;
         let tenant = agent_tenant(caller)?;
-        let context = context(ctx, caller, client_command_id.as_ref())?;
+        let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
         let executed =
             api(ctx).hotline.sign_out(&context, &UserId(caller.user.clone()), &tenant).await.map_err(ApiError::from)?;
         Ok(payload(executed))
@@ -149,7 +108,7 @@ impl TelephonyMutation {
         let caller = caller(ctx)?;
         let tenant = agent_tenant(caller)?;
         let status: AgentStatus = code_enum("agent status", &status)?;
-        let context = context(ctx, caller, client_command_id.as_ref())?;
+        let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
         let agent = UserId(caller.user.clone());
         let executed =
             api(ctx).hotline.set_agent_status(&context, &agent, &tenant, status).await.map_err(ApiError::from)?;
