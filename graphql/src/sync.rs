@@ -2,7 +2,7 @@
 //! in order with each command's client id and device time. A re-sent batch appends nothing; a
 //! refused command reports its rule and the batch goes on.
 
-use crate::auth::{Caller, Permission};
+use crate::auth::{Action, Caller, Permission};
 use crate::context::{api, caller, command_context, reach, uuid_of, Result};
 use crate::error::ApiError;
 use crate::tickets::query::visible_ticket;
@@ -103,11 +103,26 @@ enum SyncAction {
 }
 
 impl SyncAction {
-    fn into_request(self) -> (Permission, TicketRequest) {
+    /// The mutation this offline command stands for: it needs what that mutation needs.
+    fn action(&self) -> Action {
+        match self {
+            SyncAction::CheckIn { .. } => Action::CheckIn,
+            SyncAction::AttachEvidence { .. } => Action::AttachEvidence,
+            SyncAction::RecordTemperature { .. } => Action::RecordTemperature,
+            SyncAction::RecordResult { .. } => Action::RecordWorkResult,
+            SyncAction::CollectSignature { .. } => Action::CollectSignature,
+            SyncAction::CompleteWork {} => Action::CompleteWork,
+            SyncAction::Accept { .. } => Action::AcceptTicket,
+            SyncAction::Reject { .. } => Action::RejectTicket,
+            SyncAction::CompleteNode { .. } => Action::CompleteWorkflowNode,
+        }
+    }
+
+    fn into_request(self) -> TicketRequest {
         use TicketAction as A;
         match self {
             SyncAction::CheckIn { latitude, longitude, accuracy_m } => {
-                (Permission::FieldWork, A::CheckIn { location: GeoPoint { latitude, longitude, accuracy_m } })
+                A::CheckIn { location: GeoPoint { latitude, longitude, accuracy_m } }
             }
             SyncAction::AttachEvidence { kind, uri, sha256, taken_at, latitude, longitude } => {
                 let location = latitude.zip(longitude).map(|(latitude, longitude)| GeoPoint {
@@ -115,23 +130,23 @@ impl SyncAction {
                     longitude,
                     accuracy_m: 0.0,
                 });
-                (Permission::FieldWork, A::AttachEvidence { kind, uri, sha256, taken_at, location })
+                A::AttachEvidence { kind, uri, sha256, taken_at, location }
             }
             SyncAction::RecordTemperature { room, celsius, taken_at } => {
-                (Permission::FieldWork, A::RecordTemperature { room, celsius, taken_at })
+                A::RecordTemperature { room, celsius, taken_at }
             }
             SyncAction::RecordResult { result, parts, duration_minutes } => {
-                (Permission::FieldWork, A::RecordResult { result, parts, duration_minutes })
+                A::RecordResult { result, parts, duration_minutes }
             }
             SyncAction::CollectSignature { signature_uri, sha256, satisfaction } => {
-                (Permission::FieldWork, A::CollectSignature { signature_uri, sha256, satisfaction })
+                A::CollectSignature { signature_uri, sha256, satisfaction }
             }
-            SyncAction::CompleteWork {} => (Permission::FieldWork, A::CompleteWork),
+            SyncAction::CompleteWork {} => A::CompleteWork,
             SyncAction::Accept { station, worker } => {
-                (Permission::Arrange, A::Accept { station: UnitCode(station), worker: worker.map(UserId) })
+                A::Accept { station: UnitCode(station), worker: worker.map(UserId) }
             }
-            SyncAction::Reject { reason } => (Permission::Arrange, A::Reject { reason }),
-            SyncAction::CompleteNode { node, note } => (Permission::Arrange, A::CompleteNode { node, note }),
+            SyncAction::Reject { reason } => A::Reject { reason },
+            SyncAction::CompleteNode { node, note } => A::CompleteNode { node, note },
         }
     }
 }
@@ -150,6 +165,9 @@ impl SyncMutation {
     /// command reports the rule and the batch goes on.
     async fn sync_batch(&self, ctx: &Context<'_>, commands: Vec<SyncCommandInput>) -> Result<Vec<SyncResult>> {
         let caller = caller(ctx)?;
+        if !caller.may(Permission::for_action(Action::SyncBatch)) {
+            return Err(ApiError::Forbidden("your role may not send offline batches".into()).into());
+        }
         if commands.len() > MAX_SYNC_BATCH {
             return Err(ApiError::InvalidInput(format!("at most {MAX_SYNC_BATCH} commands per batch")).into());
         }
@@ -198,7 +216,8 @@ async fn sync_one(
     let tagged = serde_json::json!({ "action": command.action, "args": command.args.0 });
     let action: SyncAction =
         serde_json::from_value(tagged).map_err(|e| ApiError::InvalidInput(format!("{}: {e}", command.action)))?;
-    let (permission, request) = action.into_request();
+    let permission = Permission::for_action(action.action());
+    let request = action.into_request();
     if !caller.may(permission) {
         return Err(ApiError::Forbidden(format!("your role may not {}", request.name())));
     }
@@ -208,4 +227,54 @@ async fn sync_one(
     let ticket_id = TicketId(uuid_of("ticketId", &command.ticket_id)?);
     let executed = api(ctx).hotline.ticket(&context, ticket_id, request).await?;
     Ok((executed.outcome.last_position, executed.outcome.duplicate))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::{Action, Permission};
+    use crate::sync::SyncAction;
+    use serde_json::json;
+    use std::collections::BTreeSet;
+
+    /// Every offline command kind, with arguments, and the mutation it stands for.
+    fn kinds() -> Vec<(&'static str, serde_json::Value, &'static str)> {
+        let at = "2026-11-23T01:00:00Z";
+        vec![
+            ("check_in", json!({"latitude": 39.1, "longitude": 117.2, "accuracy_m": 5.0}), "checkIn"),
+            ("attach_evidence", json!({"kind": "photo", "uri": "u", "sha256": "00", "taken_at": at}), "attachEvidence"),
+            ("record_temperature", json!({"room": "卧室", "celsius": 18.5, "taken_at": at}), "recordTemperature"),
+            ("record_result", json!({"result": "换阀门", "duration_minutes": 30}), "recordWorkResult"),
+            (
+                "collect_signature",
+                json!({"signature_uri": "u", "sha256": "00", "satisfaction": "satisfied"}),
+                "collectSignature",
+            ),
+            ("complete_work", json!({}), "completeWork"),
+            ("accept", json!({"station": "tj01-st01"}), "acceptTicket"),
+            ("reject", json!({"reason": "不归本站"}), "rejectTicket"),
+            ("complete_node", json!({"node": "复核"}), "completeWorkflowNode"),
+        ]
+    }
+
+    #[test]
+    fn every_sync_kind_needs_what_its_mutation_needs() {
+        // serde names every kind it accepts when it refuses one: the list above must cover them.
+        let refusal = serde_json::from_value::<SyncAction>(json!({"action": "?", "args": {}})).err().expect("refused");
+        let accepted: BTreeSet<String> = refusal.to_string().split('`').skip(3).step_by(2).map(str::to_owned).collect();
+        let listed: BTreeSet<String> = kinds().iter().map(|(kind, _, _)| kind.to_string()).collect();
+        assert_eq!(listed, accepted, "every kind syncBatch accepts is listed here");
+        for (kind, args, mutation) in kinds() {
+            let command: SyncAction =
+                serde_json::from_value(json!({"action": kind, "args": args})).unwrap_or_else(|e| panic!("{kind}: {e}"));
+            let sync_action = command.action();
+            assert_eq!(sync_action.field_name(), mutation, "{kind} stands for {mutation}");
+            let mutation_action =
+                Action::ALL.into_iter().find(|a| a.field_name() == mutation).expect("the mutation has an action");
+            assert_eq!(
+                Permission::for_action(sync_action),
+                Permission::for_action(mutation_action),
+                "{kind} needs what {mutation} needs"
+            );
+        }
+    }
 }

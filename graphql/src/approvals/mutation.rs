@@ -2,7 +2,7 @@
 //! caller's level. A granted approval takes effect by itself (the service's approval applier).
 
 use crate::approvals::types::ApprovalPayload;
-use crate::auth::Permission;
+use crate::auth::{Action, Permission};
 use crate::context::{api, caller, code_enum, command_context, reach, uuid_of, Result};
 use crate::error::ApiError;
 use crate::tickets::query::visible_ticket;
@@ -31,6 +31,9 @@ impl ApprovalMutation {
         details: Option<async_graphql::Json<serde_json::Value>>,
         client_command_id: Option<ID>,
     ) -> Result<ApprovalPayload> {
+        if !caller(ctx)?.may(Permission::for_action(Action::RequestApproval)) {
+            return Err(ApiError::Forbidden("your role may not request approvals".into()).into());
+        }
         visible_ticket(ctx, &ticket_id.0).await?;
         let operation = code_enum::<GatedOperation>("operation", &operation)?;
         let approval_id = ApprovalId(Uuid::now_v7());
@@ -68,7 +71,7 @@ impl ApprovalMutation {
         client_command_id: Option<ID>,
     ) -> Result<ApprovalPayload> {
         let caller = caller(ctx)?;
-        if !caller.may(Permission::Approve) {
+        if !caller.may(Permission::for_action(Action::DecideApproval)) {
             return Err(ApiError::Forbidden("your role may not decide approvals".into()).into());
         }
         let level = code_enum::<ApprovalLevel>("level", &level)?;

@@ -7,13 +7,12 @@
 //! Every mutation returns the log `position` it wrote (pass it as `afterPosition` to read your
 //! write) and takes an optional `clientCommandId` that makes a retry append nothing.
 
-use crate::auth::{Caller, Scope};
+use crate::auth::{Action, Caller, Permission, Scope};
 use crate::context::{api, caller, code_enum, command_context, Result};
 use crate::error::ApiError;
 use crate::telephony::types::{QueueInput, TelephonyPayload};
 use async_graphql::{Context, Object, ID};
 use hotline_domain::agent::AgentStatus;
-use hotline_domain::organisation::Role;
 use hotline_domain::telephony::{Extension, QueueConfig, QueueId, SeatId, TelephonyCommand};
 use hotline_domain::values::{PhoneNumber, TenantId, UserId};
 
@@ -30,17 +29,16 @@ fn payload<E: hotline_domain::EventCodec>(executed: hotline_commands::handler::E
 }
 
 /// The agent's own tenant: agents and supervisors sign in where their token says.
-fn agent_tenant(caller: &Caller) -> std::result::Result<TenantId, ApiError> {
-    if !caller.roles.iter().any(|r| matches!(r, Role::Agent | Role::Supervisor)) {
+fn agent_tenant(caller: &Caller, action: Action) -> std::result::Result<TenantId, ApiError> {
+    if !caller.may(Permission::for_action(action)) {
         return Err(ApiError::Forbidden("only agents and supervisors sign in at seats".into()));
     }
     caller.tenant.clone().map(TenantId).ok_or_else(|| ApiError::Forbidden("your token names no tenant".into()))
 }
 
 /// The tenant whose configuration the caller may change.
-fn admin_tenant(caller: &Caller, tenant: Option<String>) -> std::result::Result<TenantId, ApiError> {
-    let admin = caller.roles.iter().any(|r| matches!(r, Role::SubsidiaryAdmin | Role::GroupAdmin));
-    if !admin {
+fn admin_tenant(caller: &Caller, action: Action, tenant: Option<String>) -> std::result::Result<TenantId, ApiError> {
+    if !caller.may(Permission::for_action(action)) {
         return Err(ApiError::Forbidden("only admins change the telephony configuration".into()));
     }
     match (caller.scope(), tenant) {
@@ -58,12 +56,13 @@ fn phone_number(field: &str, raw: &str) -> std::result::Result<PhoneNumber, ApiE
 
 async fn configure(
     ctx: &Context<'_>,
+    action: Action,
     tenant: Option<String>,
     client_command_id: Option<ID>,
     command: TelephonyCommand,
 ) -> Result<TelephonyPayload> {
     let caller = caller(ctx)?;
-    let tenant = admin_tenant(caller, tenant)?;
+    let tenant = admin_tenant(caller, action, tenant)?;
     let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
     let executed = api(ctx).hotline.configure_telephony(&context, &tenant, &command).await.map_err(ApiError::from)?;
     Ok(payload(executed))
@@ -80,7 +79,7 @@ impl TelephonyMutation {
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
         let caller = caller(ctx)?;
-        let tenant = agent_tenant(caller)?;
+        let tenant = agent_tenant(caller, Action::SignIn)?;
         let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
         let agent = UserId(caller.user.clone());
         let executed =
@@ -91,7 +90,7 @@ impl TelephonyMutation {
     /// Signs the caller out (签出).
     async fn sign_out(&self, ctx: &Context<'_>, client_command_id: Option<ID>) -> Result<TelephonyPayload> {
         let caller = caller(ctx)?;
-        let tenant = agent_tenant(caller)?;
+        let tenant = agent_tenant(caller, Action::SignOut)?;
         let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
         let executed =
             api(ctx).hotline.sign_out(&context, &UserId(caller.user.clone()), &tenant).await.map_err(ApiError::from)?;
@@ -106,7 +105,7 @@ impl TelephonyMutation {
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
         let caller = caller(ctx)?;
-        let tenant = agent_tenant(caller)?;
+        let tenant = agent_tenant(caller, Action::SetAgentStatus)?;
         let status: AgentStatus = code_enum("agent status", &status)?;
         let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
         let agent = UserId(caller.user.clone());
@@ -127,7 +126,7 @@ impl TelephonyMutation {
         queue.service_level_seconds = input.service_level_seconds.unwrap_or(queue.service_level_seconds);
         queue.short_abandon_seconds = input.short_abandon_seconds.unwrap_or(queue.short_abandon_seconds);
         queue.ring_timeout_seconds = input.ring_timeout_seconds.unwrap_or(queue.ring_timeout_seconds);
-        configure(ctx, tenant, client_command_id, TelephonyCommand::ConfigureQueue(queue)).await
+        configure(ctx, Action::ConfigureQueue, tenant, client_command_id, TelephonyCommand::ConfigureQueue(queue)).await
     }
 
     /// Routes calls to a dialled number (e.g. `96069`) to a queue (admins).
@@ -141,7 +140,7 @@ impl TelephonyMutation {
     ) -> Result<TelephonyPayload> {
         let command =
             TelephonyCommand::RouteNumber { dialled: phone_number("dialled", &dialled)?, queue: QueueId(queue_id) };
-        configure(ctx, tenant, client_command_id, command).await
+        configure(ctx, Action::RouteNumber, tenant, client_command_id, command).await
     }
 
     /// Creates a seat (admins).
@@ -153,7 +152,14 @@ impl TelephonyMutation {
         tenant: Option<String>,
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
-        configure(ctx, tenant, client_command_id, TelephonyCommand::DefineSeat { seat: SeatId(seat), name_zh }).await
+        configure(
+            ctx,
+            Action::DefineSeat,
+            tenant,
+            client_command_id,
+            TelephonyCommand::DefineSeat { seat: SeatId(seat), name_zh },
+        )
+        .await
     }
 
     /// Binds an IP phone (extension) to a seat, one to one (admins).
@@ -166,7 +172,7 @@ impl TelephonyMutation {
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
         let command = TelephonyCommand::BindPhone { seat: SeatId(seat), extension: Extension(extension) };
-        configure(ctx, tenant, client_command_id, command).await
+        configure(ctx, Action::BindPhone, tenant, client_command_id, command).await
     }
 
     /// Frees a seat's phone (admins).
@@ -177,7 +183,14 @@ impl TelephonyMutation {
         tenant: Option<String>,
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
-        configure(ctx, tenant, client_command_id, TelephonyCommand::UnbindPhone { seat: SeatId(seat) }).await
+        configure(
+            ctx,
+            Action::UnbindPhone,
+            tenant,
+            client_command_id,
+            TelephonyCommand::UnbindPhone { seat: SeatId(seat) },
+        )
+        .await
     }
 
     /// Puts a caller number on the blacklist (黑名单); its calls are rejected (admins).
@@ -190,7 +203,7 @@ impl TelephonyMutation {
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
         let command = TelephonyCommand::BlacklistNumber { number: phone_number("number", &number)?, reason };
-        configure(ctx, tenant, client_command_id, command).await
+        configure(ctx, Action::BlacklistNumber, tenant, client_command_id, command).await
     }
 
     /// Takes a number off the blacklist (admins).
@@ -203,6 +216,6 @@ impl TelephonyMutation {
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
         let command = TelephonyCommand::RemoveFromBlacklist { number: phone_number("number", &number)?, reason };
-        configure(ctx, tenant, client_command_id, command).await
+        configure(ctx, Action::RemoveFromBlacklist, tenant, client_command_id, command).await
     }
 }

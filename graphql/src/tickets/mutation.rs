@@ -2,7 +2,7 @@
 //! `Hotline` service. Each returns the ticket once the read models show the change, and the log
 //! position it wrote.
 
-use crate::auth::{Permission, Scope};
+use crate::auth::{Action, Permission, Scope};
 use crate::context::{api, caller, code_enum, command_context, reach, uuid_of, Result};
 use crate::error::ApiError;
 use crate::tickets::query::visible_ticket;
@@ -39,15 +39,15 @@ impl TicketMutation {
         Ok(TicketPayload { ticket: visible_ticket(ctx, ticket_id).await?, position, duplicate })
     }
 
-    /// Checks permission and scope, runs the command, waits for the read models, returns the ticket.
+    /// Checks the action's permission and the ticket's scope, runs the command, waits for the read models, returns the ticket.
     async fn run(
         ctx: &Context<'_>,
         ticket: &ID,
         client_command_id: Option<&ID>,
-        permission: Permission,
+        action: Action,
         request: TicketRequest,
     ) -> std::result::Result<TicketPayload, ApiError> {
-        if !caller(ctx)?.may(permission) {
+        if !caller(ctx)?.may(Permission::for_action(action)) {
             return Err(ApiError::Forbidden(format!("your role may not {}", request.name())));
         }
         visible_ticket(ctx, &ticket.0).await?;
@@ -68,7 +68,7 @@ impl TicketMutation {
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
         let caller = caller(ctx)?;
-        if !caller.may(Permission::Register) {
+        if !caller.may(Permission::for_action(Action::CreateTicket)) {
             return Err(ApiError::Forbidden("your role may not register tickets".into()).into());
         }
         let tenant = match (caller.scope(), input.tenant) {
@@ -127,7 +127,7 @@ impl TicketMutation {
     ) -> Result<TicketPayload> {
         let approval = approval_ref(&approval_id)?;
         let request = TicketAction::Dispatch { station: UnitCode(station), note, approval };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Handle, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::DispatchTicket, request).await?)
     }
 
     /// The station accepts (确认), optionally assigning a worker.
@@ -140,7 +140,7 @@ impl TicketMutation {
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
         let request = TicketAction::Accept { station: UnitCode(station), worker: worker.map(UserId) };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Arrange, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::AcceptTicket, request).await?)
     }
 
     /// The station declines a dispatch.
@@ -151,8 +151,14 @@ impl TicketMutation {
         reason: String,
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Arrange, TicketAction::Reject { reason })
-            .await?)
+        Ok(Self::run(
+            ctx,
+            &ticket_id,
+            client_command_id.as_ref(),
+            Action::RejectTicket,
+            TicketAction::Reject { reason },
+        )
+        .await?)
     }
 
     /// The station sends an accepted ticket back (退回); usually needs an approval.
@@ -169,7 +175,7 @@ impl TicketMutation {
             ctx,
             &ticket_id,
             client_command_id.as_ref(),
-            Permission::Arrange,
+            Action::ReturnTicket,
             TicketAction::Return { reason, approval },
         )
         .await?)
@@ -186,7 +192,7 @@ impl TicketMutation {
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
         let request = TicketAction::Reassign { station: station.map(UnitCode), worker: worker.map(UserId), reason };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Arrange, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::ReassignTicket, request).await?)
     }
 
     /// Urges the handler (催办).
@@ -197,7 +203,7 @@ impl TicketMutation {
         #[graphql(default)] note: String,
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Handle, TicketAction::Urge { note })
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::UrgeTicket, TicketAction::Urge { note })
             .await?)
     }
 
@@ -211,7 +217,7 @@ impl TicketMutation {
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
         let request = TicketAction::Supervise { unit: UnitCode(unit), note };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Supervise, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::SuperviseTicket, request).await?)
     }
 
     /// Escalates to the group (越级投诉).
@@ -226,7 +232,7 @@ impl TicketMutation {
             ctx,
             &ticket_id,
             client_command_id.as_ref(),
-            Permission::Handle,
+            Action::EscalateTicket,
             TicketAction::Escalate { reason },
         )
         .await?)
@@ -243,7 +249,7 @@ impl TicketMutation {
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
         let request = TicketAction::CheckIn { location: GeoPoint { latitude, longitude, accuracy_m } };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::FieldWork, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::CheckIn, request).await?)
     }
 
     /// Attaches a photo, video or recording (`photo`, `video`, `audio`) by its URI and SHA-256.
@@ -266,7 +272,7 @@ impl TicketMutation {
             taken_at,
             location: None,
         };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::FieldWork, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::AttachEvidence, request).await?)
     }
 
     /// Records a room temperature (测温).
@@ -280,7 +286,7 @@ impl TicketMutation {
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
         let request = TicketAction::RecordTemperature { room, celsius, taken_at };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::FieldWork, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::RecordTemperature, request).await?)
     }
 
     /// Records the result (回填), with parts as `[{code, name, quantity}]`.
@@ -295,7 +301,7 @@ impl TicketMutation {
     ) -> Result<TicketPayload> {
         let parts = parts.into_iter().map(|p| Part { code: p.code, name: p.name, quantity: p.quantity }).collect();
         let request = TicketAction::RecordResult { result, parts, duration_minutes };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::FieldWork, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::RecordWorkResult, request).await?)
     }
 
     /// The customer signs and rates on the worker's phone.
@@ -313,7 +319,7 @@ impl TicketMutation {
             sha256,
             satisfaction: code_enum::<Satisfaction>("satisfaction", &satisfaction)?,
         };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::FieldWork, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::CollectSignature, request).await?)
     }
 
     /// Field work is done.
@@ -323,7 +329,7 @@ impl TicketMutation {
         ticket_id: ID,
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::FieldWork, TicketAction::CompleteWork)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::CompleteWork, TicketAction::CompleteWork)
             .await?)
     }
 
@@ -340,7 +346,7 @@ impl TicketMutation {
             satisfaction: code_enum::<Satisfaction>("satisfaction", &satisfaction)?,
             note,
         };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Handle, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::RecordCallback, request).await?)
     }
 
     /// Completes a node the tenant added to the workflow.
@@ -356,7 +362,7 @@ impl TicketMutation {
             ctx,
             &ticket_id,
             client_command_id.as_ref(),
-            Permission::Arrange,
+            Action::CompleteWorkflowNode,
             TicketAction::CompleteNode { node, note },
         )
         .await?)
@@ -370,7 +376,7 @@ impl TicketMutation {
         #[graphql(default)] note: String,
         client_command_id: Option<ID>,
     ) -> Result<TicketPayload> {
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Handle, TicketAction::Close { note })
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::CloseTicket, TicketAction::Close { note })
             .await?)
     }
 
@@ -386,7 +392,7 @@ impl TicketMutation {
     ) -> Result<TicketPayload> {
         let approval = approval_ref(&approval_id)?;
         let request = TicketAction::ExtendDeadline { new_deadline, reason, approval };
-        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Permission::Arrange, request).await?)
+        Ok(Self::run(ctx, &ticket_id, client_command_id.as_ref(), Action::ExtendDeadline, request).await?)
     }
 
     /// Skips the callback (免回访); usually needs a granted `callback_exemption` approval.
@@ -403,7 +409,7 @@ impl TicketMutation {
             ctx,
             &ticket_id,
             client_command_id.as_ref(),
-            Permission::Handle,
+            Action::ExemptCallback,
             TicketAction::ExemptCallback { reason, approval },
         )
         .await?)
@@ -423,7 +429,7 @@ impl TicketMutation {
             ctx,
             &ticket_id,
             client_command_id.as_ref(),
-            Permission::Handle,
+            Action::VoidTicket,
             TicketAction::Void { reason, approval },
         )
         .await?)
@@ -443,7 +449,7 @@ impl TicketMutation {
             ctx,
             &ticket_id,
             client_command_id.as_ref(),
-            Permission::Handle,
+            Action::CancelTicket,
             TicketAction::Cancel { reason, approval },
         )
         .await?)
