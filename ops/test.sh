@@ -9,7 +9,7 @@
 # port, stopped on exit), after `apt-get install postgresql` where initdb is missing.
 # HOTLINE_TEST_POSTGRES=throwaway always starts the throwaway cluster (what a fresh machine does).
 # NATS: the bus tests start their own nats-server (`apt-get install nats-server` where missing).
-# Telephony: the rig tests start their own Kamailio and SIPp peers (gateway-adapters/tests/rig;
+# Telephony: the rig tests start their own Kamailio and SIPp peers (gateway-adapters/src/rig;
 # `apt-get install kamailio sip-tester` where missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."

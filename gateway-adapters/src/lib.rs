@@ -32,6 +32,9 @@
 //!   (command id = signal id), with tenant, queue, seat and agent from the configuration in the log.
 //! - [`fuzzing`]: the bodies of the cargo-fuzz targets in `fuzz/`, also run over the checked-in
 //!   corpus by the ordinary test suite.
+//! - `rig` (with the `rig` feature): real SIP peers — Kamailio mirroring HEP3 between SIPp
+//!   peers, with the config template and scenarios embedded — for this crate's tests and the
+//!   telephony rows of `hotline bench`.
 //!
 //! # Architecture Invariants
 //! - Holds no business rule: adapters turn outside signals into facts with deterministic ids
@@ -55,4 +58,6 @@ pub mod fuzzing;
 pub mod hep;
 pub mod ingest;
 pub mod listener;
+#[cfg(feature = "rig")]
+pub mod rig;
 pub mod sip;

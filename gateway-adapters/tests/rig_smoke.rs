@@ -3,9 +3,9 @@
 //! that case. Needs `kamailio` and `sipp` (ops/test.sh installs them); every test uses its own
 //! ports, so they run in parallel.
 
-mod rig;
-
-use rig::{header, sip_messages, start_line, HepSink, Kamailio, Scenario, Sipp, AGENT, CALLER, DIALLED, TRANSFER_TO};
+use hotline_gateway_adapters::rig::{
+    header, sip_messages, start_line, HepSink, Kamailio, Scenario, Sipp, AGENT, CALLER, DIALLED, TRANSFER_TO,
+};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -16,21 +16,21 @@ const SETTLE_MAX: Duration = Duration::from_secs(10);
 /// Runs one call of the case's UAC/UAS pair through Kamailio; returns the mirrored SIP messages.
 fn run_case(case: &str) -> Vec<String> {
     let started = Instant::now();
-    let sink = HepSink::start();
-    let kamailio = Kamailio::start(sink.port());
-    let (uac, uas) = Scenario::pair(case);
-    let uas = Sipp::uas(&uas, kamailio.uas_port());
-    let run = Sipp::uac(&uac, kamailio.addr(), 1, 1);
+    let sink = HepSink::start().expect("HEP sink");
+    let kamailio = Kamailio::start(sink.port()).expect("start kamailio");
+    let (uac, uas) = Scenario::pair(case).expect("rig scenarios");
+    let uas = Sipp::uas(&uas, kamailio.uas_port()).expect("start sipp UAS");
+    let run = Sipp::uac(&uac, kamailio.addr(), 1, 1).expect("run sipp UAC");
     if !run.status.success() {
         eprintln!("--- UAS\n{}\n--- kamailio\n{}", uas.log(), kamailio.log());
     }
-    run.assert_success(1);
+    run.check_success(1).expect("one successful call");
     let datagrams = sink.settle(QUIET, SETTLE_MAX);
     assert!(!datagrams.is_empty(), "no HEP datagram arrived; kamailio log:\n{}", kamailio.log());
     for datagram in &datagrams {
         assert_eq!(&datagram[..4], b"HEP3", "every mirrored datagram is HEP3");
     }
-    let messages = sip_messages(&datagrams);
+    let messages = sip_messages(&datagrams).expect("SIP in every datagram");
     eprintln!(
         "{case}: {} HEP3 datagrams in {:?} (UAC {:?})\n{}",
         messages.len(),
@@ -166,14 +166,14 @@ fn register_then_unregister() {
 #[test]
 fn load_200_answered_calls_at_50_per_second() {
     let started = Instant::now();
-    let sink = HepSink::start();
-    let kamailio = Kamailio::start(sink.port());
-    let (uac, uas) = Scenario::pair("answered");
-    let _uas = Sipp::uas(&uas, kamailio.uas_port());
-    let run = Sipp::uac(&uac, kamailio.addr(), 200, 50);
-    run.assert_success(200);
+    let sink = HepSink::start().expect("HEP sink");
+    let kamailio = Kamailio::start(sink.port()).expect("start kamailio");
+    let (uac, uas) = Scenario::pair("answered").expect("rig scenarios");
+    let _uas = Sipp::uas(&uas, kamailio.uas_port()).expect("start sipp UAS");
+    let run = Sipp::uac(&uac, kamailio.addr(), 200, 50).expect("run sipp UAC");
+    run.check_success(200).expect("200 successful calls");
     let datagrams = sink.settle(QUIET, SETTLE_MAX);
-    let messages = sip_messages(&datagrams);
+    let messages = sip_messages(&datagrams).expect("SIP in every datagram");
     let call_ids: HashSet<&str> = messages.iter().filter_map(|m| header(m, "Call-ID")).collect();
     eprintln!(
         "load: {} HEP3 datagrams, {} Call-IDs in {:?} (UAC {:?})",
@@ -185,10 +185,4 @@ fn load_200_answered_calls_at_50_per_second() {
     assert_eq!(call_ids.len(), 200, "every call mirrored");
     // Each answered call is mirrored as 13 messages (received and sent copies, and the 100).
     assert!(messages.len() >= 200 * 13, "{} datagrams for 200 calls", messages.len());
-}
-
-#[test]
-#[should_panic(expected = "`apt-get install -y hotline-no-such-package`")]
-fn a_missing_tool_is_a_panic_naming_the_install_command() {
-    rig::require_tool("hotline-no-such-tool", "hotline-no-such-package");
 }

@@ -1,10 +1,8 @@
 //! Issue 5 end to end with real peers: SIPp calls through a real Kamailio, which mirrors every
 //! message as HEP3 to the adapter's listener; the dialog tracker's signals become commands on the
 //! service, and the log must then hold exactly the events of each case — no more, no fewer.
-//! Needs `kamailio` and `sipp` (ops/test.sh installs them; the rig panics with the install command
-//! where they are missing).
-
-mod rig;
+//! Needs `kamailio` and `sipp` (ops/test.sh installs them; the rig's error names the install
+//! command where they are missing).
 
 use hotline_commands::clock::SystemClock;
 use hotline_commands::handler::CommandContext;
@@ -15,7 +13,9 @@ use hotline_domain::telephony::{Extension, QueueConfig, QueueId, SeatId, Telepho
 use hotline_domain::values::{PhoneNumber, TenantId, UserId};
 use hotline_gateway_adapters::ingest::Ingest;
 use hotline_gateway_adapters::listener::{Inspector, Listener, ListenerConfig};
-use rig::{Kamailio, Scenario, ScratchDir, Sipp, AGENT, CALLER, DIALLED, TRANSFER_TO};
+use hotline_gateway_adapters::rig::{
+    HepSink, Kamailio, Scenario, ScratchDir, Sipp, AGENT, CALLER, DIALLED, TRANSFER_TO,
+};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -37,7 +37,7 @@ fn context(actor: &str) -> CommandContext {
 }
 
 async fn pipeline() -> Pipeline {
-    let dir = ScratchDir::new("telephony");
+    let dir = ScratchDir::new("telephony").expect("scratch directory");
     let store: Arc<dyn EventStore> =
         Arc::new(SqliteEventStore::open(&dir.path().join("hotline.db"), Arc::new(SystemClock)).await.unwrap());
     let hotline = Hotline::new(Arc::clone(&store), Arc::new(SystemClock), "hq");
@@ -99,15 +99,15 @@ impl Pipeline {
 async fn run_case(pipeline: &Pipeline, case: &'static str, calls: u32, rate: u32) {
     let hep_port = pipeline.hep_port;
     tokio::task::spawn_blocking(move || {
-        let kamailio = Kamailio::start(hep_port);
-        let (uac, uas) = Scenario::pair(case);
-        let uas = Sipp::uas(&uas, kamailio.uas_port());
+        let kamailio = Kamailio::start(hep_port).expect("start kamailio");
+        let (uac, uas) = Scenario::pair(case).expect("rig scenarios");
+        let uas = Sipp::uas(&uas, kamailio.uas_port()).expect("start sipp UAS");
         let timeout = Duration::from_secs(30 + u64::from(calls / rate.max(1)) * 2);
-        let run = Sipp::uac_with(&uac, kamailio.addr(), calls, rate, &[], timeout);
+        let run = Sipp::uac_with(&uac, kamailio.addr(), calls, rate, &[], timeout).expect("run sipp UAC");
         if !run.status.success() {
             eprintln!("--- UAS\n{}\n--- kamailio\n{}", uas.log(), kamailio.log());
         }
-        run.assert_success(u64::from(calls));
+        run.check_success(u64::from(calls)).expect("every call successful");
         // Kamailio mirrors the last messages after SIPp ends; give them a moment on the wire.
         std::thread::sleep(Duration::from_millis(300));
     })
@@ -196,13 +196,14 @@ async fn register_then_unregister() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_datagrams_append_nothing() {
     let pipeline = pipeline().await;
-    let sink = rig::HepSink::start();
+    let sink = HepSink::start().expect("HEP sink");
     let sink_port = sink.port();
     tokio::task::spawn_blocking(move || {
-        let kamailio = Kamailio::start(sink_port);
-        let (uac, uas) = Scenario::pair("answered");
-        let _uas = Sipp::uas(&uas, kamailio.uas_port());
-        Sipp::uac(&uac, kamailio.addr(), 1, 1).assert_success(1);
+        let kamailio = Kamailio::start(sink_port).expect("start kamailio");
+        let (uac, uas) = Scenario::pair("answered").expect("rig scenarios");
+        let _uas = Sipp::uas(&uas, kamailio.uas_port()).expect("start sipp UAS");
+        let run = Sipp::uac(&uac, kamailio.addr(), 1, 1).expect("run sipp UAC");
+        run.check_success(1).expect("one successful call");
     })
     .await
     .unwrap();

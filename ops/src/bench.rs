@@ -11,7 +11,7 @@
 //!   with `--quick`), against reading the same log raw;
 //! - commit → GraphQL `ticketChanged` delivery to 100 subscribers (p50/p99), against a plain
 //!   broadcast channel to 100 receivers;
-//! - telephony, with real Kamailio and SIPp peers ([`telephony`], [`peers`]; left out, with a
+//! - telephony, with real Kamailio and SIPp peers ([`telephony`], the adapter's rig; left out, with a
 //!   note naming `apt-get install -y kamailio sip-tester`, where they are not installed): the
 //!   highest of rising call rates that SIP ingestion through Kamailio + HEP3 takes with no call
 //!   lost or duplicated, against the adapter's raw capacity on replayed HEP3; and SIPp INVITE →
@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-pub mod peers;
 pub mod telephony;
 
 /// What to run.
@@ -107,11 +106,11 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Vec<Row>> {
     rows.push(rebuild_all(&scratch.path().join("rebuild"), log_events).await?);
     rows.push(subscription_latency(&scratch.path().join("subscriptions"), if config.quick { 20 } else { 100 }).await?);
 
-    match peers::Tools::find() {
-        Ok(tools) => {
+    match hotline_gateway_adapters::rig::check_installed() {
+        Ok(()) => {
             let dir = scratch.path().join("telephony");
-            rows.push(telephony::sip_ingestion(&tools, &dir.join("ingestion"), config.quick).await?);
-            rows.push(telephony::screen_pop_latency(&tools, &dir.join("screen-pop"), config.quick).await?);
+            rows.push(telephony::sip_ingestion(&dir.join("ingestion"), config.quick).await?);
+            rows.push(telephony::screen_pop_latency(&dir.join("screen-pop"), config.quick).await?);
         }
         Err(missing) => eprintln!("bench: {missing}: telephony rows left out"),
     }

@@ -1,19 +1,25 @@
 //! Scripted histories, run through the real command path on a throwaway SQLite log with a fixed
-//! clock and deterministic ids, then written as fixtures (`record-fixtures`). Each covers one
-//! ticket path; together they cover every path of DESIGN.md.
+//! clock and deterministic ids, then written as fixtures (`record-fixtures`). Each of
+//! [`SCENARIOS`] covers one ticket path; together they cover every path of DESIGN.md. Each of
+//! [`TELEPHONY_SCENARIOS`] covers calls, agents or phones: the commands the SIP adapter and the
+//! agents send, on a tenant whose switchboard is configured first.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use hotline_commands::clock::ManualClock;
 use hotline_commands::handler::CommandContext;
-use hotline_commands::process::{Follower, TicketTimers};
+use hotline_commands::process::{Follower, PhoneTimers, TicketTimers};
 use hotline_commands::service::ServiceError;
 use hotline_commands::store::sqlite::SqliteEventStore;
 use hotline_commands::store::{EventStore, RecordedEvent};
 use hotline_commands::Hotline;
+use hotline_domain::agent::AgentStatus;
 use hotline_domain::approval::{ApprovalAction, ApprovalEvent, ApprovalLevel, GatedOperation};
+use hotline_domain::call::{CallAction, CallCommand, CallKey, OfferCall, Party};
 use hotline_domain::customer::CustomerCommand;
 use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
+use hotline_domain::phone::{PhoneCommand, PhoneKey};
 use hotline_domain::settings::SettingsCommand;
+use hotline_domain::telephony::{Extension, QueueConfig, QueueId, SeatId, TelephonyCommand};
 use hotline_domain::ticket::{
     CoreNode, EvidenceKind, NewTicket, Part, Satisfaction, Source, TicketAction, TicketRequest, TicketType, Urgency,
     WorkflowNode,
@@ -40,6 +46,26 @@ pub const SCENARIOS: [&str; 14] = [
     "reassigned_to_another_station",
     "callback_exempted_with_approval",
 ];
+
+/// Every telephony scenario's name, in recording order.
+pub const TELEPHONY_SCENARIOS: [&str; 7] = [
+    "call_answered_held_and_transferred",
+    "call_abandoned_while_ringing_short",
+    "call_abandoned_after_long_wait",
+    "calls_rejected_blacklisted_and_busy",
+    "call_timed_out_to_voicemail",
+    "agent_shift_with_wrap_up",
+    "phones_registered_unregistered_and_expired",
+];
+
+/// The tenant of the telephony scenarios.
+const TENANT: &str = "tj01";
+/// The hotline number its callers dial.
+const HOTLINE: &str = "96069";
+
+fn tenant() -> TenantId {
+    TenantId(TENANT.into())
+}
 
 /// 09:00 China Standard Time, 2026-11-23.
 pub fn start() -> DateTime<Utc> {
@@ -74,8 +100,101 @@ impl Script {
 
     /// Moves time forward, on the server clock too.
     fn later(&mut self, minutes: i64) {
-        self.now += Duration::minutes(minutes);
+        self.seconds_later(minutes * 60);
+    }
+
+    /// Moves time forward by seconds, on the server clock too.
+    fn seconds_later(&mut self, seconds: i64) {
+        self.now += Duration::seconds(seconds);
         self.clock.set(self.now);
+    }
+
+    async fn configure(&mut self, command: TelephonyCommand) -> Result<(), ServiceError> {
+        let context = self.context("tj01-admin", "graphql");
+        self.hotline.configure_telephony(&context, &tenant(), &command).await.map(|_| ())
+    }
+
+    /// The tenant's switchboard: queue `repair` (default thresholds: service level 20 s, short
+    /// abandon 5 s) for the hotline number, seats `s1` and `s2` with phones 8001 and 8002.
+    async fn switchboard(&mut self) -> Result<(), ServiceError> {
+        let queue = QueueId("repair".into());
+        self.configure(TelephonyCommand::ConfigureQueue(QueueConfig::new(queue.clone(), "报修专线"))).await?;
+        self.configure(TelephonyCommand::RouteNumber { dialled: PhoneNumber(HOTLINE.into()), queue }).await?;
+        for (seat, name, extension) in [("s1", "一号坐席", "8001"), ("s2", "二号坐席", "8002")] {
+            let seat = SeatId(seat.into());
+            self.configure(TelephonyCommand::DefineSeat { seat: seat.clone(), name_zh: name.into() }).await?;
+            self.configure(TelephonyCommand::BindPhone { seat, extension: Extension(extension.into()) }).await?;
+        }
+        Ok(())
+    }
+
+    async fn sign_in(&mut self, agent: &str, seat: &str) -> Result<(), ServiceError> {
+        let context = self.context(agent, "graphql");
+        self.hotline.sign_in(&context, &UserId(agent.into()), &tenant(), &SeatId(seat.into())).await.map(|_| ())
+    }
+
+    async fn sign_out(&mut self, agent: &str) -> Result<(), ServiceError> {
+        let context = self.context(agent, "graphql");
+        self.hotline.sign_out(&context, &UserId(agent.into()), &tenant()).await.map(|_| ())
+    }
+
+    async fn agent_status(&mut self, agent: &str, status: AgentStatus) -> Result<(), ServiceError> {
+        let context = self.context(agent, "graphql");
+        self.hotline.set_agent_status(&context, &UserId(agent.into()), &tenant(), status).await.map(|_| ())
+    }
+
+    fn phone_key(extension: &str) -> PhoneKey {
+        PhoneKey { tenant: tenant(), extension: Extension(extension.into()) }
+    }
+
+    /// A REGISTER of `extension` accepted for `expires_seconds`, as the SIP adapter sends it.
+    async fn register(&mut self, extension: &str, expires_seconds: u32) -> Result<(), ServiceError> {
+        let command = PhoneCommand::Register {
+            tenant: tenant(),
+            extension: Extension(extension.into()),
+            contact: format!("sip:{extension}@10.0.8.21:5060"),
+            expires_seconds,
+            at: self.now,
+        };
+        let context = self.context("system:sip", "sip");
+        self.hotline.phone(&context, &Script::phone_key(extension), &command).await.map(|_| ())
+    }
+
+    async fn unregister(&mut self, extension: &str) -> Result<(), ServiceError> {
+        let context = self.context("system:sip", "sip");
+        let command = PhoneCommand::Unregister { at: self.now };
+        self.hotline.phone(&context, &Script::phone_key(extension), &command).await.map(|_| ())
+    }
+
+    /// A call observed by the SIP adapter: `action` on the call's stream, now.
+    async fn call(&mut self, key: CallKey, action: CallAction) -> Result<(), ServiceError> {
+        let context = self.context("system:sip", "sip");
+        let command = CallCommand { at: self.now, action };
+        self.hotline.call(&context, &tenant(), key, &command).await.map(|_| ())
+    }
+
+    /// An INVITE from `caller` to the hotline, routed by the tenant's configuration.
+    async fn offer(&mut self, call_id: &str, caller: &str) -> Result<CallKey, ServiceError> {
+        let (caller, dialled) = (PhoneNumber(caller.into()), PhoneNumber(HOTLINE.into()));
+        let routing = self.hotline.telephony_config(&tenant()).await?.route(&caller, &dialled);
+        let key = CallKey::of(&tenant(), call_id, None);
+        let offer =
+            OfferCall { call_id: call_id.into(), tenant: tenant(), caller, dialled, correlation: None, routing };
+        self.call(key, CallAction::Offer(offer)).await?;
+        Ok(key)
+    }
+
+    /// A 180 (`answer` false) or 200 (`answer` true) from `extension`, with the seat and agent
+    /// the service resolves.
+    async fn phone_picks_up(&mut self, key: CallKey, extension: &str, answer: bool) -> Result<(), ServiceError> {
+        let extension = Extension(extension.into());
+        let (seat, agent) = self.hotline.seat_of_extension(&tenant(), &extension).await?;
+        let action = if answer {
+            CallAction::Answer { extension, seat, agent }
+        } else {
+            CallAction::Ring { extension, seat, agent }
+        };
+        self.call(key, action).await
     }
 
     async fn org(&mut self) -> Result<(), ServiceError> {
@@ -265,6 +384,10 @@ pub async fn record(name: &str) -> Result<Vec<RecordedEvent>, ServiceError> {
     let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::open(&dir.path().join("log.db"), clock.clone()).await?);
     let hotline = Hotline::new(Arc::clone(&store), clock.clone(), "hq");
     let mut s = Script { hotline, clock, next_id: 0, now: start() };
+    if TELEPHONY_SCENARIOS.contains(&name) {
+        telephony(&mut s, name).await?;
+        return Ok(store.read_all(0, u32::MAX).await?);
+    }
     s.org().await?;
     match name {
         "plain_repair_closed" => {
@@ -415,6 +538,108 @@ pub async fn record(name: &str) -> Result<Vec<RecordedEvent>, ServiceError> {
         other => return Err(ServiceError::NotFound { what: "scenario", id: other.to_owned() }),
     }
     Ok(store.read_all(0, u32::MAX).await?)
+}
+
+/// Runs one of [`TELEPHONY_SCENARIOS`] on the script's log.
+async fn telephony(s: &mut Script, name: &str) -> Result<(), ServiceError> {
+    s.switchboard().await?;
+    match name {
+        "call_answered_held_and_transferred" => {
+            s.sign_in("tj01-agent1", "s1").await?;
+            s.sign_in("tj01-agent2", "s2").await?;
+            s.later(1);
+            let call = s.offer("c1@10.0.8.1", "13812345678").await?;
+            s.seconds_later(2);
+            s.phone_picks_up(call, "8001", false).await?;
+            s.seconds_later(6);
+            s.phone_picks_up(call, "8001", true).await?;
+            s.seconds_later(45);
+            s.call(call, CallAction::Hold { by: Party::Callee }).await?;
+            s.seconds_later(20);
+            s.call(call, CallAction::Resume { by: Party::Callee }).await?;
+            s.seconds_later(30);
+            s.call(call, CallAction::Transfer { target: "8002".into() }).await?;
+            s.seconds_later(3);
+            s.phone_picks_up(call, "8002", false).await?;
+            s.seconds_later(4);
+            s.phone_picks_up(call, "8002", true).await?;
+            s.seconds_later(90);
+            s.call(call, CallAction::End { by: Party::Caller }).await?;
+            s.seconds_later(5);
+            s.call(call, CallAction::RecordingAvailable { uri: "blob://recordings/c1.wav".into() }).await?;
+            s.seconds_later(25);
+            s.call(call, CallAction::AnswerSurvey { satisfied: true, score: Some(5) }).await?;
+        }
+        "call_abandoned_while_ringing_short" => {
+            s.sign_in("tj01-agent1", "s1").await?;
+            let call = s.offer("c2@10.0.8.1", "13812345678").await?;
+            s.seconds_later(1);
+            s.phone_picks_up(call, "8001", false).await?;
+            s.seconds_later(2);
+            s.call(call, CallAction::Abandon).await?;
+        }
+        "call_abandoned_after_long_wait" => {
+            let call = s.offer("c3@10.0.8.1", "13812345678").await?;
+            s.call(call, CallAction::Queue).await?;
+            s.seconds_later(40);
+            s.sign_in("tj01-agent1", "s1").await?;
+            s.phone_picks_up(call, "8001", false).await?;
+            s.seconds_later(12);
+            s.call(call, CallAction::End { by: Party::Caller }).await?;
+        }
+        "calls_rejected_blacklisted_and_busy" => {
+            let number = PhoneNumber("13900009999".into());
+            s.configure(TelephonyCommand::BlacklistNumber { number, reason: "骚扰电话".into() }).await?;
+            s.later(1);
+            s.offer("c4@10.0.8.1", "13900009999").await?;
+            s.later(1);
+            s.sign_in("tj01-agent1", "s1").await?;
+            let busy = s.offer("c5@10.0.8.1", "13812345678").await?;
+            s.seconds_later(1);
+            s.call(busy, CallAction::Reject { status: 486 }).await?;
+        }
+        "call_timed_out_to_voicemail" => {
+            let call = s.offer("c6@10.0.8.1", "13812345678").await?;
+            s.call(call, CallAction::Queue).await?;
+            s.seconds_later(120);
+            s.call(call, CallAction::TimeOut).await?;
+            s.seconds_later(30);
+            s.call(call, CallAction::LeaveVoicemail { recording: "blob://voicemail/c6.wav".into() }).await?;
+        }
+        "agent_shift_with_wrap_up" => {
+            s.register("8001", 3600).await?;
+            s.sign_in("tj01-agent1", "s1").await?;
+            s.later(5);
+            let call = s.offer("c7@10.0.8.1", "13812345678").await?;
+            s.seconds_later(3);
+            s.phone_picks_up(call, "8001", false).await?;
+            s.seconds_later(5);
+            s.phone_picks_up(call, "8001", true).await?;
+            s.agent_status("tj01-agent1", AgentStatus::Busy).await?;
+            s.seconds_later(150);
+            s.call(call, CallAction::End { by: Party::Callee }).await?;
+            s.agent_status("tj01-agent1", AgentStatus::WrapUp).await?;
+            s.later(2);
+            s.agent_status("tj01-agent1", AgentStatus::Idle).await?;
+            s.later(30);
+            s.agent_status("tj01-agent1", AgentStatus::Away).await?;
+            s.later(10);
+            s.sign_out("tj01-agent1").await?;
+        }
+        "phones_registered_unregistered_and_expired" => {
+            s.sign_in("tj01-agent1", "s1").await?;
+            s.sign_in("tj01-agent2", "s2").await?;
+            s.register("8001", 3600).await?;
+            s.register("8002", 60).await?;
+            s.later(1);
+            s.unregister("8001").await?;
+            s.later(1);
+            // Phone 8002 did not refresh its registration: the phone timers expire it.
+            Follower::new(s.hotline.clone(), PhoneTimers::default()).step().await?;
+        }
+        other => return Err(ServiceError::NotFound { what: "scenario", id: other.to_owned() }),
+    }
+    Ok(())
 }
 
 /// One fixture line: the stored event without its hash.

@@ -1,4 +1,5 @@
-//! The telephony rows of `hotline bench`, with real peers ([`super::peers`]): SIPp calls through a
+//! The telephony rows of `hotline bench`, with real peers (the adapter's rig,
+//! [`hotline_gateway_adapters::rig`]): SIPp calls through a
 //! Kamailio that mirrors every message as HEP3 to the SIP adapter running in process (listener →
 //! dialog tracker → [`Ingest`] → the service → a throwaway SQLite log), as in
 //! `gateway-adapters/tests/telephony.rs`. The tenant `tj01` routes the dialled number to queue
@@ -10,7 +11,6 @@
 //! - [`screen_pop_latency`]: INVITE → `screenPop` delivered to the signed-in agent; baseline: the
 //!   same calls' commands sent straight to the service, commit → `screenPop`.
 
-use super::peers::{self, HepSink, Kamailio, Scenarios, SippUas, Tools, UacRun, AGENT, DIALLED};
 use super::{percentile, Row};
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Utc};
@@ -25,6 +25,7 @@ use hotline_domain::telephony::{Extension, QueueConfig, QueueId, SeatId, Telepho
 use hotline_domain::values::{PhoneNumber, TenantId, UserId};
 use hotline_gateway_adapters::ingest::Ingest;
 use hotline_gateway_adapters::listener::{Inspector, Listener, ListenerConfig, RateLimit};
+use hotline_gateway_adapters::rig::{HepSink, Kamailio, Scenario, Sipp, SippRun, SippUas, AGENT, CALLER, DIALLED};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -40,6 +41,14 @@ const ANSWERED: [&str; 4] = ["CallOffered", "CallRinging", "CallAnswered", "Call
 const RATES: [u32; 5] = [25, 50, 100, 200, 400];
 /// Calls per second of the screen-pop row: low, so calls barely overlap.
 const POP_RATE: u32 = 5;
+/// Kamailio's shared memory, MB: room for the highest call rate's concurrent calls.
+const KAMAILIO_SHARED_MEMORY_MB: u32 = 64;
+
+/// The rig's `answered` pair, `(UAC, UAS)`: INVITE, 180, 200 ms later 200 (as extension
+/// [`AGENT`]), ACK, 300 ms talk, the caller's BYE.
+fn answered() -> anyhow::Result<(Scenario, Scenario)> {
+    Ok(Scenario::pair("answered")?)
+}
 
 /// A throwaway log with the tenant configured and the agent signed in.
 async fn configured_log(dir: &Path) -> anyhow::Result<(Arc<dyn EventStore>, Hotline)> {
@@ -124,29 +133,22 @@ struct Peers {
     _uas: SippUas,
 }
 
-async fn start_peers(tools: &Tools, scenarios: &Scenarios, scratch: &Path, hep_port: u16) -> anyhow::Result<Peers> {
-    let (tools, scenarios, scratch) = (tools.clone(), scenarios.clone(), scratch.to_owned());
+async fn start_peers(hep_port: u16) -> anyhow::Result<Peers> {
     tokio::task::spawn_blocking(move || {
-        let kamailio = Kamailio::start(&tools, &scratch, hep_port)?;
-        let uas = SippUas::start(&tools, &scenarios, &scratch, kamailio.uas_port())?;
+        let (_, uas) = answered()?;
+        let kamailio = Kamailio::start_with_shared_memory(hep_port, KAMAILIO_SHARED_MEMORY_MB)?;
+        let uas = Sipp::uas(&uas, kamailio.uas_port())?;
         anyhow::Ok(Peers { kamailio, _uas: uas })
     })
     .await?
 }
 
 /// Runs `calls` answered calls at `rate` through `peers` to completion.
-async fn run_calls(
-    tools: &Tools,
-    scenarios: &Scenarios,
-    scratch: &Path,
-    target: SocketAddr,
-    calls: u32,
-    rate: u32,
-) -> anyhow::Result<UacRun> {
-    let (tools, scenarios, scratch) = (tools.clone(), scenarios.clone(), scratch.to_owned());
+async fn run_calls(target: SocketAddr, calls: u32, rate: u32) -> anyhow::Result<SippRun> {
     let timeout = Duration::from_secs(60 + u64::from(calls / rate.max(1)) * 3);
     let run = tokio::task::spawn_blocking(move || {
-        peers::uac(&tools, &scenarios, &scratch, target, (calls, rate, None), timeout)
+        let (uac, _) = answered()?;
+        anyhow::Ok(Sipp::uac_with(&uac, target, calls, rate, &[], timeout)?)
     })
     .await??;
     // Kamailio mirrors the last messages after SIPp ends; give them a moment on the wire.
@@ -164,10 +166,10 @@ fn call_streams(events: &[RecordedEvent]) -> BTreeMap<String, Vec<String>> {
 }
 
 /// What one step found: `None` when clean, else what went wrong.
-fn judge(streams: &BTreeMap<String, Vec<String>>, calls: u32, run: &UacRun) -> Option<String> {
+fn judge(streams: &BTreeMap<String, Vec<String>>, calls: u32, run: &SippRun) -> Option<String> {
     let mut faults = Vec::new();
-    if !run.success || run.successful != u64::from(calls) || run.failed > 0 {
-        faults.push(format!("SIPp: {} of {calls} calls successful, {} failed", run.successful, run.failed));
+    if !run.succeeded(u64::from(calls)) {
+        faults.push(format!("SIPp: {} of {calls} calls successful, {} failed", run.stats.successful, run.stats.failed));
     }
     if streams.len() != calls as usize {
         faults.push(format!("{} call streams for {calls} calls", streams.len()));
@@ -191,17 +193,14 @@ fn judge(streams: &BTreeMap<String, Vec<String>>, calls: u32, run: &UacRun) -> O
 
 /// SIP ingestion at rising call rates: the highest rate at which every call lands in the log
 /// exactly once with exactly its four events, beside the adapter's raw capacity.
-pub async fn sip_ingestion(tools: &Tools, dir: &Path, quick: bool) -> anyhow::Result<Row> {
-    let scenarios = Scenarios::write(&dir.join("scenarios"))?;
-    let scratch = dir.join("peers");
-    std::fs::create_dir_all(&scratch)?;
+pub async fn sip_ingestion(dir: &Path, quick: bool) -> anyhow::Result<Row> {
     let pipeline = Pipeline::start(&dir.join("log")).await?;
-    let peers = start_peers(tools, &scenarios, &scratch, pipeline.hep_port).await?;
+    let peers = start_peers(pipeline.hep_port).await?;
     let (mut highest, mut total, mut steps) = (0, 0u64, Vec::new());
     for rate in RATES {
         let calls = if quick { 100 } else { (rate * 10).max(1_000) };
         let before = pipeline.store.head().await?;
-        let run = run_calls(tools, &scenarios, &scratch, peers.kamailio.addr(), calls, rate).await?;
+        let run = run_calls(peers.kamailio.addr(), calls, rate).await?;
         let events = pipeline.settled(before, Duration::from_millis(800), Duration::from_secs(120)).await?;
         total += u64::from(calls);
         match judge(&call_streams(&events), calls, &run) {
@@ -219,7 +218,7 @@ pub async fn sip_ingestion(tools: &Tools, dir: &Path, quick: bool) -> anyhow::Re
     drop(peers);
     drop(pipeline);
     let replayed = if quick { 100 } else { 1_000 };
-    let (baseline_rate, replay_note) = replay_capacity(tools, &scenarios, &scratch, dir, replayed).await?;
+    let (baseline_rate, replay_note) = replay_capacity(dir, replayed).await?;
     let note = format!(
         "steps: {}{}. Listener rate limit lifted (default 2,000 datagrams/s per source); listener: {} datagrams, \
          {} rate-limited, {} unparseable. Baseline: the adapter's raw capacity — {replay_note}.{}",
@@ -258,30 +257,17 @@ pub async fn sip_ingestion(tools: &Tools, dir: &Path, quick: bool) -> anyhow::Re
 /// replays them into a fresh listener + ingest as fast as it takes them (at most a few dozen
 /// datagrams ahead of what it has received, so the socket buffer never overflows) and times until
 /// every call's four events are in the log. Returns calls/s and a note.
-async fn replay_capacity(
-    tools: &Tools,
-    scenarios: &Scenarios,
-    scratch: &Path,
-    dir: &Path,
-    calls: u32,
-) -> anyhow::Result<(f64, String)> {
+async fn replay_capacity(dir: &Path, calls: u32) -> anyhow::Result<(f64, String)> {
     const WINDOW: u64 = 48;
     let capture_rate = 100;
     let datagrams = {
-        let (tools, scenarios, scratch) = (tools.clone(), scenarios.clone(), scratch.to_owned());
         tokio::task::spawn_blocking(move || {
+            let (uac, uas) = answered()?;
             let sink = HepSink::start()?;
-            let kamailio = Kamailio::start(&tools, &scratch, sink.port())?;
-            let _uas = SippUas::start(&tools, &scenarios, &scratch, kamailio.uas_port())?;
-            let run = peers::uac(
-                &tools,
-                &scenarios,
-                &scratch,
-                kamailio.addr(),
-                (calls, capture_rate, None),
-                Duration::from_secs(120),
-            )?;
-            ensure!(run.success && run.successful == u64::from(calls), "capture run: {run:?}");
+            let kamailio = Kamailio::start_with_shared_memory(sink.port(), KAMAILIO_SHARED_MEMORY_MB)?;
+            let _uas: SippUas = Sipp::uas(&uas, kamailio.uas_port())?;
+            let run = Sipp::uac_with(&uac, kamailio.addr(), calls, capture_rate, &[], Duration::from_secs(120))?;
+            run.check_success(u64::from(calls)).context("capture run")?;
             anyhow::Ok(sink.settle(Duration::from_millis(400), Duration::from_secs(10)))
         })
         .await??
@@ -378,17 +364,14 @@ async fn subscribe_agent(
 }
 
 /// SIPp INVITE → `screenPop` delivered to the signed-in agent, beside the same path with no SIP.
-pub async fn screen_pop_latency(tools: &Tools, dir: &Path, quick: bool) -> anyhow::Result<Row> {
+pub async fn screen_pop_latency(dir: &Path, quick: bool) -> anyhow::Result<Row> {
     let calls: u32 = if quick { 20 } else { 200 };
-    let scenarios = Scenarios::write(&dir.join("scenarios"))?;
-    let scratch = dir.join("peers");
-    std::fs::create_dir_all(&scratch)?;
     let pipeline = Pipeline::start(&dir.join("sip")).await?;
     let (mut pops, tasks) = subscribe_agent(&dir.join("sip"), &pipeline.store, &pipeline.hotline).await?;
-    let peers = start_peers(tools, &scenarios, &scratch, pipeline.hep_port).await?;
+    let peers = start_peers(pipeline.hep_port).await?;
     let started = Instant::now();
-    let run = run_calls(tools, &scenarios, &scratch, peers.kamailio.addr(), calls, POP_RATE).await?;
-    ensure!(run.success && run.successful == u64::from(calls), "screen-pop calls: {run:?}");
+    let run = run_calls(peers.kamailio.addr(), calls, POP_RATE).await?;
+    run.check_success(u64::from(calls)).context("screen-pop calls")?;
     let mut latencies = Vec::new();
     while latencies.len() < calls as usize {
         let pop = tokio::time::timeout(Duration::from_secs(30), pops.recv())
@@ -444,7 +427,7 @@ async fn direct_screen_pops(dir: &Path, calls: u32) -> anyhow::Result<(Vec<Durat
         let call_id = format!("{}-bench@127.0.0.1", uuid::Uuid::now_v7().simple());
         let key = CallKey::of(&tenant, &call_id, None);
         let sent = Utc::now();
-        let (caller, dialled) = (PhoneNumber(peers::CALLER.into()), PhoneNumber(DIALLED.into()));
+        let (caller, dialled) = (PhoneNumber(CALLER.into()), PhoneNumber(DIALLED.into()));
         let routing = hotline.telephony_config(&tenant).await?.route(&caller, &dialled);
         let offer =
             OfferCall { call_id: call_id.clone(), tenant: tenant.clone(), caller, dialled, correlation: None, routing };

@@ -1,8 +1,8 @@
-//! Records every scenario of `hotline_replay_tests::scenarios` as a fixture under `fixtures/`.
-//! Fixtures are committed and reviewed like code; re-record only to add a scenario, never to
-//! rewrite a released one.
+//! Records every scenario of `hotline_replay_tests::scenarios` as a fixture under `fixtures/`, or
+//! only the scenarios named as arguments. Fixtures are committed and reviewed like code; re-record
+//! only to add a scenario (name it), never to rewrite a released one.
 
-use hotline_replay_tests::scenarios::{fixture_line, record, SCENARIOS};
+use hotline_replay_tests::scenarios::{fixture_line, record, SCENARIOS, TELEPHONY_SCENARIOS};
 use std::io::Write;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -11,7 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn record_all() -> Result<(), Box<dyn std::error::Error>> {
     let only: Vec<String> = std::env::args().skip(1).collect();
-    for name in SCENARIOS.iter().filter(|n| only.is_empty() || only.iter().any(|o| o == *n)) {
+    let every = SCENARIOS.iter().chain(&TELEPHONY_SCENARIOS);
+    for name in every.filter(|n| only.is_empty() || only.iter().any(|o| o == *n)) {
         let events = record(name).await?;
         let path = hotline_replay_tests::fixtures_dir().join(format!("{name}.jsonl"));
         let mut file = std::fs::File::create(&path)?;
