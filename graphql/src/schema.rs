@@ -15,6 +15,7 @@ use hotline_commands::handler::CommandContext;
 use hotline_commands::Hotline;
 use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
 use hotline_domain::dictionary;
+use hotline_domain::ticket::deadline::NEAR_DUE;
 use hotline_domain::ticket::{
     EvidenceKind, NewTicket, Part, Satisfaction, Source, TicketAction, TicketRequest, TicketType, Urgency,
 };
@@ -23,9 +24,7 @@ use hotline_projections::approvals::{ApprovalQueries, ApprovalView};
 use hotline_projections::customers::{CustomerQueries, CustomerView};
 use hotline_projections::kpi::{ticket_kpis, Bucket, KpiScope, TicketKpis};
 use hotline_projections::runner::Runner;
-use hotline_projections::tickets::{
-    DeadlineFlag, TicketFilter, TicketQueries, TicketView, TimelineEntry, NEAR_DUE_HOURS,
-};
+use hotline_projections::tickets::{DeadlineFlag, TicketFilter, TicketQueries, TicketView, TimelineEntry};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -167,7 +166,7 @@ impl Ticket {
         let open = !matches!(view.status.as_str(), "closed" | "voided" | "cancelled");
         let deadline_state = if open && deadline_at < *now {
             DeadlineState::Overdue
-        } else if open && deadline_at < *now + chrono::Duration::hours(NEAR_DUE_HOURS) {
+        } else if open && deadline_at < *now + NEAR_DUE {
             DeadlineState::NearDue
         } else {
             DeadlineState::OnTrack
