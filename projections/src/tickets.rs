@@ -441,9 +441,9 @@ impl TicketQueries<'_> {
                 clause.push("deadline_at < ?", vec![timestamp(now)]);
             }
             Some(DeadlineFlag::NearDue) => {
+                let soon = *now + NEAR_DUE;
                 push_open(&mut clause);
-                clause
-                    .push("deadline_at >= ? AND deadline_at < ?", vec![timestamp(now), timestamp(&(*now + NEAR_DUE))]);
+                clause.push("deadline_at >= ? AND deadline_at < ?", vec![timestamp(now), timestamp(&soon)]);
             }
             None => {}
         }
