@@ -29,10 +29,11 @@ use crate::store::hash::{canonical_json, stream_hash, HashInput};
 use crate::store::merkle::{inclusion_proofs, leaf_hash, verify_inclusion, Hash};
 use crate::store::{format_recorded_at, RecordedEvent, StoreError};
 use crate::Hotline;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use hotline_domain::export::{ExportAction, ExportError, ExportScope, ExportStatus};
 use hotline_domain::seal::Checkpoint;
 use hotline_domain::ticket::Ticket;
+use hotline_domain::values::CHINA_STANDARD_TIME;
 use hotline_domain::Decider;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -383,14 +384,13 @@ pub const SUMMARY_COLUMNS: [&str; 9] =
 
 /// The CSV summary: UTF-8 with BOM, CRLF line ends, zh-CN headers, times in China Standard Time.
 pub fn summary_csv<'a>(events: impl Iterator<Item = &'a ExportedEvent>) -> Vec<u8> {
-    let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
     let mut out = String::from("\u{feff}");
     out.push_str(&SUMMARY_COLUMNS.join(","));
     out.push_str("\r\n");
     for event in events {
         let meta = |key: &str| event.metadata.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
         let recorded = DateTime::parse_from_rfc3339(&event.recorded_at)
-            .map(|t| t.with_timezone(&cst).format("%Y-%m-%d %H:%M:%S").to_string())
+            .map(|t| t.with_timezone(&CHINA_STANDARD_TIME).format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_else(|_| event.recorded_at.clone());
         let row = [
             event.global_position.to_string(),

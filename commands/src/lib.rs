@@ -38,6 +38,7 @@ pub mod clock;
 pub mod handler;
 pub mod process;
 pub mod seal;
+mod seats;
 pub mod service;
 pub mod store;
 pub mod telephony;

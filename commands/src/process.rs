@@ -301,7 +301,7 @@ impl ProcessManager for ApprovalApplier {
                 Err(ServiceError::InvalidApprovalDetails(_)) => Some("InvalidApprovalDetails".to_owned()),
                 Err(ServiceError::NotFound { what, .. }) => Some(format!("NotFound({what})")),
                 Err(error) => match error.rule() {
-                    Some(rule) => Some(rule),
+                    Some(rule) => Some(rule.to_owned()),
                     None => return Err(error),
                 },
             };

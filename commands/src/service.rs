@@ -2,16 +2,22 @@
 //!
 //! It gathers what a command needs from *other streams of the log* — the tenant's policy from
 //! `settings-<tenant>`, a station from `org-<group>`, an approval's status from
-//! `approval-<id>`, a new ticket number from `ticketno-<tenant>-<year>` (appended directly: see [`hotline_domain::numbering`]) — and runs the command
-//! through [`crate::handler`]. It never consults a read model.
+//! `approval-<id>`, a new ticket number from `ticketno-<tenant>-<year>` (appended directly: see
+//! [`hotline_domain::numbering`]) — and runs the command through [`crate::handler`]. It never
+//! consults a read model.
+//!
+//! [`ServiceError`] and the crate-internal `StreamCache`, `load` and `run` live here; they are
+//! used by [`crate::telephony`], which extends [`Hotline`]. This module does not depend on it:
+//! the seat index `Hotline` holds comes from `crate::seats`.
 
 use crate::clock::Clock;
 use crate::handler::{self, CommandContext, CommandError, Executed};
+use crate::seats::SeatIndex;
 use crate::store::{
     AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError,
     StreamId,
 };
-use chrono::{DateTime, Datelike, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use hotline_domain::approval::{
     Approval, ApprovalAction, ApprovalCommand, ApprovalError, ApprovalEvent, GatedOperation, RequestApproval,
 };
@@ -28,7 +34,7 @@ use hotline_domain::settings::{Settings, SettingsCommand, SettingsError, Setting
 use hotline_domain::ticket::{
     NewTicket, Ticket, TicketAction, TicketCommand, TicketError, TicketEvent, TicketRequest, UnitRef,
 };
-use hotline_domain::values::{ApprovalId, CustomerId, TenantId, TicketId, UnitCode, UserId};
+use hotline_domain::values::{ApprovalId, CustomerId, TenantId, TicketId, UnitCode, UserId, CHINA_STANDARD_TIME};
 use hotline_domain::{Decider, DecodeError, EventCodec};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -78,49 +84,53 @@ pub enum ServiceError {
     NotFound {
         /// `tenant`, `unit`, `ticket`, `approval`.
         what: &'static str,
-        /// The id given.
+        /// The id or code the command gave, as given.
         id: String,
     },
     /// The stream kept changing under the command.
     #[error("conflict on stream {stream}: expected version {expected}, actual {actual}")]
     Conflict {
-        /// Stream.
+        /// The stream appended to.
         stream: StreamId,
-        /// Expected.
+        /// The version the last attempt expected the stream to be at.
         expected: ExpectedVersion,
-        /// Actual.
+        /// The version the stream was at instead.
         actual: u64,
     },
     /// A stored event could not be decoded.
     #[error("cannot decode event at position {position}: {source}")]
     Decode {
-        /// Where.
+        /// The event's global position in the log.
         position: u64,
-        /// Why.
+        /// What did not decode: an unknown type or version, or a malformed payload.
         source: DecodeError,
     },
-    /// The store failed.
+    /// The store failed (database unavailable, I/O); the command may be retried.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl ServiceError {
-    /// The broken rule's stable name, for rejections; `None` for failures.
-    pub fn rule(&self) -> Option<String> {
-        let debug = match self {
-            ServiceError::Ticket(e) => format!("{e:?}"),
-            ServiceError::Approval(e) => format!("{e:?}"),
-            ServiceError::Organisation(e) => format!("{e:?}"),
-            ServiceError::Settings(e) => format!("{e:?}"),
-            ServiceError::Customer(e) => format!("{e:?}"),
-            ServiceError::Export(e) => format!("{e:?}"),
-            ServiceError::Telephony(e) => format!("{e:?}"),
-            ServiceError::Call(e) => format!("{e:?}"),
-            ServiceError::Agent(e) => format!("{e:?}"),
-            ServiceError::Phone(e) => format!("{e:?}"),
-            _ => return None,
-        };
-        debug.split(['(', ' ', '{']).next().map(str::to_owned)
+    /// The broken rule's stable name (the rejection's variant name, e.g. `TicketAlreadyClosed`),
+    /// for rejections; `None` for failures.
+    pub fn rule(&self) -> Option<&'static str> {
+        match self {
+            ServiceError::Ticket(e) => Some(e.rule()),
+            ServiceError::Approval(e) => Some(e.rule()),
+            ServiceError::Organisation(e) => Some(e.rule()),
+            ServiceError::Settings(e) => Some(e.rule()),
+            ServiceError::Customer(e) => Some(e.rule()),
+            ServiceError::Export(e) => Some(e.rule()),
+            ServiceError::Telephony(e) => Some(e.rule()),
+            ServiceError::Call(e) => Some(e.rule()),
+            ServiceError::Agent(e) => Some(e.rule()),
+            ServiceError::Phone(e) => Some(e.rule()),
+            ServiceError::InvalidApprovalDetails(_)
+            | ServiceError::NotFound { .. }
+            | ServiceError::Conflict { .. }
+            | ServiceError::Decode { .. }
+            | ServiceError::Store(_) => None,
+        }
     }
 
     fn from_command<E: std::error::Error>(error: CommandError<E>, rejected: fn(E) -> ServiceError) -> ServiceError {
@@ -136,15 +146,17 @@ impl ServiceError {
 /// A ticket just registered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatedTicket {
-    /// Id.
+    /// The ticket's id, as the command gave it.
     pub ticket_id: TicketId,
-    /// Human number.
+    /// The number allocated to it (`<tenant>-<year>-<nnnnnn>`); for a retried command, the
+    /// number the first attempt got.
     pub ticket_no: String,
-    /// Where it landed (or the first outcome of a duplicate).
+    /// Where `TicketCreated` landed in the log (or the first outcome of a duplicate command).
     pub outcome: AppendOutcome,
 }
 
-/// The application service.
+/// The application service: every entry point runs commands through it. Cheap to clone (the
+/// caches are shared); see the module docs for what it gathers from the log.
 #[derive(Clone)]
 pub struct Hotline {
     pub(crate) store: Arc<dyn EventStore>,
@@ -153,7 +165,7 @@ pub struct Hotline {
     organisation: Arc<StreamCache<Organisation>>,
     policies: Arc<Mutex<HashMap<TenantId, Arc<StreamCache<Settings>>>>>,
     pub(crate) telephony: Arc<Mutex<HashMap<TenantId, Arc<StreamCache<hotline_domain::telephony::Telephony>>>>>,
-    pub(crate) seats: Arc<tokio::sync::Mutex<crate::telephony::SeatIndex>>,
+    pub(crate) seats: Arc<tokio::sync::Mutex<SeatIndex>>,
 }
 
 /// The folded state of one long-lived stream (organisation, settings), kept up to date by reading
@@ -201,7 +213,7 @@ pub(crate) async fn load<D: Decider>(
 
 /// Ticket numbers count years in China Standard Time, where the hotline works.
 fn numbering_year(at: DateTime<Utc>) -> i32 {
-    at.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")).year()
+    at.with_timezone(&CHINA_STANDARD_TIME).year()
 }
 
 impl Hotline {
@@ -219,12 +231,12 @@ impl Hotline {
         }
     }
 
-    /// The log.
+    /// The log this service appends to and reads from.
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.store
     }
 
-    /// The server clock.
+    /// The server clock: what timers, process managers and server-side commands take as now.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
@@ -233,7 +245,7 @@ impl Hotline {
         StreamId::new(Organisation::CATEGORY, &self.group)
     }
 
-    /// Changes the organisation.
+    /// Changes the organisation (units, users, roles) on `org-<group>`.
     pub async fn organisation(
         &self,
         context: &CommandContext,

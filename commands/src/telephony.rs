@@ -4,12 +4,14 @@
 //! status) and admins (queues, seats, blacklist) through the API. What a command needs from other
 //! streams is gathered here, from the log: a call's routing from `telephony-<tenant>`, the seat of
 //! a ringing phone from the same, and the agent signed in at that seat from the agents' streams
-//! ([`SeatIndex`], folded from the log's tail on every use, never from a read model).
+//! (the seat index, folded from the log's tail on every use, never from a read model).
+//!
+//! This module extends [`Hotline`] and depends on [`crate::service`]; the service knows nothing
+//! of it beyond the seat index it holds (`crate::seats`).
 
 use crate::handler::{CommandContext, Executed};
-use crate::service::{load, run, ServiceError, StreamCache};
+use crate::service::{load, run, Hotline, ServiceError, StreamCache};
 use crate::store::StreamId;
-use crate::Hotline;
 use chrono::{DateTime, Utc};
 use hotline_domain::agent::{Agent, AgentCommand, AgentEvent, AgentState, AgentStatus};
 use hotline_domain::call::{Call, CallCommand, CallEvent, CallKey, CallState, CallStatus};
@@ -23,15 +25,8 @@ use hotline_domain::{Decider, EventCodec};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Events read per page while folding the agents' sign-ins.
+/// Events read per page while folding the agents' sign-ins or a queue's calls.
 const PAGE: u32 = 5_000;
-
-/// Who is signed in at which seat, folded from `AgentSignedIn` / `AgentSignedOut` in the log.
-#[derive(Debug, Default)]
-pub struct SeatIndex {
-    position: u64,
-    occupants: HashMap<(TenantId, SeatId), UserId>,
-}
 
 impl Hotline {
     /// A tenant's telephony configuration as the log holds it now.
@@ -161,24 +156,13 @@ impl Hotline {
             for event in page.iter().filter(|e| e.stream_id.category() == Agent::CATEGORY) {
                 let decoded = AgentEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
                     .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
-                match decoded {
-                    AgentEvent::SignedIn { agent, tenant, seat, .. } => {
-                        index.occupants.insert((tenant, seat), agent);
-                    }
-                    AgentEvent::SignedOut { agent, tenant, seat, .. } => {
-                        let key = (tenant, seat);
-                        if index.occupants.get(&key) == Some(&agent) {
-                            index.occupants.remove(&key);
-                        }
-                    }
-                    AgentEvent::StatusChanged { .. } => {}
-                }
+                index.apply(decoded);
             }
             if (page.len() as u32) < PAGE {
                 break;
             }
         }
-        Ok(index.occupants.get(&(tenant.clone(), seat.clone())).cloned())
+        Ok(index.occupant(tenant, seat))
     }
 
     /// The seat and signed-in agent of a phone, from the tenant's configuration and the agents.
@@ -201,7 +185,7 @@ pub struct QueuedCall {
     pub stream: String,
     /// Caller number (mask it for display).
     pub caller: String,
-    /// Where it stood.
+    /// Where the call stood at the instant asked about.
     pub status: CallStatus,
     /// When it was offered.
     pub offered_at: Option<DateTime<Utc>>,

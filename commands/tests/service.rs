@@ -245,17 +245,17 @@ async fn bad_input_is_refused_with_the_rule_and_appends_nothing(t: TestStore) {
     let ticket_id = create(&hotline).await;
     let head = t.store.head().await.unwrap();
     let grid = hotline.ticket(&ctx("agent1"), ticket_id, dispatch("g01", None)).await.unwrap_err();
-    assert_eq!(grid.rule().as_deref(), Some("NotAStation"));
+    assert_eq!(grid.rule(), Some("NotAStation"));
     let unknown = hotline.ticket(&ctx("agent1"), ticket_id, dispatch("nowhere", None)).await.unwrap_err();
     assert!(matches!(unknown, ServiceError::NotFound { what: "unit", .. }), "{unknown:?}");
     let missing = hotline.ticket(&ctx("agent1"), TicketId(Uuid::now_v7()), dispatch("st01", None)).await.unwrap_err();
-    assert_eq!(missing.rule().as_deref(), Some("TicketNotFound"));
+    assert_eq!(missing.rule(), Some("TicketNotFound"));
     let foreign = NewTicket { tenant: TenantId("tj99".into()), ..new_ticket(TicketId(Uuid::now_v7())) };
     let foreign = hotline.create_ticket(&ctx("agent1"), foreign).await.unwrap_err();
     assert!(matches!(foreign, ServiceError::NotFound { what: "tenant", .. }), "{foreign:?}");
     let empty = NewTicket { description: " ".into(), ..new_ticket(TicketId(Uuid::now_v7())) };
     let empty = hotline.create_ticket(&ctx("agent1"), empty).await.unwrap_err();
-    assert_eq!(empty.rule().as_deref(), Some("Required"));
+    assert_eq!(empty.rule(), Some("Required"));
     assert_eq!(t.store.head().await.unwrap(), head, "no number is used up by a refused ticket either");
 }
 

@@ -165,7 +165,7 @@ pub struct AgentState {
 }
 
 /// Why an agent command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
 pub enum AgentError {
     /// Sign out and status changes need a sign-in.
     #[error("agent is not signed in")]
@@ -192,6 +192,13 @@ pub enum AgentError {
         /// The command's.
         actual: String,
     },
+}
+
+impl AgentError {
+    /// The rule's stable name (the variant name), for `extensions.rule` and sync results.
+    pub fn rule(&self) -> &'static str {
+        self.into()
+    }
 }
 
 /// Whole seconds from `from` to `to`, zero if `to` is earlier.

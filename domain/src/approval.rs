@@ -298,7 +298,7 @@ impl ApprovalState {
 }
 
 /// Why an approval command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
 pub enum ApprovalError {
     /// No approval with this id was requested.
     #[error("approval not found")]
@@ -326,6 +326,13 @@ pub enum ApprovalError {
         /// The level that tried.
         actual: ApprovalLevel,
     },
+}
+
+impl ApprovalError {
+    /// The rule's stable name (the variant name), for `extensions.rule` and sync results.
+    pub fn rule(&self) -> &'static str {
+        self.into()
+    }
 }
 
 impl Decider for Approval {

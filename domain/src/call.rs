@@ -577,7 +577,7 @@ pub struct CallState {
 }
 
 /// Why a call command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
 pub enum CallError {
     /// Only an offer can start a call.
     #[error("call was never offered")]
@@ -618,10 +618,9 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// The rule's stable name (the variant name), for `extensions.rule`.
-    pub fn rule(&self) -> String {
-        let debug = format!("{self:?}");
-        debug.split(['(', ' ', '{']).next().unwrap_or_default().to_owned()
+    /// The rule's stable name (the variant name), for `extensions.rule` and sync results.
+    pub fn rule(&self) -> &'static str {
+        self.into()
     }
 }
 

@@ -85,7 +85,7 @@ pub struct CustomerState {
 }
 
 /// Why a customer command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
 pub enum CustomerError {
     /// Registered already.
     #[error("customer exists already")]
@@ -99,6 +99,13 @@ pub enum CustomerError {
     /// Names and addresses cannot be empty.
     #[error("{0} is required")]
     Required(&'static str),
+}
+
+impl CustomerError {
+    /// The rule's stable name (the variant name), for `extensions.rule` and sync results.
+    pub fn rule(&self) -> &'static str {
+        self.into()
+    }
 }
 
 impl Decider for Customer {

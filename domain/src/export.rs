@@ -184,7 +184,7 @@ pub struct ExportState {
 }
 
 /// Why an export command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
 pub enum ExportError {
     /// No such request.
     #[error("export request not found")]
@@ -207,6 +207,13 @@ pub enum ExportError {
     /// A bundle needs an approved request.
     #[error("export request is {0:?}, not approved: nothing may be exported")]
     NotApproved(ExportStatus),
+}
+
+impl ExportError {
+    /// The rule's stable name (the variant name), for `extensions.rule` and sync results.
+    pub fn rule(&self) -> &'static str {
+        self.into()
+    }
 }
 
 impl Decider for Export {

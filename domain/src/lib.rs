@@ -12,7 +12,7 @@
 //! ```
 //!
 //! # Contents
-//! - [`values`]: ids, phone numbers with masking, org paths, locations.
+//! - [`values`]: ids, phone numbers with masking, org paths, locations, China Standard Time.
 //! - [`codec`]: the wire identity of events (`event_type` + `schema_version`) and upcasters.
 //! - [`ticket`]: the work order (工单) lifecycle.
 //! - [`approval`]: multi-level approvals of gated operations.
@@ -27,6 +27,7 @@
 //! - [`numbering`]: the unique human ticket number per tenant and year.
 //! - [`seal`]: signed checkpoints of the log.
 //! - [`export`]: compliance exports, approved by a second person and recorded.
+//! - [`kpi`]: KPI formulas (接通率, 呼损率, ASA, AHT, 办结率, 满意率, …) over counted facts.
 //! - [`dictionary`]: zh-CN labels of every code users see.
 //!
 //! # Architecture Invariants
@@ -48,6 +49,7 @@ pub mod codec;
 pub mod customer;
 pub mod dictionary;
 pub mod export;
+pub mod kpi;
 pub mod numbering;
 pub mod organisation;
 pub mod phone;
@@ -57,6 +59,8 @@ pub mod telephony;
 pub mod ticket;
 pub mod values;
 
+#[cfg(test)]
+mod rule_names;
 #[cfg(test)]
 mod spec;
 

@@ -187,7 +187,7 @@ pub struct OrganisationState {
 }
 
 /// Why an organisation command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
 pub enum OrganisationError {
     /// Codes are `[a-z0-9_-]{2,32}`.
     #[error("invalid unit code {0:?}")]
@@ -224,6 +224,13 @@ pub enum OrganisationError {
     /// Deactivated already.
     #[error("user {0} is deactivated already")]
     UserInactive(String),
+}
+
+impl OrganisationError {
+    /// The rule's stable name (the variant name), for `extensions.rule` and sync results.
+    pub fn rule(&self) -> &'static str {
+        self.into()
+    }
 }
 
 impl OrganisationState {

@@ -147,7 +147,7 @@ pub struct PhoneState {
 }
 
 /// Why a phone command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
 pub enum PhoneError {
     /// Nothing to unregister or expire.
     #[error("phone is not registered")]
@@ -164,6 +164,13 @@ pub enum PhoneError {
     /// A mandatory text is empty.
     #[error("{0} is required")]
     Required(&'static str),
+}
+
+impl PhoneError {
+    /// The rule's stable name (the variant name), for `extensions.rule` and sync results.
+    pub fn rule(&self) -> &'static str {
+        self.into()
+    }
 }
 
 impl Decider for Phone {

@@ -7,7 +7,7 @@
 
 use crate::approval::{ApprovalLevel, GatedOperation};
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
-use crate::ticket::{CoreNode, Source, TicketType, Urgency, WorkflowNode};
+use crate::ticket::vocabulary::{CoreNode, Source, TicketType, Urgency, WorkflowNode};
 use crate::{Decider, DecodeError, EventCodec};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,7 @@ pub struct Settings;
 /// A deadline rule: how many hours a ticket of this type and urgency (and optionally source) gets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadlineRule {
-    /// Ticket type code.
+    /// The ticket type it applies to, built in or defined by the tenant.
     pub ticket_type: TicketType,
     /// Urgency it applies to.
     pub urgency: Urgency,
@@ -115,7 +115,7 @@ pub enum SettingsCommand {
     SetDeadlineRule(DeadlineRule),
     /// Sets who approves an operation, lowest level first; empty means no approval needed.
     ConfigureApprovalChain {
-        /// The operation.
+        /// The gated operation whose approvers are set.
         operation: GatedOperation,
         /// Levels, strictly rising (station → subsidiary → group).
         levels: Vec<ApprovalLevel>,
@@ -129,7 +129,7 @@ pub enum SettingsEvent {
     /// A ticket type was added.
     #[serde(rename = "TicketTypeDefined")]
     TicketTypeDefined {
-        /// Its code.
+        /// Its code, `[a-z0-9_]{2,32}`, not a built-in one.
         code: TicketType,
         /// Its zh-CN label.
         label_zh: String,
@@ -143,9 +143,9 @@ pub enum SettingsEvent {
     /// An approval chain was configured (a later one for the same operation wins).
     #[serde(rename = "ApprovalChainConfigured")]
     ApprovalChainConfigured {
-        /// The operation.
+        /// The gated operation whose approvers were set.
         operation: GatedOperation,
-        /// Its levels.
+        /// Who approves, lowest level first; empty means the operation needs no approval.
         levels: Vec<ApprovalLevel>,
     },
 }
@@ -163,7 +163,7 @@ impl EventCodec for SettingsEvent {
 }
 
 /// Why a settings command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
 pub enum SettingsError {
     /// Codes are `[a-z0-9_]{2,32}`.
     #[error("invalid code {0:?}: use 2 to 32 of a-z, 0-9 and _")]
@@ -189,6 +189,13 @@ pub enum SettingsError {
     /// Approval levels must rise strictly, each at most once.
     #[error("approval levels must rise strictly from station to group")]
     ApprovalLevelsNotRising,
+}
+
+impl SettingsError {
+    /// The rule's stable name (the variant name), for `extensions.rule` and sync results.
+    pub fn rule(&self) -> &'static str {
+        self.into()
+    }
 }
 
 impl Decider for Settings {

@@ -291,7 +291,7 @@ impl TelephonyConfig {
 }
 
 /// Why a telephony configuration command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
 pub enum TelephonyError {
     /// Ids and extensions are 1 to 32 of ASCII letters, digits, `-`, `_` and `.`.
     #[error("invalid {kind} {value:?}: use 1 to 32 of a-z, A-Z, 0-9, -, _ and .")]
@@ -353,6 +353,13 @@ pub enum TelephonyError {
     /// The number is not on the blacklist.
     #[error("number {0} is not blacklisted")]
     NumberNotBlacklisted(String),
+}
+
+impl TelephonyError {
+    /// The rule's stable name (the variant name), for `extensions.rule` and sync results.
+    pub fn rule(&self) -> &'static str {
+        self.into()
+    }
 }
 
 impl Decider for Telephony {

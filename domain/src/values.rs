@@ -3,6 +3,7 @@
 //! Ids are plain newtypes; they are made by callers (the domain never makes an id) and carried
 //! in commands. Events carry these types as plain strings on the wire, so they always decode.
 
+use chrono::FixedOffset;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
@@ -159,6 +160,10 @@ pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
 }
 
+/// China Standard Time (UTC+8, no daylight saving), the hotline's civil time: ticket numbers
+/// count its years, KPI buckets its hours and days, and exports show it. The log stores UTC.
+pub const CHINA_STANDARD_TIME: FixedOffset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +184,13 @@ mod tests {
         for raw in ["", "12", "abc12345", "1234567890123456789012", "+"] {
             assert!(PhoneNumber::parse(raw).is_none(), "{raw}");
         }
+    }
+
+    #[test]
+    fn china_standard_time_is_utc_plus_eight() {
+        use chrono::{TimeZone, Utc};
+        let new_year_in_china = Utc.with_ymd_and_hms(2026, 12, 31, 16, 0, 0).unwrap();
+        assert_eq!(new_year_in_china.with_timezone(&CHINA_STANDARD_TIME).to_rfc3339(), "2027-01-01T00:00:00+08:00");
     }
 
     #[test]

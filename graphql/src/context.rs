@@ -78,7 +78,7 @@ pub(crate) fn shown_number(caller: &Caller, number: String) -> String {
 
 /// Today in China Standard Time, as `[start, end)` in UTC.
 pub(crate) fn china_today(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    let china = hotline_domain::values::CHINA_STANDARD_TIME;
     let local = now.with_timezone(&china).date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
     let start = local.and_local_timezone(china).single().expect("fixed offsets are unambiguous").with_timezone(&Utc);
     (start, start + chrono::Duration::days(1))

@@ -78,7 +78,7 @@ impl From<ApiError> for async_graphql::Error {
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> ApiError {
         if let Some(rule) = error.rule() {
-            return ApiError::DomainRule { rule, message: error.to_string() };
+            return ApiError::DomainRule { rule: rule.to_owned(), message: error.to_string() };
         }
         match error {
             ServiceError::NotFound { .. } => ApiError::NotFound(error.to_string()),

@@ -12,11 +12,12 @@
 //! - handled, talk and hold: `CallEnded` (an answered call hung up) and its durations;
 //! - wrap-up: `AgentStatusChanged` leaving wrap-up (or `AgentSignedOut` from it), its seconds.
 //!
-//! Definitions per bucket: 接通率 answer rate = answered ÷ offered; 呼损率 abandonment =
-//! abandoned ÷ offered (short abandons included, and counted apart); ASA = answered waits ÷
-//! answered; service level = answered within T ÷ answered; AHT = (talk + hold + wrap-up) ÷
-//! handled. Calls are not offered to an agent, so an agent's answer rate is answered ÷ presented.
-//! Wrap-up names no queue, so a queue's AHT is talk and hold only.
+//! This module counts; the formulas are [`hotline_domain::kpi`]'s. Definitions per bucket:
+//! 接通率 answer rate = answered ÷ offered; 呼损率 abandonment = abandoned ÷ offered (short
+//! abandons included, and counted apart); ASA = answered waits ÷ answered; service level =
+//! answered within T ÷ answered; AHT = (talk + hold + wrap-up) ÷ handled. Calls are not offered
+//! to an agent, so an agent's answer rate is answered ÷ presented. Wrap-up names no queue, so a
+//! queue's AHT is talk and hold only.
 
 use crate::calls::decode_call;
 use crate::kpi::{bucket_key, Bucket};
@@ -28,6 +29,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use hotline_commands::store::RecordedEvent;
 use hotline_domain::agent::{AgentEvent, AgentStatus};
 use hotline_domain::call::CallEvent;
+use hotline_domain::kpi;
 use hotline_domain::telephony::QueueId;
 use hotline_domain::values::{TenantId, UserId};
 use hotline_domain::EventCodec;
@@ -221,38 +223,34 @@ pub struct CallKpis {
     pub wrap_up_seconds: i64,
 }
 
-fn ratio(part: i64, whole: i64) -> Option<f64> {
-    (whole > 0).then(|| part as f64 / whole as f64)
-}
-
 impl CallKpis {
-    /// 接通率: answered ÷ offered.
+    /// 接通率: answered ÷ offered ([`kpi::answer_rate`]).
     pub fn answer_rate(&self) -> Option<f64> {
-        ratio(self.answered, self.offered)
+        kpi::answer_rate(self.answered, self.offered)
     }
-    /// An agent's answer rate: answered ÷ presented.
+    /// An agent's answer rate: answered ÷ presented ([`kpi::presented_answer_rate`]).
     pub fn presented_answer_rate(&self) -> Option<f64> {
-        ratio(self.answered, self.presented)
+        kpi::presented_answer_rate(self.answered, self.presented)
     }
-    /// 呼损率: abandoned ÷ offered.
+    /// 呼损率: abandoned ÷ offered ([`kpi::abandon_rate`]).
     pub fn abandon_rate(&self) -> Option<f64> {
-        ratio(self.abandoned, self.offered)
+        kpi::abandon_rate(self.abandoned, self.offered)
     }
-    /// ASA: mean wait of answered calls, seconds.
+    /// ASA: mean wait of answered calls, seconds ([`kpi::average_speed_of_answer`]).
     pub fn average_speed_of_answer(&self) -> Option<f64> {
-        ratio(self.answered_wait_seconds, self.answered)
+        kpi::average_speed_of_answer(self.answered_wait_seconds, self.answered)
     }
-    /// Service level: answered within T ÷ answered.
+    /// Service level: answered within T ÷ answered ([`kpi::service_level`]).
     pub fn service_level(&self) -> Option<f64> {
-        ratio(self.answered_within_service_level, self.answered)
+        kpi::service_level(self.answered_within_service_level, self.answered)
     }
-    /// AHT: (talk + hold + wrap-up) ÷ handled, seconds.
+    /// AHT: (talk + hold + wrap-up) ÷ handled, seconds ([`kpi::average_handling_time`]).
     pub fn average_handling_time(&self) -> Option<f64> {
-        ratio(self.talk_seconds + self.hold_seconds + self.wrap_up_seconds, self.handled)
+        kpi::average_handling_time(self.talk_seconds, self.hold_seconds, self.wrap_up_seconds, self.handled)
     }
-    /// Mean talk time of handled calls, seconds.
+    /// Mean talk time of handled calls, seconds ([`kpi::average_talk_time`]).
     pub fn average_talk_time(&self) -> Option<f64> {
-        ratio(self.talk_seconds, self.handled)
+        kpi::average_talk_time(self.talk_seconds, self.handled)
     }
 
     fn add(&mut self, counters: &Increments) {

@@ -1,4 +1,6 @@
-//! Ticket KPIs (DESIGN.md, "KPIs"), from the facts `TicketProjection` keeps per ticket.
+//! Ticket KPIs (DESIGN.md, "KPIs"), from the facts `TicketProjection` keeps per ticket. This
+//! module counts; the formulas (and which tickets are due or breached, which ratings satisfied)
+//! are [`hotline_domain::kpi`]'s.
 //!
 //! Definitions, per bucket of China Standard Time (hour or day), for the tickets in scope:
 //! - 响应时长 response time: mean of first acceptance − first dispatch, over tickets first
@@ -14,7 +16,10 @@
 
 use crate::store::WhereClause;
 use crate::tickets::timestamp;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
+use hotline_domain::kpi;
+use hotline_domain::ticket::{Satisfaction, TicketStatus};
+use hotline_domain::values::CHINA_STANDARD_TIME;
 use sqlx::{AnyPool, Row};
 use std::collections::BTreeMap;
 
@@ -69,27 +74,28 @@ pub struct TicketKpis {
     pub satisfied: u64,
 }
 
-fn ratio(part: u64, whole: u64) -> Option<f64> {
-    (whole > 0).then(|| part as f64 / whole as f64)
+impl TicketKpis {
+    /// 一次解决率 ([`kpi::first_time_fix_rate`]).
+    pub fn first_time_fix_rate(&self) -> Option<f64> {
+        kpi::first_time_fix_rate(self.first_time_fixed, self.closed)
+    }
+    /// 办结率 ([`kpi::closure_rate`]).
+    pub fn closure_rate(&self) -> Option<f64> {
+        kpi::closure_rate(self.due_closed, self.due)
+    }
+    /// 满意率 ([`kpi::satisfaction_rate`]).
+    pub fn satisfaction_rate(&self) -> Option<f64> {
+        kpi::satisfaction_rate(self.satisfied, self.rated)
+    }
+    /// 超时率 ([`kpi::overdue_rate`]).
+    pub fn overdue_rate(&self) -> Option<f64> {
+        kpi::overdue_rate(self.due_overdue, self.due)
+    }
 }
 
-impl TicketKpis {
-    /// 一次解决率.
-    pub fn first_time_fix_rate(&self) -> Option<f64> {
-        ratio(self.first_time_fixed, self.closed)
-    }
-    /// 办结率.
-    pub fn closure_rate(&self) -> Option<f64> {
-        ratio(self.due_closed, self.due)
-    }
-    /// 满意率.
-    pub fn satisfaction_rate(&self) -> Option<f64> {
-        ratio(self.satisfied, self.rated)
-    }
-    /// 超时率.
-    pub fn overdue_rate(&self) -> Option<f64> {
-        ratio(self.due_overdue, self.due)
-    }
+/// The satisfaction a stored code names (its serde name, as `TicketProjection` stores it).
+fn satisfaction(code: Option<&str>) -> Option<Satisfaction> {
+    code.and_then(|code| serde_json::from_value(serde_json::Value::from(code)).ok())
 }
 
 fn parse(at: &Option<String>) -> Option<DateTime<Utc>> {
@@ -97,7 +103,7 @@ fn parse(at: &Option<String>) -> Option<DateTime<Utc>> {
 }
 
 pub(crate) fn bucket_key(at: &DateTime<Utc>, bucket: Bucket) -> String {
-    let china = at.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset"));
+    let china = at.with_timezone(&CHINA_STANDARD_TIME);
     match bucket {
         Bucket::Hour => china.format("%Y-%m-%dT%H").to_string(),
         Bucket::Day => china.format("%Y-%m-%d").to_string(),
@@ -159,41 +165,43 @@ pub async fn ticket_kpis(
         let status: String = row.try_get(6)?;
         let closed_overdue: Option<i64> = row.try_get(7)?;
         let callback = parse(&row.try_get(8)?);
-        let satisfaction: Option<String> = row.try_get(9)?;
+        let rating: Option<String> = row.try_get(9)?;
         if let (Some(at), Some(start)) = (in_window(&accepted), dispatched) {
             let (kpis, response_sum, _) = entry(&mut buckets, &at, bucket);
             kpis.responded += 1;
-            *response_sum += (at - start).num_milliseconds() as f64 / 1_000.0;
+            *response_sum += kpi::elapsed_seconds(start, at);
         }
         if let (Some(at), Some(start)) = (in_window(&on_site), dispatched) {
             let (kpis, _, on_site_sum) = entry(&mut buckets, &at, bucket);
             kpis.on_site += 1;
-            *on_site_sum += (at - start).num_milliseconds() as f64 / 1_000.0;
+            *on_site_sum += kpi::elapsed_seconds(start, at);
         }
         if let Some(at) = in_window(&closed) {
             let (kpis, _, _) = entry(&mut buckets, &at, bucket);
             kpis.closed += 1;
             kpis.first_time_fixed += u64::from(first_time_fix == Some(1));
         }
-        if let Some(at) = in_window(&deadline).filter(|_| !matches!(status.as_str(), "voided" | "cancelled")) {
-            let is_closed = status == "closed";
-            let breached = if is_closed { closed_overdue == Some(1) } else { at < *now };
-            let (kpis, _, _) = entry(&mut buckets, &at, bucket);
-            kpis.due += 1;
-            kpis.due_closed += u64::from(is_closed);
-            kpis.due_overdue += u64::from(breached);
+        if let Some(at) = in_window(&deadline) {
+            let status = TicketStatus::from_code(&status)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown ticket status {status:?} in rm_ticket").into()))?;
+            if let Some(due) = kpi::due_ticket(status, closed_overdue == Some(1), at, *now) {
+                let (kpis, _, _) = entry(&mut buckets, &at, bucket);
+                kpis.due += 1;
+                kpis.due_closed += u64::from(due.closed);
+                kpis.due_overdue += u64::from(due.breached);
+            }
         }
         if let Some(at) = in_window(&callback) {
             let (kpis, _, _) = entry(&mut buckets, &at, bucket);
             kpis.rated += 1;
-            kpis.satisfied += u64::from(matches!(satisfaction.as_deref(), Some("satisfied" | "basically_satisfied")));
+            kpis.satisfied += u64::from(satisfaction(rating.as_deref()).is_some_and(kpi::counts_as_satisfied));
         }
     }
     Ok(buckets
         .into_values()
         .map(|(mut kpis, response_sum, on_site_sum)| {
-            kpis.response_seconds = (kpis.responded > 0).then(|| response_sum / kpis.responded as f64);
-            kpis.on_site_seconds = (kpis.on_site > 0).then(|| on_site_sum / kpis.on_site as f64);
+            kpis.response_seconds = kpi::mean_seconds(response_sum, kpis.responded);
+            kpis.on_site_seconds = kpi::mean_seconds(on_site_sum, kpis.on_site);
             kpis
         })
         .collect())

@@ -11,7 +11,8 @@ use crate::store::WhereClause;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotline_commands::store::RecordedEvent;
-use hotline_domain::ticket::{Satisfaction, TicketEvent};
+use hotline_domain::ticket::deadline::NEAR_DUE;
+use hotline_domain::ticket::{Satisfaction, TicketEvent, TicketStatus};
 use hotline_domain::EventCodec;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -327,17 +328,26 @@ fn ticket_view(row: &AnyRow) -> Result<TicketView, sqlx::Error> {
     })
 }
 
-/// Deadline state of an open ticket, relative to now.
+/// A deadline flag to filter open tickets by, relative to now, as
+/// [`hotline_domain::ticket::deadline::deadline_state`] computes it for one ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadlineFlag {
     /// Past its deadline (红色).
     Overdue,
-    /// Due within [`NEAR_DUE_HOURS`] (黄色).
+    /// Due within [`NEAR_DUE`] (黄色).
     NearDue,
 }
 
-/// How close a deadline counts as near.
-pub const NEAR_DUE_HOURS: i64 = 2;
+/// Narrows `clause` to open tickets ([`TicketStatus::is_open`]): the codes of the statuses that
+/// are not open are bound, so which statuses count as open is decided in the domain only.
+fn push_open(clause: &mut WhereClause) {
+    let not_open: Vec<String> = TicketStatus::ALL
+        .into_iter()
+        .filter(|status| !status.is_open())
+        .map(|status| status.code().to_owned())
+        .collect();
+    clause.push(&format!("status NOT IN ({})", vec!["?"; not_open.len()].join(", ")), not_open);
+}
 
 /// Filters of the ticket list; every field narrows it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -425,15 +435,15 @@ impl TicketQueries<'_> {
                 clause.push(&format!("{column} = ?"), vec![value.clone()]);
             }
         }
-        let open = "status NOT IN ('closed', 'voided', 'cancelled')";
         match filter.deadline {
-            Some(DeadlineFlag::Overdue) => clause.push(&format!("{open} AND deadline_at < ?"), vec![timestamp(now)]),
+            Some(DeadlineFlag::Overdue) => {
+                push_open(&mut clause);
+                clause.push("deadline_at < ?", vec![timestamp(now)]);
+            }
             Some(DeadlineFlag::NearDue) => {
-                let soon = *now + chrono::Duration::hours(NEAR_DUE_HOURS);
-                clause.push(
-                    &format!("{open} AND deadline_at >= ? AND deadline_at < ?"),
-                    vec![timestamp(now), timestamp(&soon)],
-                );
+                let soon = *now + NEAR_DUE;
+                push_open(&mut clause);
+                clause.push("deadline_at >= ? AND deadline_at < ?", vec![timestamp(now), timestamp(&soon)]);
             }
             None => {}
         }
@@ -455,7 +465,7 @@ impl TicketQueries<'_> {
         // Dynamic SQL: one alternative per customer; values are bound.
         let mut clause = WhereClause::new();
         clause.push("tenant = ?", vec![tenant.to_owned()]);
-        clause.push("status NOT IN ('closed', 'voided', 'cancelled')", vec![]);
+        push_open(&mut clause);
         let mut alternatives = vec!["caller_phone = ?".to_owned()];
         alternatives.extend(customer_ids.iter().map(|_| "customer_id = ?".to_owned()));
         let mut values = vec![phone.to_owned()];

@@ -1,11 +1,16 @@
 //! Given-when-then tests of the ticket decider, one per rule.
 
 use super::*;
-use crate::settings::DeadlineRule;
+use crate::approval::{ApprovalEvidence, ApprovalStatus, GatedOperation};
+use crate::organisation::UnitKind;
+use crate::settings::{DeadlineRule, TicketPolicy};
 use crate::spec::given;
-use chrono::TimeZone;
+use crate::values::{ApprovalId, CustomerId, GeoPoint, OrgPath, PhoneNumber, TenantId, TicketId, UnitCode, UserId};
+use crate::{Decider, DecodeError, EventCodec};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::json;
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ use crate::auth::{Caller, Scope};
 use crate::context::{label, parse_time, shown_number};
 use async_graphql::{Enum, InputObject, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use hotline_projections::tickets::{DeadlineFlag, TicketFilter, TicketView, TimelineEntry, NEAR_DUE_HOURS};
+use hotline_domain::ticket::deadline::NEAR_DUE;
+use hotline_projections::tickets::{DeadlineFlag, TicketFilter, TicketView, TimelineEntry};
 
 /// Deadline state of an open ticket.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -80,7 +81,7 @@ impl Ticket {
         let open = !matches!(view.status.as_str(), "closed" | "voided" | "cancelled");
         let deadline_state = if open && deadline_at < *now {
             DeadlineState::Overdue
-        } else if open && deadline_at < *now + chrono::Duration::hours(NEAR_DUE_HOURS) {
+        } else if open && deadline_at < *now + NEAR_DUE {
             DeadlineState::NearDue
         } else {
             DeadlineState::OnTrack
