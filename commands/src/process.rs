@@ -124,8 +124,7 @@ fn context(actor: &str, name: &str, cause: Uuid, at: DateTime<Utc>) -> CommandCo
 }
 
 fn stream_uuid(event: &RecordedEvent, category: &str) -> Option<Uuid> {
-    let prefix = format!("{category}-");
-    event.stream_id.as_str().strip_prefix(&prefix).and_then(|id| Uuid::parse_str(id).ok())
+    event.stream_id.id_in(category).and_then(|id| Uuid::parse_str(id).ok())
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -1650,7 +1650,7 @@ impl TicketSubscription {
                     let batch = next_batch(&mut feed, "tickets").await?;
                     let mut ids: Vec<String> = Vec::new();
                     for event in batch.events.iter().filter(|e| e.stream_id.category() == "ticket") {
-                        let id = event.stream_id.as_str().trim_start_matches("ticket-").to_owned();
+                        let id = event.stream_id.id().to_owned();
                         if !ids.contains(&id) {
                             ids.push(id);
                         }

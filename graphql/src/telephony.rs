@@ -574,7 +574,7 @@ impl TelephonySubscription {
                     if agent.0 != caller.user || !caller.sees(&tenant.0, None) {
                         continue;
                     }
-                    let key = event.stream_id.as_str().trim_start_matches("call-");
+                    let key = event.stream_id.id();
                     match screen_pop(&api, &caller, &event.event_type, key).await {
                         Ok(Some(pop)) => pops.push(pop),
                         Ok(None) => {}

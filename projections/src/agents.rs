@@ -38,7 +38,7 @@ impl Projection for AgentProjection {
             "agent" => apply_agent(conn, &decode(event)?).await?,
             "phone" => apply_phone(conn, &decode(event)?).await?,
             "telephony" => {
-                let tenant = event.stream_id.as_str().trim_start_matches("telephony-").to_owned();
+                let tenant = event.stream_id.id().to_owned();
                 apply_telephony(conn, &tenant, &decode(event)?).await?;
             }
             _ => {}

@@ -32,7 +32,7 @@ impl Projection for ApprovalProjection {
             .map_err(|source| ProjectionError::Decode { event_type: event.event_type.clone(), source })?;
         let meta = metadata(event)?;
         let at = timestamp(&meta.occurred_at);
-        let id = event.stream_id.as_str().trim_start_matches("approval-").to_owned();
+        let id = event.stream_id.id().to_owned();
         match &decoded {
             ApprovalEvent::Requested {
                 tenant,

@@ -45,7 +45,7 @@ impl Projection for CallProjection {
             return Ok(());
         }
         let decoded = decode_call(event)?;
-        let key = event.stream_id.as_str().trim_start_matches("call-").to_owned();
+        let key = event.stream_id.id().to_owned();
         let position = event.global_position as i64;
         match &decoded {
             CallEvent::Offered { call_id, tenant, caller, dialled, queue, at, .. } => {

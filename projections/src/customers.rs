@@ -27,7 +27,7 @@ impl Projection for CustomerProjection {
         }
         let decoded = CustomerEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
             .map_err(|source| ProjectionError::Decode { event_type: event.event_type.clone(), source })?;
-        let id = event.stream_id.as_str().trim_start_matches("customer-").to_owned();
+        let id = event.stream_id.id().to_owned();
         let phones = match &decoded {
             CustomerEvent::Registered { tenant, name, address, site_path, phones, .. } => {
                 sqlx::query("INSERT INTO rm_customer (customer_id, tenant, name, address, site_path) VALUES ($1, $2, $3, $4, $5)")

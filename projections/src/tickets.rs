@@ -51,7 +51,7 @@ impl Projection for TicketProjection {
             .map_err(|source| ProjectionError::Decode { event_type: event.event_type.clone(), source })?;
         let meta = metadata(event)?;
         let at = timestamp(&meta.occurred_at);
-        let id = event.stream_id.as_str().trim_start_matches("ticket-").to_owned();
+        let id = event.stream_id.id().to_owned();
         let set = |sql: &'static str| sqlx::query(sql);
         match &decoded {
             TicketEvent::Created(c) => {
