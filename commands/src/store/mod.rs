@@ -276,6 +276,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// A stream's events with `stream_version >= from_version`, in order.
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// The event at `version` of a stream, `None` when the stream is shorter.
+    async fn read_event(&self, stream: &StreamId, version: u64) -> Result<Option<RecordedEvent>, StoreError>;
+
     /// Up to `limit` events with `global_position > after`, in order.
     async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError>;
 
