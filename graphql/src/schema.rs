@@ -70,10 +70,6 @@ pub(crate) async fn reach(ctx: &Context<'_>, position: Option<u64>) -> std::resu
     }
 }
 
-pub(crate) fn parse_time(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
-}
-
 pub(crate) fn label(category: &str, code: &str) -> String {
     dictionary::label_zh(category, code).map_or_else(|| code.to_owned(), str::to_owned)
 }
@@ -163,8 +159,8 @@ pub struct Ticket {
 
 impl Ticket {
     pub(crate) fn from_view(view: TicketView, caller: &Caller, now: &DateTime<Utc>) -> Ticket {
-        let deadline_at = parse_time(&view.deadline_at);
-        let open = !matches!(view.status.as_str(), "closed" | "voided" | "cancelled");
+        let deadline_at = view.deadline_at;
+        let open = !view.status.is_terminal();
         let deadline_state = if open && deadline_at < *now {
             DeadlineState::Overdue
         } else if open && deadline_at < *now + chrono::Duration::hours(NEAR_DUE_HOURS) {
@@ -174,21 +170,21 @@ impl Ticket {
         };
         let caller_phone = view.caller_phone.map(|number| shown_number(caller, number));
         Ticket {
-            id: ID(view.ticket_id),
+            id: ID(view.ticket_id.to_string()),
             number: view.ticket_no,
-            tenant: view.tenant,
-            type_label: label("ticket_type", &view.ticket_type),
-            r#type: view.ticket_type,
-            urgency: view.urgency,
-            source: view.source,
-            status_label: label("ticket_status", &view.status),
-            status: view.status,
-            pool: view.pool,
+            tenant: view.tenant.0,
+            type_label: label("ticket_type", &view.ticket_type.0),
+            r#type: view.ticket_type.0,
+            urgency: enum_code(&view.urgency),
+            source: enum_code(&view.source),
+            status_label: label("ticket_status", view.status.code()),
+            status: view.status.code().to_owned(),
+            pool: view.pool.map(|pool| pool.code().to_owned()),
             caller_phone,
             address: view.address,
             description: view.description,
             created_by: view.created_by,
-            created_at: parse_time(&view.created_at),
+            created_at: view.created_at,
             deadline_at,
             deadline_state,
             station: view.station,
@@ -196,8 +192,8 @@ impl Ticket {
             supervised: view.supervised,
             escalated: view.escalated,
             urge_count: view.urge_count,
-            closed_at: view.closed_at.as_deref().map(parse_time),
-            callback_satisfaction: view.callback_satisfaction,
+            closed_at: view.closed_at,
+            callback_satisfaction: view.callback_satisfaction.as_ref().map(enum_code),
             last_position: view.last_position,
         }
     }
@@ -232,12 +228,12 @@ impl From<TimelineEntry> for HistoryEntry {
             position: entry.position,
             version: entry.stream_version,
             event_type: entry.event_type,
-            occurred_at: parse_time(&entry.occurred_at),
-            recorded_at: parse_time(&entry.recorded_at),
+            occurred_at: entry.occurred_at,
+            recorded_at: entry.recorded_at,
             actor: entry.actor,
             source: entry.source,
             reason: entry.reason,
-            data: async_graphql::Json(serde_json::from_str(&entry.data).unwrap_or_default()),
+            data: async_graphql::Json(entry.data),
         }
     }
 }
@@ -303,18 +299,18 @@ pub struct Approval {
 impl From<ApprovalView> for Approval {
     fn from(view: ApprovalView) -> Approval {
         Approval {
-            id: ID(view.approval_id),
-            ticket_id: ID(view.ticket_id),
+            id: ID(view.approval_id.to_string()),
+            ticket_id: ID(view.ticket_id.to_string()),
             ticket_number: view.ticket_no,
-            tenant: view.tenant,
-            operation_label: label("gated_operation", &view.operation),
-            operation: view.operation,
-            status: view.status,
-            next_level: view.next_level,
+            tenant: view.tenant.0,
+            operation_label: label("gated_operation", view.operation.code()),
+            operation: view.operation.code().to_owned(),
+            status: view.status.code().to_owned(),
+            next_level: view.next_level.as_ref().map(enum_code),
             reason: view.reason,
             requested_by: view.requested_by,
-            requested_at: parse_time(&view.requested_at),
-            due_at: parse_time(&view.due_at),
+            requested_at: view.requested_at,
+            due_at: view.due_at,
             overdue: view.overdue,
             rejection_reason: view.rejection_reason,
         }
@@ -339,8 +335,8 @@ pub struct Customer {
 impl From<CustomerView> for Customer {
     fn from(view: CustomerView) -> Customer {
         Customer {
-            id: ID(view.customer_id),
-            tenant: view.tenant,
+            id: ID(view.customer_id.to_string()),
+            tenant: view.tenant.0,
             name: view.name,
             address: view.address,
             site_path: view.site_path,
@@ -589,7 +585,7 @@ async fn visible_ticket(ctx: &Context<'_>, ticket_id: &str) -> std::result::Resu
         .by_id(ticket_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("ticket {ticket_id} not found")))?;
-    if !caller.sees(&view.tenant, view.station_path.as_deref()) {
+    if !caller.sees(&view.tenant.0, view.station_path.as_deref()) {
         return Err(ApiError::Forbidden(format!("ticket {ticket_id} is outside your scope")));
     }
     Ok(Ticket::from_view(view, caller, &api(ctx).hotline.clock().now()))
@@ -632,6 +628,7 @@ impl TicketQuery {
                     .map_err(ApiError::from)?
                     .ok_or_else(|| ApiError::NotFound(format!("ticket {number} not found")))?
                     .ticket_id
+                    .to_string()
             }
             (None, None) => return Err(ApiError::InvalidInput("give id or number".into()).into()),
         };
@@ -764,8 +761,8 @@ impl TicketQuery {
         Ok(found
             .into_iter()
             .filter(|c| {
-                caller.sees(&c.tenant, None)
-                    || matches!(caller.scope(), Scope::Subtree { ref tenant, .. } if tenant == &c.tenant)
+                caller.sees(&c.tenant.0, None)
+                    || matches!(caller.scope(), Scope::Subtree { ref tenant, .. } if tenant == &c.tenant.0)
             })
             .map(Customer::from)
             .collect())
@@ -854,6 +851,14 @@ pub struct CreateTicketInput {
 pub(crate) fn code_enum<T: serde::de::DeserializeOwned>(field: &str, code: &str) -> std::result::Result<T, ApiError> {
     serde_json::from_value(serde_json::Value::String(code.to_owned()))
         .map_err(|_| ApiError::InvalidInput(format!("unknown {field} {code:?}")))
+}
+
+/// The wire code of a domain enum (its serde name): the inverse of [`code_enum`].
+pub(crate) fn enum_code<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(code)) => code,
+        _ => unreachable!("domain enums serialize as their code"),
+    }
 }
 
 pub(crate) fn uuid_of(field: &str, id: &ID) -> std::result::Result<Uuid, ApiError> {
@@ -1597,14 +1602,14 @@ pub struct SyncMutation;
 
 /// Whether a ticket matches the field filters (scope is checked separately).
 fn matches(filter: &TicketFilter, view: &TicketView) -> bool {
-    let same = |wanted: &Option<String>, actual: Option<&String>| wanted.as_ref().is_none_or(|w| Some(w) == actual);
-    same(&filter.pool, view.pool.as_ref())
-        && same(&filter.status, Some(&view.status))
-        && same(&filter.ticket_type, Some(&view.ticket_type))
-        && same(&filter.station, view.station.as_ref())
-        && same(&filter.worker, view.worker.as_ref())
-        && same(&filter.source, Some(&view.source))
-        && same(&filter.urgency, Some(&view.urgency))
+    let same = |wanted: &Option<String>, actual: Option<&str>| wanted.as_deref().is_none_or(|w| Some(w) == actual);
+    same(&filter.pool, view.pool.map(|pool| pool.code()))
+        && same(&filter.status, Some(view.status.code()))
+        && same(&filter.ticket_type, Some(view.ticket_type.0.as_str()))
+        && same(&filter.station, view.station.as_deref())
+        && same(&filter.worker, view.worker.as_deref())
+        && same(&filter.source, Some(enum_code(&view.source).as_str()))
+        && same(&filter.urgency, Some(enum_code(&view.urgency).as_str()))
 }
 
 /// Waits for the next batch `projection` commits (on this node or, with NATS, another).
@@ -1659,7 +1664,7 @@ impl TicketSubscription {
                     let mut changed = Vec::new();
                     for id in ids {
                         if let Ok(Some(view)) = TicketQueries(api.runner.read_store().reader()).by_id(&id).await {
-                            if caller.sees(&view.tenant, view.station_path.as_deref()) && matches(&filter, &view) {
+                            if caller.sees(&view.tenant.0, view.station_path.as_deref()) && matches(&filter, &view) {
                                 changed.push(Ticket::from_view(view, &caller, &now));
                             }
                         }

@@ -7,14 +7,14 @@
 
 use crate::auth::{Caller, Permission, Scope};
 use crate::error::ApiError;
-use crate::schema::{api, caller, china_today, label, next_batch, parse_time, reach, shown_number};
+use crate::schema::{api, caller, china_today, label, next_batch, reach, shown_number};
 use crate::schema::{BucketSize, Customer, Ticket};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
 use hotline_domain::call::CallEvent;
 use hotline_domain::EventCodec;
-use hotline_projections::agents::{AgentQueries, AgentView};
+use hotline_projections::agents::{agent_status_code, AgentQueries, AgentView};
 use hotline_projections::call_kpi::{agent_call_totals, call_kpis, CallKpiScope, CallKpis};
 use hotline_projections::calls::{CallFilter, CallQueries, CallView};
 use hotline_projections::customers::CustomerQueries;
@@ -81,18 +81,18 @@ impl Call {
     fn from_view(view: CallView, caller: &Caller) -> Call {
         Call {
             id: ID(view.call_key),
-            tenant: view.tenant,
+            tenant: view.tenant.0,
             queue: view.queue,
             caller_number: shown_number(caller, view.caller),
             dialled: view.dialled,
-            status_label: label("call_status", &view.status),
-            status: view.status,
+            status_label: label("call_status", view.status.code()),
+            status: view.status.code().to_owned(),
             outcome_label: view.outcome.as_deref().map(|o| label("call_outcome", o)),
             outcome: view.outcome,
-            offered_at: parse_time(&view.offered_at),
-            answered_at: view.answered_at.as_deref().map(parse_time),
-            ended_at: view.ended_at.as_deref().map(parse_time),
-            abandoned_at: view.abandoned_at.as_deref().map(parse_time),
+            offered_at: view.offered_at,
+            answered_at: view.answered_at,
+            ended_at: view.ended_at,
+            abandoned_at: view.abandoned_at,
             wait_seconds: view.wait_seconds,
             talk_seconds: view.talk_seconds,
             hold_seconds: view.hold_seconds,
@@ -160,13 +160,14 @@ pub struct AgentBoardEntry {
 impl AgentBoardEntry {
     fn new(view: AgentView, today: Option<&CallKpis>) -> AgentBoardEntry {
         let online = view.phone_registered == Some(true);
+        let status = agent_status_code(view.status);
         AgentBoardEntry {
             agent: view.agent,
-            tenant: view.tenant,
+            tenant: view.tenant.0,
             seat: view.seat,
-            status_label: label("agent_status", &view.status),
-            status: view.status,
-            since: parse_time(&view.since),
+            status_label: label("agent_status", status),
+            status: status.to_owned(),
+            since: view.since,
             signed_in: view.signed_in,
             extension: view.extension,
             phone_online: online,
@@ -521,11 +522,11 @@ async fn screen_pop(
     let Some(view) = CallQueries(reader).by_key(call_key).await? else { return Ok(None) };
     let customers: Vec<_> =
         CustomerQueries(reader).by_phone(&view.caller).await?.into_iter().filter(|c| c.tenant == view.tenant).collect();
-    let customer_ids: Vec<String> = customers.iter().map(|c| c.customer_id.clone()).collect();
+    let customer_ids: Vec<String> = customers.iter().map(|c| c.customer_id.to_string()).collect();
     let now = api.hotline.clock().now();
     let tickets =
-        TicketQueries(reader).open_for_caller(&view.tenant, &view.caller, &customer_ids, SCREEN_POP_LIMIT).await?;
-    let recent = CallQueries(reader).recent_by_caller(&view.tenant, &view.caller, SCREEN_POP_LIMIT + 1).await?;
+        TicketQueries(reader).open_for_caller(&view.tenant.0, &view.caller, &customer_ids, SCREEN_POP_LIMIT).await?;
+    let recent = CallQueries(reader).recent_by_caller(&view.tenant.0, &view.caller, SCREEN_POP_LIMIT + 1).await?;
     let recent_calls = recent
         .into_iter()
         .filter(|c| c.call_key != view.call_key)
