@@ -41,7 +41,13 @@ fn ctx(actor: &str) -> CommandContext {
 }
 
 /// Appends one event as it is stored, whatever its version.
-async fn append_stored(t: &TestStore, stream: StreamId, event_type: &str, schema_version: u32, payload: serde_json::Value) {
+async fn append_stored(
+    t: &TestStore,
+    stream: StreamId,
+    event_type: &str,
+    schema_version: u32,
+    payload: serde_json::Value,
+) {
     let encoded = EncodedEvent { event_type: event_type.into(), schema_version, payload };
     let request = AppendRequest {
         stream_id: stream,
@@ -89,9 +95,15 @@ async fn legacy_ticket(t: &TestStore) -> (Hotline, TicketId) {
 async fn granted_delay(hotline: &Hotline, ticket_id: TicketId) -> ApprovalId {
     let approval_id = ApprovalId(Uuid::now_v7());
     let details = json!({ "new_deadline": "2026-11-25T09:00:00Z" });
-    hotline.request_approval(&ctx("lead"), approval_id, ticket_id, GatedOperation::Delay, "等待配件", details).await.unwrap();
-    let approve =
-        ApprovalAction::Approve { level: ApprovalLevel::Station, unit: UnitCode("st01".into()), comment: String::new() };
+    hotline
+        .request_approval(&ctx("lead"), approval_id, ticket_id, GatedOperation::Delay, "等待配件", details)
+        .await
+        .unwrap();
+    let approve = ApprovalAction::Approve {
+        level: ApprovalLevel::Station,
+        unit: UnitCode("st01".into()),
+        comment: String::new(),
+    };
     hotline.decide_approval(&ctx("boss"), approval_id, approve).await.unwrap();
     approval_id
 }

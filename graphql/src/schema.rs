@@ -621,15 +621,13 @@ impl TicketQuery {
         reach(ctx, after_position).await?;
         let ticket_id = match (id, number) {
             (Some(id), _) => id.0,
-            (None, Some(number)) => {
-                TicketQueries(api(ctx).runner.read_store().reader())
-                    .by_number(&number)
-                    .await
-                    .map_err(ApiError::from)?
-                    .ok_or_else(|| ApiError::NotFound(format!("ticket {number} not found")))?
-                    .ticket_id
-                    .to_string()
-            }
+            (None, Some(number)) => TicketQueries(api(ctx).runner.read_store().reader())
+                .by_number(&number)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(|| ApiError::NotFound(format!("ticket {number} not found")))?
+                .ticket_id
+                .to_string(),
             (None, None) => return Err(ApiError::InvalidInput("give id or number".into()).into()),
         };
         let ticket = visible_ticket(ctx, &ticket_id).await?;

@@ -9,13 +9,13 @@ use crate::runner::{Projection, ProjectionError};
 use crate::store::WhereClause;
 use crate::tickets::timestamp;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use hotline_commands::store::RecordedEvent;
 use hotline_domain::agent::{AgentEvent, AgentStatus};
-use hotline_domain::values::TenantId;
 use hotline_domain::phone::PhoneEvent;
 use hotline_domain::telephony::TelephonyEvent;
+use hotline_domain::values::TenantId;
 use hotline_domain::{DecodeError, EventCodec};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 use sqlx::{AnyConnection, AnyPool, Row};
 

@@ -47,9 +47,8 @@ pub(crate) fn json(row: &AnyRow, index: usize) -> Result<serde_json::Value, sqlx
 }
 
 fn from_text<T: DeserializeOwned>(row: &AnyRow, index: usize, text: String) -> Result<T, sqlx::Error> {
-    serde_json::from_value(serde_json::Value::String(text.clone())).map_err(|error| {
-        undecodable(row, index, format!("{text:?} is not a {}: {error}", std::any::type_name::<T>()))
-    })
+    serde_json::from_value(serde_json::Value::String(text.clone()))
+        .map_err(|error| undecodable(row, index, format!("{text:?} is not a {}: {error}", std::any::type_name::<T>())))
 }
 
 fn to_flag(row: &AnyRow, index: usize, value: i64) -> Result<bool, sqlx::Error> {
