@@ -56,7 +56,7 @@ const PAGE: u32 = 5_000;
 pub struct ExportedEvent {
     /// Position in the log.
     pub global_position: u64,
-    /// Stream.
+    /// The stream it belongs to, `<category>-<id>`.
     pub stream_id: String,
     /// Version in the stream.
     pub stream_version: u64,
@@ -119,7 +119,7 @@ pub struct Manifest {
     pub request_id: Uuid,
     /// What was exported.
     pub scope: ExportScope,
-    /// Why.
+    /// Why the export was requested, as the requester wrote it.
     pub reason: String,
     /// Who asked.
     pub requested_by: String,
@@ -127,7 +127,7 @@ pub struct Manifest {
     pub approved_by: String,
     /// Who wrote the bundle.
     pub produced_by: String,
-    /// When.
+    /// When the bundle was written (UTC, server clock).
     pub produced_at: DateTime<Utc>,
     /// Events in `events.jsonl`.
     pub events: u64,
@@ -439,9 +439,9 @@ pub enum BundleViolation {
     /// A file is missing or unreadable.
     #[error("{file}: {reason}")]
     Unreadable {
-        /// Which.
+        /// The bundle file, relative to the bundle's folder.
         file: String,
-        /// Why.
+        /// Why it failed, in words an auditor can act on.
         reason: String,
     },
     /// The manifest's signature does not verify with the trusted key.
@@ -453,9 +453,9 @@ pub enum BundleViolation {
     /// The checkpoint's signature does not verify with the trusted key.
     #[error("checkpoint {checkpoint_no} does not verify: {reason}")]
     CheckpointSignature {
-        /// Which.
+        /// The checkpoint's number in `seal-log`.
         checkpoint_no: u64,
-        /// Why.
+        /// Why it failed, in words an auditor can act on.
         reason: String,
     },
     /// The manifest and the files disagree (counts, checkpoint, format).
@@ -479,11 +479,11 @@ pub enum BundleViolation {
     /// chain is broken.
     #[error("stream {stream} is incomplete at version {version}: {reason}")]
     Incomplete {
-        /// Stream.
+        /// The stream whose events are incomplete.
         stream: String,
-        /// Where.
+        /// The first stream version missing or out of chain.
         version: u64,
-        /// What.
+        /// Why it failed, in words an auditor can act on.
         reason: String,
     },
 }

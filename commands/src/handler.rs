@@ -93,7 +93,7 @@ pub enum CommandError<E: std::error::Error> {
     /// The stream kept changing under it for [`MAX_ATTEMPTS`] attempts.
     #[error("conflict on stream {stream}: expected version {expected}, actual {actual}")]
     Conflict {
-        /// Stream.
+        /// The stream that kept moving on.
         stream: StreamId,
         /// Expected version.
         expected: ExpectedVersion,
@@ -103,9 +103,9 @@ pub enum CommandError<E: std::error::Error> {
     /// A stored event could not be decoded (a newer build wrote it, or it is corrupt).
     #[error("cannot decode event at position {position}: {source}")]
     Decode {
-        /// Where.
+        /// The global position of the undecodable event.
         position: u64,
-        /// Why.
+        /// What the codec refused: an unknown type or version, or a payload that does not fit.
         source: DecodeError,
     },
     /// The store failed.

@@ -249,7 +249,7 @@ pub enum CheckpointViolation {
         checkpoint_no: u64,
         /// Where it is.
         position: u64,
-        /// Why.
+        /// What is wrong with it, for the operator.
         reason: String,
     },
 }

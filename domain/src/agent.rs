@@ -62,19 +62,19 @@ pub enum AgentCommand {
         seat_defined: bool,
         /// Who is signed in at the seat now, if anyone (from the other agents' streams).
         seat_occupant: Option<UserId>,
-        /// When.
+        /// When it happened (UTC), as the agent's desk or the telephony adapter observed it.
         at: DateTime<Utc>,
     },
     /// Signs out (签出).
     SignOut {
-        /// When.
+        /// When it happened (UTC), as the agent's desk or the telephony adapter observed it.
         at: DateTime<Utc>,
     },
     /// Changes status (示闲/示忙/话后整理/离开).
     SetStatus {
         /// The new status.
         status: AgentStatus,
-        /// When.
+        /// When it happened (UTC), as the agent's desk or the telephony adapter observed it.
         at: DateTime<Utc>,
     },
 }
@@ -86,23 +86,23 @@ pub enum AgentEvent {
     /// Signed in; the agent starts idle.
     #[serde(rename = "AgentSignedIn")]
     SignedIn {
-        /// Agent.
+        /// The agent's user id.
         agent: UserId,
-        /// Tenant.
+        /// The subsidiary whose telephony the seat belongs to.
         tenant: TenantId,
-        /// Seat.
+        /// The seat signed in at.
         seat: SeatId,
         /// The status signing in starts with.
         status: AgentStatus,
-        /// When.
+        /// When it happened (UTC), as the agent's desk or the telephony adapter observed it.
         at: DateTime<Utc>,
     },
     /// Signed out.
     #[serde(rename = "AgentSignedOut")]
     SignedOut {
-        /// Agent.
+        /// The agent's user id.
         agent: UserId,
-        /// Tenant.
+        /// The subsidiary whose telephony the seat belongs to.
         tenant: TenantId,
         /// Seat left.
         seat: SeatId,
@@ -112,17 +112,17 @@ pub enum AgentEvent {
         status_seconds: i64,
         /// Seconds signed in.
         signed_in_seconds: i64,
-        /// When.
+        /// When it happened (UTC), as the agent's desk or the telephony adapter observed it.
         at: DateTime<Utc>,
     },
     /// Status changed.
     #[serde(rename = "AgentStatusChanged")]
     StatusChanged {
-        /// Agent.
+        /// The agent's user id.
         agent: UserId,
-        /// Tenant.
+        /// The subsidiary whose telephony the seat belongs to.
         tenant: TenantId,
-        /// Seat.
+        /// The seat signed in at.
         seat: SeatId,
         /// The status left.
         from: AgentStatus,
@@ -130,7 +130,7 @@ pub enum AgentEvent {
         to: AgentStatus,
         /// Seconds spent in `from`.
         from_seconds: i64,
-        /// When.
+        /// When it happened (UTC), as the agent's desk or the telephony adapter observed it.
         at: DateTime<Utc>,
     },
 }

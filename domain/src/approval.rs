@@ -166,7 +166,7 @@ pub enum ApprovalAction {
         level: ApprovalLevel,
         /// The approver's unit.
         unit: UnitCode,
-        /// Why.
+        /// Why the requester or approver wants this, in their own words (mandatory).
         reason: String,
     },
 }
@@ -178,23 +178,23 @@ pub enum ApprovalEvent {
     /// Approval requested.
     #[serde(rename = "ApprovalRequested")]
     Requested {
-        /// Id.
+        /// The approval's id (its stream is `approval-<id>`).
         approval_id: ApprovalId,
-        /// Tenant.
+        /// The subsidiary of the ticket: approvals never cross tenants.
         tenant: TenantId,
-        /// Ticket.
+        /// The ticket whose operation the approval is for.
         ticket_id: TicketId,
         /// Ticket number.
         ticket_no: String,
-        /// Operation.
+        /// The gated operation (delay, return, void, …) the approval is for.
         operation: GatedOperation,
-        /// Reason.
+        /// Why the requester or approver wants this, in their own words (mandatory).
         reason: String,
-        /// Details.
+        /// The operation's own arguments (e.g. the new deadline), applied once granted.
         details: serde_json::Value,
         /// Chain, lowest level first.
         chain: Vec<ApprovalLevel>,
-        /// Requester.
+        /// The user who asked for the operation; never an approver of it.
         requested_by: UserId,
         /// Overdue after.
         due_at: DateTime<Utc>,
@@ -202,29 +202,29 @@ pub enum ApprovalEvent {
     /// One level approved.
     #[serde(rename = "ApprovalLevelApproved")]
     LevelApproved {
-        /// Level.
+        /// The chain level that decided.
         level: ApprovalLevel,
-        /// Approver.
+        /// The user who decided at that level.
         approver: UserId,
         /// Approver's unit.
         unit: UnitCode,
-        /// Comment.
+        /// The approver's remark; may be empty.
         comment: String,
     },
     /// The last level approved: the operation may now take effect.
     #[serde(rename = "ApprovalGranted")]
     Granted {
-        /// Ticket.
+        /// The ticket whose operation the approval is for.
         ticket_id: TicketId,
-        /// Operation.
+        /// The gated operation (delay, return, void, …) the approval is for.
         operation: GatedOperation,
     },
     /// The granted operation could not take effect.
     #[serde(rename = "ApprovalApplicationFailed")]
     ApplicationFailed {
-        /// Ticket.
+        /// The ticket whose operation the approval is for.
         ticket_id: TicketId,
-        /// Operation.
+        /// The gated operation (delay, return, void, …) the approval is for.
         operation: GatedOperation,
         /// The ticket rule that refused it.
         rule: String,
@@ -232,17 +232,17 @@ pub enum ApprovalEvent {
     /// A level rejected: the operation will not take effect.
     #[serde(rename = "ApprovalRejected")]
     Rejected {
-        /// Ticket.
+        /// The ticket whose operation the approval is for.
         ticket_id: TicketId,
-        /// Operation.
+        /// The gated operation (delay, return, void, …) the approval is for.
         operation: GatedOperation,
-        /// Level.
+        /// The chain level that decided.
         level: ApprovalLevel,
-        /// Approver.
+        /// The user who decided at that level.
         approver: UserId,
         /// Approver's unit.
         unit: UnitCode,
-        /// Why.
+        /// Why the requester or approver wants this, in their own words (mandatory).
         reason: String,
     },
 }
@@ -264,11 +264,11 @@ impl EventCodec for ApprovalEvent {
 pub struct ApprovalState {
     /// `None` until requested.
     pub status: Option<ApprovalStatus>,
-    /// Ticket.
+    /// The ticket whose operation the approval is for.
     pub ticket_id: Option<TicketId>,
-    /// Operation.
+    /// The gated operation (delay, return, void, …) the approval is for.
     pub operation: Option<GatedOperation>,
-    /// Chain.
+    /// The levels that must approve, lowest first.
     pub chain: Vec<ApprovalLevel>,
     /// How many levels approved so far.
     pub approved_levels: usize,

@@ -19,7 +19,7 @@ pub enum AuditEvent {
     TicketHistoryRead {
         /// The ticket.
         ticket_id: TicketId,
-        /// Who.
+        /// The user id of whoever read it (from their token).
         reader: String,
     },
     /// A user was shown the unmasked phone numbers of these tickets.
@@ -27,7 +27,7 @@ pub enum AuditEvent {
     UnmaskedNumbersRead {
         /// The tickets.
         ticket_ids: Vec<TicketId>,
-        /// Who.
+        /// The user id of whoever read it (from their token).
         reader: String,
     },
     /// A user was shown the unmasked caller numbers of these calls.
@@ -35,7 +35,7 @@ pub enum AuditEvent {
     UnmaskedCallersRead {
         /// The calls (their keys).
         calls: Vec<String>,
-        /// Who.
+        /// The user id of whoever read it (from their token).
         reader: String,
     },
 }

@@ -268,7 +268,7 @@ pub enum CallAction {
     },
     /// The call's recording can be fetched.
     RecordingAvailable {
-        /// Where.
+        /// Where the recording can be fetched (the recording daemon's file or URL).
         uri: String,
     },
     /// The caller answered the post-call survey.
@@ -290,7 +290,7 @@ pub enum CallEvent {
     Offered {
         /// SIP Call-ID.
         call_id: String,
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
         /// Caller number (mask it for display).
         caller: String,
@@ -306,47 +306,47 @@ pub enum CallEvent {
         short_abandon_seconds: u32,
         /// Whether the caller is blacklisted.
         blacklisted: bool,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// The call waits in its queue.
     #[serde(rename = "CallQueued")]
     Queued {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Queue.
+        /// The queue the dialled number routes to; `None` when no route matched.
         queue: Option<QueueId>,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// A phone rings.
     #[serde(rename = "CallRinging")]
     Ringing {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Queue.
+        /// The queue the dialled number routes to; `None` when no route matched.
         queue: Option<QueueId>,
-        /// Phone.
+        /// The extension of the phone involved.
         extension: Extension,
-        /// Seat.
+        /// The seat that phone is bound to; `None` for a phone bound to no seat.
         seat: Option<SeatId>,
-        /// Agent.
+        /// The agent signed in at that seat when it happened, if any.
         agent: Option<UserId>,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// A phone answered.
     #[serde(rename = "CallAnswered")]
     Answered {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Queue.
+        /// The queue the dialled number routes to; `None` when no route matched.
         queue: Option<QueueId>,
-        /// Phone.
+        /// The extension of the phone involved.
         extension: Extension,
-        /// Seat.
+        /// The seat that phone is bound to; `None` for a phone bound to no seat.
         seat: Option<SeatId>,
-        /// Agent.
+        /// The agent signed in at that seat when it happened, if any.
         agent: Option<UserId>,
         /// Seconds waited: since the offer, or since the transfer for a transferred call.
         wait_seconds: i64,
@@ -356,37 +356,37 @@ pub enum CallEvent {
         within_service_level: bool,
         /// Whether this is a transfer target's answer (not counted as a new answered call).
         transferred: bool,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// The call was put on hold.
     #[serde(rename = "CallHeld")]
     Held {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Who.
+        /// The party that put the call on hold or took it off hold.
         by: Party,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// The call was taken off hold.
     #[serde(rename = "CallResumed")]
     Resumed {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Who.
+        /// The party that put the call on hold or took it off hold.
         by: Party,
         /// Seconds this hold lasted.
         hold_seconds: i64,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// The call was handed on.
     #[serde(rename = "CallTransferred")]
     Transferred {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Queue.
+        /// The queue the dialled number routes to; `None` when no route matched.
         queue: Option<QueueId>,
         /// Phone that handed it on.
         from_extension: Option<Extension>,
@@ -396,15 +396,15 @@ pub enum CallEvent {
         from_agent: Option<UserId>,
         /// Where to.
         target: String,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// An answered call was hung up.
     #[serde(rename = "CallEnded")]
     Ended {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Queue.
+        /// The queue the dialled number routes to; `None` when no route matched.
         queue: Option<QueueId>,
         /// Last phone on the call.
         extension: Option<Extension>,
@@ -422,15 +422,15 @@ pub enum CallEvent {
         talk_seconds: i64,
         /// Seconds on hold, over every hold.
         hold_seconds: i64,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// The caller gave up before an answer (呼损).
     #[serde(rename = "CallAbandoned")]
     Abandoned {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Queue.
+        /// The queue the dialled number routes to; `None` when no route matched.
         queue: Option<QueueId>,
         /// The phone that was ringing, if any.
         ringing: Option<Extension>,
@@ -440,15 +440,15 @@ pub enum CallEvent {
         short_abandon_seconds: u32,
         /// Whether `wait_seconds < short_abandon_seconds` (短时放弃).
         short: bool,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// The call was refused.
     #[serde(rename = "CallRejected")]
     Rejected {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Queue.
+        /// The queue the dialled number routes to; `None` when no route matched.
         queue: Option<QueueId>,
         /// SIP status.
         status: u16,
@@ -456,27 +456,27 @@ pub enum CallEvent {
         blacklisted: bool,
         /// Seconds waited.
         wait_seconds: i64,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// The call waited too long.
     #[serde(rename = "CallTimedOut")]
     TimedOut {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Queue.
+        /// The queue the dialled number routes to; `None` when no route matched.
         queue: Option<QueueId>,
         /// Seconds waited.
         wait_seconds: i64,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// The caller left a voicemail (a process turns it into a ticket).
     #[serde(rename = "VoicemailLeft")]
     VoicemailLeft {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Queue.
+        /// The queue the dialled number routes to; `None` when no route matched.
         queue: Option<QueueId>,
         /// Caller number.
         caller: String,
@@ -486,25 +486,25 @@ pub enum CallEvent {
         recording: String,
         /// Seconds waited before the voicemail.
         wait_seconds: i64,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// The call's recording can be fetched.
     #[serde(rename = "RecordingAvailable")]
     RecordingAvailable {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Where.
+        /// Where the recording can be fetched (the recording daemon's file or URL).
         uri: String,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
     /// The caller answered the survey.
     #[serde(rename = "SurveyAnswered")]
     SurveyAnswered {
-        /// Tenant.
+        /// The subsidiary the call was routed to: the data-isolation unit.
         tenant: TenantId,
-        /// Queue.
+        /// The queue the dialled number routes to; `None` when no route matched.
         queue: Option<QueueId>,
         /// Seat of the agent who ended the call.
         seat: Option<SeatId>,
@@ -514,7 +514,7 @@ pub enum CallEvent {
         satisfied: bool,
         /// 1 to 5, if asked.
         score: Option<u8>,
-        /// When.
+        /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
 }
@@ -536,7 +536,7 @@ impl EventCodec for CallEvent {
 pub struct CallState {
     /// `None` until offered.
     pub status: Option<CallStatus>,
-    /// Tenant.
+    /// The subsidiary the call was routed to: the data-isolation unit.
     pub tenant: Option<TenantId>,
     /// SIP Call-ID of the first leg.
     pub call_id: String,
@@ -544,7 +544,7 @@ pub struct CallState {
     pub caller: String,
     /// Dialled number.
     pub dialled: String,
-    /// Queue.
+    /// The queue the dialled number routes to; `None` when no route matched.
     pub queue: Option<QueueId>,
     /// T of the service level.
     pub service_level_seconds: u32,

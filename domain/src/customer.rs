@@ -19,7 +19,7 @@ pub enum CustomerCommand {
         customer_id: CustomerId,
         /// Tenant serving the premises.
         tenant: TenantId,
-        /// Name.
+        /// The customer's name as registered.
         name: String,
         /// Address of the premises.
         address: String,
@@ -39,20 +39,20 @@ pub enum CustomerCommand {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum CustomerEvent {
-    /// Registered.
+    /// A customer and their premises were registered.
     #[serde(rename = "CustomerRegistered")]
     Registered {
-        /// Id.
+        /// The customer's id (its stream is `customer-<id>`).
         customer_id: CustomerId,
-        /// Tenant.
+        /// The subsidiary serving the premises.
         tenant: TenantId,
-        /// Name.
+        /// The customer's name as registered.
         name: String,
-        /// Address.
+        /// The premises' postal address.
         address: String,
         /// Site path.
         site_path: String,
-        /// Numbers.
+        /// Phone numbers the customer may call from, normalised digits.
         phones: Vec<String>,
     },
     /// Numbers replaced.

@@ -96,7 +96,7 @@ pub enum ExportAction {
     },
     /// Another person refuses; a reason is mandatory.
     Reject {
-        /// Why.
+        /// Why, in the person's own words (mandatory: auditors read it).
         reason: String,
     },
     /// A bundle was written under the approved request.
@@ -117,9 +117,9 @@ pub enum ExportEvent {
     /// An export was requested.
     #[serde(rename = "ExportRequested")]
     Requested {
-        /// What.
+        /// What is to be exported: one ticket, or a tenant over a time range.
         scope: ExportScope,
-        /// Why.
+        /// Why, in the person's own words (mandatory: auditors read it).
         reason: String,
         /// Who asked.
         requested_by: UserId,
@@ -129,7 +129,7 @@ pub enum ExportEvent {
     Approved {
         /// Who approved.
         approver: UserId,
-        /// Comment.
+        /// The approver's remark; may be empty.
         comment: String,
     },
     /// The request was refused.
@@ -137,7 +137,7 @@ pub enum ExportEvent {
     Rejected {
         /// Who refused.
         approver: UserId,
-        /// Why.
+        /// Why, in the person's own words (mandatory: auditors read it).
         reason: String,
     },
     /// A bundle was written.
@@ -171,9 +171,9 @@ impl EventCodec for ExportEvent {
 pub struct ExportState {
     /// `None` until requested.
     pub status: Option<ExportStatus>,
-    /// What.
+    /// What is to be exported: one ticket, or a tenant over a time range.
     pub scope: Option<ExportScope>,
-    /// Why.
+    /// Why, in the person's own words (mandatory: auditors read it).
     pub reason: String,
     /// Who asked.
     pub requested_by: Option<UserId>,

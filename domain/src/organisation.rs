@@ -69,7 +69,7 @@ pub enum Role {
 pub struct Unit {
     /// Code, unique in the group.
     pub code: UnitCode,
-    /// Kind.
+    /// What level of the organisation it is (group, division, subsidiary, station, grid).
     pub kind: UnitKind,
     /// zh-CN name.
     pub name: String,
@@ -86,11 +86,11 @@ pub struct Unit {
 pub struct User {
     /// Login id.
     pub user_id: UserId,
-    /// Name.
+    /// Display name (zh-CN).
     pub name: String,
     /// Home unit.
     pub unit: UnitCode,
-    /// Roles.
+    /// Role codes granting what the user may see and do.
     pub roles: Vec<Role>,
     /// Mobile number for notifications.
     pub phone: Option<String>,
@@ -105,18 +105,18 @@ pub enum OrganisationCommand {
     CreateUnit {
         /// Code: `[a-z0-9_-]{2,32}`.
         code: UnitCode,
-        /// Kind.
+        /// What level of the organisation it is (group, division, subsidiary, station, grid).
         kind: UnitKind,
         /// zh-CN name.
         name: String,
-        /// Parent.
+        /// The unit it sits under; `None` only for the group itself.
         parent: Option<UnitCode>,
     },
     /// Adds a user.
     RegisterUser {
         /// Login id.
         user_id: UserId,
-        /// Name.
+        /// Display name (zh-CN).
         name: String,
         /// Home unit.
         unit: UnitCode,
@@ -127,14 +127,14 @@ pub enum OrganisationCommand {
     },
     /// Replaces a user's roles.
     ChangeUserRoles {
-        /// Who.
+        /// The user's login id.
         user_id: UserId,
         /// New roles (at least one).
         roles: Vec<Role>,
     },
     /// Stops a user from acting; their history stays.
     DeactivateUser {
-        /// Who.
+        /// The user's login id.
         user_id: UserId,
     },
 }
@@ -152,7 +152,7 @@ pub enum OrganisationEvent {
     /// A user's roles were replaced.
     #[serde(rename = "UserRolesChanged")]
     UserRolesChanged {
-        /// Who.
+        /// The user's login id.
         user_id: UserId,
         /// New roles.
         roles: Vec<Role>,
@@ -160,7 +160,7 @@ pub enum OrganisationEvent {
     /// A user was deactivated.
     #[serde(rename = "UserDeactivated")]
     UserDeactivated {
-        /// Who.
+        /// The user's login id.
         user_id: UserId,
     },
 }

@@ -54,17 +54,17 @@ pub enum PhoneCommand {
         contact: String,
         /// The granted expiry; 0 removes the registration.
         expires_seconds: u32,
-        /// When.
+        /// When it happened: the SIP capture time, or the expiry instant for an expiry (UTC).
         at: DateTime<Utc>,
     },
     /// A REGISTER removed the binding (or the phone said goodbye).
     Unregister {
-        /// When.
+        /// When it happened: the SIP capture time, or the expiry instant for an expiry (UTC).
         at: DateTime<Utc>,
     },
     /// The registration's time is up (sent by a process manager at `expires_at`).
     ExpireRegistration {
-        /// When.
+        /// When it happened: the SIP capture time, or the expiry instant for an expiry (UTC).
         at: DateTime<Utc>,
     },
 }
@@ -76,9 +76,9 @@ pub enum PhoneEvent {
     /// The phone registered (online).
     #[serde(rename = "PhoneRegistered")]
     Registered {
-        /// Tenant.
+        /// The subsidiary whose telephony configuration the phone belongs to.
         tenant: TenantId,
-        /// Phone.
+        /// The phone's extension (SIP user of its address of record).
         extension: Extension,
         /// Contact URI.
         contact: String,
@@ -88,27 +88,27 @@ pub enum PhoneEvent {
         expires_at: DateTime<Utc>,
         /// Whether it refreshes a live registration of the same contact.
         refreshed: bool,
-        /// When.
+        /// When it happened: the SIP capture time, or the expiry instant for an expiry (UTC).
         at: DateTime<Utc>,
     },
     /// The phone unregistered (offline).
     #[serde(rename = "PhoneUnregistered")]
     Unregistered {
-        /// Tenant.
+        /// The subsidiary whose telephony configuration the phone belongs to.
         tenant: TenantId,
-        /// Phone.
+        /// The phone's extension (SIP user of its address of record).
         extension: Extension,
         /// The contact it had.
         contact: String,
-        /// When.
+        /// When it happened: the SIP capture time, or the expiry instant for an expiry (UTC).
         at: DateTime<Utc>,
     },
     /// The registration ran out (offline).
     #[serde(rename = "PhoneRegistrationExpired")]
     RegistrationExpired {
-        /// Tenant.
+        /// The subsidiary whose telephony configuration the phone belongs to.
         tenant: TenantId,
-        /// Phone.
+        /// The phone's extension (SIP user of its address of record).
         extension: Extension,
         /// The contact it had.
         contact: String,

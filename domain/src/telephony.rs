@@ -207,7 +207,7 @@ pub enum TelephonyEvent {
     NumberBlacklisted {
         /// The caller number.
         number: String,
-        /// Why.
+        /// Why the number is blocked or unblocked, for the audit trail (mandatory).
         reason: String,
     },
     /// A number was taken off the blacklist.
@@ -215,7 +215,7 @@ pub enum TelephonyEvent {
     NumberRemovedFromBlacklist {
         /// The caller number.
         number: String,
-        /// Why.
+        /// Why the number is blocked or unblocked, for the audit trail (mandatory).
         reason: String,
     },
 }

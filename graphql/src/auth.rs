@@ -3,7 +3,9 @@
 //! A bearer JWT carries the subject, tenant, org path and roles ([`Claims`]). [`Keys`] verifies
 //! it: HS256 with a secret (generated into the data dir in embedded mode), or RS256 with a
 //! configured public key. The [`Caller`] it yields decides the scope of every query
-//! ([`Scope`]), whether phone numbers are shown unmasked, and which commands may be sent.
+//! ([`Scope`]), whether phone numbers are shown unmasked, and which commands may be sent: each
+//! command ([`Action`]) needs one [`Permission`] ([`Permission::for_action`], the one table), and
+//! each permission belongs to some roles ([`Caller::may`]).
 
 use hotline_domain::organisation::Role;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -126,6 +128,218 @@ pub enum Permission {
     Approve,
     /// Read a ticket's full history.
     ReadHistory,
+    /// Sign in at a seat, set one's own status, sign out: the agents' telephony work.
+    AnswerCalls,
+    /// Change a tenant's telephony configuration (queues, number routes, seats, phones, the
+    /// blacklist).
+    ConfigureTelephony,
+    /// Any authenticated caller: what limits the command lies elsewhere (the ticket's scope for
+    /// an approval request, each command's own permission in an offline batch).
+    Authenticated,
+}
+
+/// Every command the API takes: one per field of the schema's mutation root, in its order. The
+/// offline batch's commands (`syncBatch`) are some of the ticket commands, and need what those do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// `createTicket`.
+    CreateTicket,
+    /// `dispatchTicket`.
+    DispatchTicket,
+    /// `acceptTicket`.
+    AcceptTicket,
+    /// `rejectTicket`.
+    RejectTicket,
+    /// `returnTicket`.
+    ReturnTicket,
+    /// `reassignTicket`.
+    ReassignTicket,
+    /// `urgeTicket`.
+    UrgeTicket,
+    /// `superviseTicket`.
+    SuperviseTicket,
+    /// `escalateTicket`.
+    EscalateTicket,
+    /// `checkIn`.
+    CheckIn,
+    /// `attachEvidence`.
+    AttachEvidence,
+    /// `recordTemperature`.
+    RecordTemperature,
+    /// `recordWorkResult`.
+    RecordWorkResult,
+    /// `collectSignature`.
+    CollectSignature,
+    /// `completeWork`.
+    CompleteWork,
+    /// `recordCallback`.
+    RecordCallback,
+    /// `completeWorkflowNode`.
+    CompleteWorkflowNode,
+    /// `closeTicket`.
+    CloseTicket,
+    /// `extendDeadline`.
+    ExtendDeadline,
+    /// `exemptCallback`.
+    ExemptCallback,
+    /// `voidTicket`.
+    VoidTicket,
+    /// `cancelTicket`.
+    CancelTicket,
+    /// `requestApproval`.
+    RequestApproval,
+    /// `decideApproval`.
+    DecideApproval,
+    /// `syncBatch`.
+    SyncBatch,
+    /// `signIn`.
+    SignIn,
+    /// `signOut`.
+    SignOut,
+    /// `setAgentStatus`.
+    SetAgentStatus,
+    /// `configureQueue`.
+    ConfigureQueue,
+    /// `routeNumber`.
+    RouteNumber,
+    /// `defineSeat`.
+    DefineSeat,
+    /// `bindPhone`.
+    BindPhone,
+    /// `unbindPhone`.
+    UnbindPhone,
+    /// `blacklistNumber`.
+    BlacklistNumber,
+    /// `removeFromBlacklist`.
+    RemoveFromBlacklist,
+}
+
+impl Action {
+    /// Every action, in the order of the mutation root's fields.
+    pub const ALL: [Action; 35] = [
+        Action::CreateTicket,
+        Action::DispatchTicket,
+        Action::AcceptTicket,
+        Action::RejectTicket,
+        Action::ReturnTicket,
+        Action::ReassignTicket,
+        Action::UrgeTicket,
+        Action::SuperviseTicket,
+        Action::EscalateTicket,
+        Action::CheckIn,
+        Action::AttachEvidence,
+        Action::RecordTemperature,
+        Action::RecordWorkResult,
+        Action::CollectSignature,
+        Action::CompleteWork,
+        Action::RecordCallback,
+        Action::CompleteWorkflowNode,
+        Action::CloseTicket,
+        Action::ExtendDeadline,
+        Action::ExemptCallback,
+        Action::VoidTicket,
+        Action::CancelTicket,
+        Action::RequestApproval,
+        Action::DecideApproval,
+        Action::SyncBatch,
+        Action::SignIn,
+        Action::SignOut,
+        Action::SetAgentStatus,
+        Action::ConfigureQueue,
+        Action::RouteNumber,
+        Action::DefineSeat,
+        Action::BindPhone,
+        Action::UnbindPhone,
+        Action::BlacklistNumber,
+        Action::RemoveFromBlacklist,
+    ];
+
+    /// The mutation field that sends it.
+    pub fn field_name(self) -> &'static str {
+        match self {
+            Action::CreateTicket => "createTicket",
+            Action::DispatchTicket => "dispatchTicket",
+            Action::AcceptTicket => "acceptTicket",
+            Action::RejectTicket => "rejectTicket",
+            Action::ReturnTicket => "returnTicket",
+            Action::ReassignTicket => "reassignTicket",
+            Action::UrgeTicket => "urgeTicket",
+            Action::SuperviseTicket => "superviseTicket",
+            Action::EscalateTicket => "escalateTicket",
+            Action::CheckIn => "checkIn",
+            Action::AttachEvidence => "attachEvidence",
+            Action::RecordTemperature => "recordTemperature",
+            Action::RecordWorkResult => "recordWorkResult",
+            Action::CollectSignature => "collectSignature",
+            Action::CompleteWork => "completeWork",
+            Action::RecordCallback => "recordCallback",
+            Action::CompleteWorkflowNode => "completeWorkflowNode",
+            Action::CloseTicket => "closeTicket",
+            Action::ExtendDeadline => "extendDeadline",
+            Action::ExemptCallback => "exemptCallback",
+            Action::VoidTicket => "voidTicket",
+            Action::CancelTicket => "cancelTicket",
+            Action::RequestApproval => "requestApproval",
+            Action::DecideApproval => "decideApproval",
+            Action::SyncBatch => "syncBatch",
+            Action::SignIn => "signIn",
+            Action::SignOut => "signOut",
+            Action::SetAgentStatus => "setAgentStatus",
+            Action::ConfigureQueue => "configureQueue",
+            Action::RouteNumber => "routeNumber",
+            Action::DefineSeat => "defineSeat",
+            Action::BindPhone => "bindPhone",
+            Action::UnbindPhone => "unbindPhone",
+            Action::BlacklistNumber => "blacklistNumber",
+            Action::RemoveFromBlacklist => "removeFromBlacklist",
+        }
+    }
+}
+
+impl Permission {
+    /// What each command needs: the one table every mutation, and every command of an offline
+    /// batch, is checked against.
+    pub fn for_action(action: Action) -> Permission {
+        match action {
+            Action::CreateTicket => Permission::Register,
+            Action::DispatchTicket => Permission::Handle,
+            Action::AcceptTicket => Permission::Arrange,
+            Action::RejectTicket => Permission::Arrange,
+            Action::ReturnTicket => Permission::Arrange,
+            Action::ReassignTicket => Permission::Arrange,
+            Action::UrgeTicket => Permission::Handle,
+            Action::SuperviseTicket => Permission::Supervise,
+            Action::EscalateTicket => Permission::Handle,
+            Action::CheckIn => Permission::FieldWork,
+            Action::AttachEvidence => Permission::FieldWork,
+            Action::RecordTemperature => Permission::FieldWork,
+            Action::RecordWorkResult => Permission::FieldWork,
+            Action::CollectSignature => Permission::FieldWork,
+            Action::CompleteWork => Permission::FieldWork,
+            Action::RecordCallback => Permission::Handle,
+            Action::CompleteWorkflowNode => Permission::Arrange,
+            Action::CloseTicket => Permission::Handle,
+            Action::ExtendDeadline => Permission::Arrange,
+            Action::ExemptCallback => Permission::Handle,
+            Action::VoidTicket => Permission::Handle,
+            Action::CancelTicket => Permission::Handle,
+            // Whoever sees the ticket may ask; deciding is what needs a role.
+            Action::RequestApproval => Permission::Authenticated,
+            Action::DecideApproval => Permission::Approve,
+            // The batch itself needs nothing: each of its commands is checked as its mutation is.
+            Action::SyncBatch => Permission::Authenticated,
+            Action::SignIn => Permission::AnswerCalls,
+            Action::SignOut => Permission::AnswerCalls,
+            Action::SetAgentStatus => Permission::AnswerCalls,
+            Action::ConfigureQueue => Permission::ConfigureTelephony,
+            Action::RouteNumber => Permission::ConfigureTelephony,
+            Action::DefineSeat => Permission::ConfigureTelephony,
+            Action::BindPhone => Permission::ConfigureTelephony,
+            Action::UnbindPhone => Permission::ConfigureTelephony,
+            Action::BlacklistNumber => Permission::ConfigureTelephony,
+            Action::RemoveFromBlacklist => Permission::ConfigureTelephony,
+        }
+    }
 }
 
 fn role(code: &str) -> Result<Role, AuthError> {
@@ -193,6 +407,9 @@ impl Caller {
             Permission::Supervise => &[Supervisor, SubsidiaryAdmin, GroupAdmin],
             Permission::Approve => &[StationLead, SubsidiaryAdmin, GroupAdmin],
             Permission::ReadHistory => &[GroupAuditor, GroupAdmin, SubsidiaryAdmin, Supervisor],
+            Permission::AnswerCalls => &[Agent, Supervisor],
+            Permission::ConfigureTelephony => &[SubsidiaryAdmin, GroupAdmin],
+            Permission::Authenticated => return true,
         };
         self.has(roles)
     }

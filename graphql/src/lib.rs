@@ -8,13 +8,27 @@
 //! ```
 //!
 //! # Contents
+//! - [`schema`]: the query, mutation and subscription roots, merged from the features below in
+//!   the order of the SDL, and [`schema::Api`], what the schema is built with.
+//! - One module per feature, each with its `types`, and its `query`, `mutation` and `subscription`
+//!   parts where it has them:
+//!   - [`tickets`]: tickets (工单), the ticket list, history and state at an instant for
+//!     auditors, the ticket commands, `ticketChanged`.
+//!   - [`approvals`]: approvals of gated operations, requesting and deciding them,
+//!     `approvalsPending`.
+//!   - [`kpi`]: ticket KPIs and the live KPI board.
+//!   - [`customers`]: who is reachable at a phone number.
+//!   - [`directory`]: `me`, the dictionaries with their zh-CN labels, the organisation's units.
+//!   - [`sync`]: `syncBatch`, the offline mobile app's commands.
+//!   - [`telephony`]: calls, the agent board, call KPIs, a queue at an instant, the agent's screen
+//!     pop (弹屏), agents' sign-in and status, admins' telephony configuration.
+//! - `context`: what every resolver shares (the caller, read-your-writes, a command's context,
+//!   labels, masked numbers, code enums, UUIDs).
 //! - [`auth`]: bearer JWT (HS256 or RS256) → [`auth::Caller`]: scope, masking, permissions.
-//! - [`schema`]: queries over the read models, mutations through the `Hotline` service,
-//!   read-your-writes with `afterPosition`.
-//! - [`telephony`]: calls, the agent board, call KPIs, a queue at an instant and the agent's
-//!   screen pop (弹屏).
-//! - [`telephony_mutation`]: agents' sign-in and status, admins' telephony configuration.
 //! - [`error`]: typed errors with `extensions.code`.
+//!
+//! Features depend one way: `approvals` and `sync` use `tickets`; `telephony` uses `tickets`,
+//! `customers` and `kpi`; nothing uses `telephony`. Inside a feature, `types` uses no sibling.
 //!
 //! # Architecture Invariants
 //! - The only crate that knows GraphQL: it has its own DTOs; domain types never derive GraphQL
@@ -27,11 +41,17 @@
 //! The GraphQL schema (kept as an insta snapshot, `tests/snapshots`) is the contract with every
 //! frontend.
 
+pub mod approvals;
 pub mod auth;
+mod context;
+pub mod customers;
+pub mod directory;
 pub mod error;
+pub mod kpi;
 pub mod schema;
+pub mod sync;
 pub mod telephony;
-pub mod telephony_mutation;
+pub mod tickets;
 
 use async_graphql::{Data, Schema};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};

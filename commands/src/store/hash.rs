@@ -52,17 +52,17 @@ fn write_canonical(value: &Value, out: &mut String) {
 /// The fields a stream hash covers, as stored.
 #[derive(Debug, Clone, Copy)]
 pub struct HashInput<'a> {
-    /// Position.
+    /// Position in the whole log.
     pub global_position: u64,
-    /// Stream.
+    /// The stream's name, `<category>-<id>`.
     pub stream_id: &'a str,
-    /// Version.
+    /// Version within the stream, from 1.
     pub stream_version: u64,
     /// Event id, hyphenated lowercase.
     pub event_id: &'a str,
     /// Wire name.
     pub event_type: &'a str,
-    /// Version.
+    /// The payload's schema version, as stored (before any upcast).
     pub schema_version: u32,
     /// Canonical JSON of the payload.
     pub payload: &'a str,
@@ -131,23 +131,23 @@ pub enum ChainViolation {
     /// A stream version is missing or out of order.
     #[error("stream {stream} jumps from version {previous} to {found} at position {position}")]
     VersionGap {
-        /// Stream.
+        /// The stream whose chain breaks there.
         stream: String,
         /// Last version seen.
         previous: u64,
         /// Version found.
         found: u64,
-        /// Where.
+        /// The global position of the offending event.
         position: u64,
     },
     /// The stored hash does not match the event's content and its predecessor.
     #[error("event {event_id} at position {position} (stream {stream} version {version}) was altered: hash mismatch")]
     HashMismatch {
-        /// Where.
+        /// The global position of the offending event.
         position: u64,
-        /// Stream.
+        /// The stream whose chain breaks there.
         stream: String,
-        /// Version.
+        /// The offending event's version in its stream.
         version: u64,
         /// Event id as stored.
         event_id: String,

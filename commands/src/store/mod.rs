@@ -140,9 +140,9 @@ pub struct NewEvent {
     pub event_type: String,
     /// Payload version.
     pub schema_version: u32,
-    /// Data.
+    /// The event's facts as JSON, in the shape of `event_type` at `schema_version`.
     pub payload: Value,
-    /// Metadata.
+    /// Who, why and when: tenant, actor, command, correlation, causation, source, occurred_at.
     pub metadata: Metadata,
 }
 
@@ -164,11 +164,11 @@ impl NewEvent {
 pub struct RecordedEvent {
     /// Position in the whole log, from 1, no gaps.
     pub global_position: u64,
-    /// Stream.
+    /// The stream it belongs to, `<category>-<id>`.
     pub stream_id: StreamId,
     /// Version within the stream, from 1.
     pub stream_version: u64,
-    /// Id.
+    /// The event's own id: a UUID v7 made at append.
     pub event_id: Uuid,
     /// Wire name.
     pub event_type: String,
@@ -195,7 +195,7 @@ impl RecordedEvent {
 /// One append: events for one stream, checked against an expected version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppendRequest {
-    /// Stream.
+    /// The stream it belongs to, `<category>-<id>`.
     pub stream_id: StreamId,
     /// Concurrency check.
     pub expected: ExpectedVersion,
@@ -224,7 +224,7 @@ pub enum AppendError {
     /// The stream moved on since the caller read it.
     #[error("conflict on stream {stream}: expected version {expected}, actual {actual}")]
     Conflict {
-        /// Stream.
+        /// The stream that moved on.
         stream: StreamId,
         /// What the caller expected.
         expected: ExpectedVersion,
@@ -248,7 +248,7 @@ pub enum StoreError {
     /// A stored row cannot be read back as an event.
     #[error("corrupt event at position {position}: {reason}")]
     Corrupt {
-        /// Where.
+        /// The global position of the unreadable row.
         position: u64,
         /// What is wrong.
         reason: String,

@@ -7,60 +7,18 @@
 //! Every mutation returns the log `position` it wrote (pass it as `afterPosition` to read your
 //! write) and takes an optional `clientCommandId` that makes a retry append nothing.
 
-use crate::auth::{Caller, Scope};
+use crate::auth::{Action, Caller, Permission, Scope};
+use crate::context::{api, caller, code_enum, command_context, Result};
 use crate::error::ApiError;
-use crate::schema::{api, caller, code_enum, uuid_of};
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
-use hotline_commands::handler::CommandContext;
+use crate::telephony::types::{QueueInput, TelephonyPayload};
+use async_graphql::{Context, Object, ID};
 use hotline_domain::agent::AgentStatus;
-use hotline_domain::organisation::Role;
 use hotline_domain::telephony::{Extension, QueueConfig, QueueId, SeatId, TelephonyCommand};
 use hotline_domain::values::{PhoneNumber, TenantId, UserId};
-
-type Result<T> = std::result::Result<T, async_graphql::Error>;
-
-/// What a telephony mutation wrote.
-#[derive(SimpleObject, Debug, Clone)]
-pub struct TelephonyPayload {
-    /// Log position of the last event written (`null` when the command changed nothing).
-    position: Option<u64>,
-    /// The command was a retry of one already applied: nothing was appended.
-    duplicate: bool,
-    /// Event types written, e.g. `AgentStatusChanged`.
-    events: Vec<String>,
-}
-
-/// A queue's configuration.
-#[derive(InputObject, Debug, Clone)]
-pub struct QueueInput {
-    /// Queue id, e.g. `repair`.
-    queue_id: String,
-    /// What Chinese users see, e.g. `报修专线`.
-    name_zh: String,
-    /// Service-level T: an answer within this many seconds counts (default 20).
-    service_level_seconds: Option<u32>,
-    /// A wait shorter than this is a short abandon (default 5).
-    short_abandon_seconds: Option<u32>,
-    /// Seconds a seat rings before the call returns to the queue (default 30).
-    ring_timeout_seconds: Option<u32>,
-}
 
 /// The telephony mutations.
 #[derive(Default)]
 pub struct TelephonyMutation;
-
-fn context(
-    ctx: &Context<'_>,
-    caller: &Caller,
-    client_command_id: Option<&ID>,
-) -> std::result::Result<CommandContext, ApiError> {
-    let mut context = CommandContext::new(&caller.user, "graphql", api(ctx).hotline.clock().now());
-    if let Some(id) = client_command_id {
-        context.command_id = uuid_of("clientCommandId", id)?;
-        context.correlation_id = context.command_id;
-    }
-    Ok(context)
-}
 
 fn payload<E: hotline_domain::EventCodec>(executed: hotline_commands::handler::Executed<E>) -> TelephonyPayload {
     TelephonyPayload {
@@ -71,17 +29,16 @@ fn payload<E: hotline_domain::EventCodec>(executed: hotline_commands::handler::E
 }
 
 /// The agent's own tenant: agents and supervisors sign in where their token says.
-fn agent_tenant(caller: &Caller) -> std::result::Result<TenantId, ApiError> {
-    if !caller.roles.iter().any(|r| matches!(r, Role::Agent | Role::Supervisor)) {
+fn agent_tenant(caller: &Caller, action: Action) -> std::result::Result<TenantId, ApiError> {
+    if !caller.may(Permission::for_action(action)) {
         return Err(ApiError::Forbidden("only agents and supervisors sign in at seats".into()));
     }
     caller.tenant.clone().map(TenantId).ok_or_else(|| ApiError::Forbidden("your token names no tenant".into()))
 }
 
 /// The tenant whose configuration the caller may change.
-fn admin_tenant(caller: &Caller, tenant: Option<String>) -> std::result::Result<TenantId, ApiError> {
-    let admin = caller.roles.iter().any(|r| matches!(r, Role::SubsidiaryAdmin | Role::GroupAdmin));
-    if !admin {
+fn admin_tenant(caller: &Caller, action: Action, tenant: Option<String>) -> std::result::Result<TenantId, ApiError> {
+    if !caller.may(Permission::for_action(action)) {
         return Err(ApiError::Forbidden("only admins change the telephony configuration".into()));
     }
     match (caller.scope(), tenant) {
@@ -99,13 +56,14 @@ fn phone_number(field: &str, raw: &str) -> std::result::Result<PhoneNumber, ApiE
 
 async fn configure(
     ctx: &Context<'_>,
+    action: Action,
     tenant: Option<String>,
     client_command_id: Option<ID>,
     command: TelephonyCommand,
 ) -> Result<TelephonyPayload> {
     let caller = caller(ctx)?;
-    let tenant = admin_tenant(caller, tenant)?;
-    let context = context(ctx, caller, client_command_id.as_ref())?;
+    let tenant = admin_tenant(caller, action, tenant)?;
+    let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
     let executed = api(ctx).hotline.configure_telephony(&context, &tenant, &command).await.map_err(ApiError::from)?;
     Ok(payload(executed))
 }
@@ -121,8 +79,8 @@ impl TelephonyMutation {
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
         let caller = caller(ctx)?;
-        let tenant = agent_tenant(caller)?;
-        let context = context(ctx, caller, client_command_id.as_ref())?;
+        let tenant = agent_tenant(caller, Action::SignIn)?;
+        let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
         let agent = UserId(caller.user.clone());
         let executed =
             api(ctx).hotline.sign_in(&context, &agent, &tenant, &SeatId(seat)).await.map_err(ApiError::from)?;
@@ -132,8 +90,8 @@ impl TelephonyMutation {
     /// Signs the caller out (签出).
     async fn sign_out(&self, ctx: &Context<'_>, client_command_id: Option<ID>) -> Result<TelephonyPayload> {
         let caller = caller(ctx)?;
-        let tenant = agent_tenant(caller)?;
-        let context = context(ctx, caller, client_command_id.as_ref())?;
+        let tenant = agent_tenant(caller, Action::SignOut)?;
+        let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
         let executed =
             api(ctx).hotline.sign_out(&context, &UserId(caller.user.clone()), &tenant).await.map_err(ApiError::from)?;
         Ok(payload(executed))
@@ -147,9 +105,9 @@ impl TelephonyMutation {
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
         let caller = caller(ctx)?;
-        let tenant = agent_tenant(caller)?;
+        let tenant = agent_tenant(caller, Action::SetAgentStatus)?;
         let status: AgentStatus = code_enum("agent status", &status)?;
-        let context = context(ctx, caller, client_command_id.as_ref())?;
+        let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
         let agent = UserId(caller.user.clone());
         let executed =
             api(ctx).hotline.set_agent_status(&context, &agent, &tenant, status).await.map_err(ApiError::from)?;
@@ -168,7 +126,7 @@ impl TelephonyMutation {
         queue.service_level_seconds = input.service_level_seconds.unwrap_or(queue.service_level_seconds);
         queue.short_abandon_seconds = input.short_abandon_seconds.unwrap_or(queue.short_abandon_seconds);
         queue.ring_timeout_seconds = input.ring_timeout_seconds.unwrap_or(queue.ring_timeout_seconds);
-        configure(ctx, tenant, client_command_id, TelephonyCommand::ConfigureQueue(queue)).await
+        configure(ctx, Action::ConfigureQueue, tenant, client_command_id, TelephonyCommand::ConfigureQueue(queue)).await
     }
 
     /// Routes calls to a dialled number (e.g. `96069`) to a queue (admins).
@@ -182,7 +140,7 @@ impl TelephonyMutation {
     ) -> Result<TelephonyPayload> {
         let command =
             TelephonyCommand::RouteNumber { dialled: phone_number("dialled", &dialled)?, queue: QueueId(queue_id) };
-        configure(ctx, tenant, client_command_id, command).await
+        configure(ctx, Action::RouteNumber, tenant, client_command_id, command).await
     }
 
     /// Creates a seat (admins).
@@ -194,7 +152,14 @@ impl TelephonyMutation {
         tenant: Option<String>,
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
-        configure(ctx, tenant, client_command_id, TelephonyCommand::DefineSeat { seat: SeatId(seat), name_zh }).await
+        configure(
+            ctx,
+            Action::DefineSeat,
+            tenant,
+            client_command_id,
+            TelephonyCommand::DefineSeat { seat: SeatId(seat), name_zh },
+        )
+        .await
     }
 
     /// Binds an IP phone (extension) to a seat, one to one (admins).
@@ -207,7 +172,7 @@ impl TelephonyMutation {
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
         let command = TelephonyCommand::BindPhone { seat: SeatId(seat), extension: Extension(extension) };
-        configure(ctx, tenant, client_command_id, command).await
+        configure(ctx, Action::BindPhone, tenant, client_command_id, command).await
     }
 
     /// Frees a seat's phone (admins).
@@ -218,7 +183,14 @@ impl TelephonyMutation {
         tenant: Option<String>,
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
-        configure(ctx, tenant, client_command_id, TelephonyCommand::UnbindPhone { seat: SeatId(seat) }).await
+        configure(
+            ctx,
+            Action::UnbindPhone,
+            tenant,
+            client_command_id,
+            TelephonyCommand::UnbindPhone { seat: SeatId(seat) },
+        )
+        .await
     }
 
     /// Puts a caller number on the blacklist (黑名单); its calls are rejected (admins).
@@ -231,7 +203,7 @@ impl TelephonyMutation {
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
         let command = TelephonyCommand::BlacklistNumber { number: phone_number("number", &number)?, reason };
-        configure(ctx, tenant, client_command_id, command).await
+        configure(ctx, Action::BlacklistNumber, tenant, client_command_id, command).await
     }
 
     /// Takes a number off the blacklist (admins).
@@ -244,6 +216,6 @@ impl TelephonyMutation {
         client_command_id: Option<ID>,
     ) -> Result<TelephonyPayload> {
         let command = TelephonyCommand::RemoveFromBlacklist { number: phone_number("number", &number)?, reason };
-        configure(ctx, tenant, client_command_id, command).await
+        configure(ctx, Action::RemoveFromBlacklist, tenant, client_command_id, command).await
     }
 }

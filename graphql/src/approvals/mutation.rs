@@ -1,0 +1,94 @@
+//! Approval commands: asking for an approval of a gated operation, and deciding one at the
+//! caller's level. A granted approval takes effect by itself (the service's approval applier).
+
+use crate::approvals::types::ApprovalPayload;
+use crate::auth::{Action, Permission};
+use crate::context::{api, caller, code_enum, command_context, reach, uuid_of, Result};
+use crate::error::ApiError;
+use crate::tickets::query::visible_ticket;
+use async_graphql::{Context, Object, ID};
+use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
+use hotline_domain::values::{ApprovalId, TicketId, UnitCode};
+use uuid::Uuid;
+
+/// Approval commands. Each takes an optional `clientCommandId` (a UUID): sending the same one
+/// again returns the first result and appends nothing.
+#[derive(Default)]
+pub struct ApprovalMutation;
+
+#[Object]
+impl ApprovalMutation {
+    /// Asks for an approval of a gated operation (`delay`, `return`, `void`, `redispatch`,
+    /// `cancel`, `callback_exemption`); once granted, the operation takes effect by itself.
+    /// `details` carries what it needs: `{"new_deadline": …}` for a delay, `{"station": …}` for
+    /// a redispatch.
+    async fn request_approval(
+        &self,
+        ctx: &Context<'_>,
+        ticket_id: ID,
+        operation: String,
+        reason: String,
+        details: Option<async_graphql::Json<serde_json::Value>>,
+        client_command_id: Option<ID>,
+    ) -> Result<ApprovalPayload> {
+        if !caller(ctx)?.may(Permission::for_action(Action::RequestApproval)) {
+            return Err(ApiError::Forbidden("your role may not request approvals".into()).into());
+        }
+        visible_ticket(ctx, &ticket_id.0).await?;
+        let operation = code_enum::<GatedOperation>("operation", &operation)?;
+        let approval_id = ApprovalId(Uuid::now_v7());
+        let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
+        let details = details.map_or_else(|| serde_json::json!({}), |d| d.0);
+        let executed = api(ctx)
+            .hotline
+            .request_approval(
+                &context,
+                approval_id,
+                TicketId(uuid_of("ticketId", &ticket_id)?),
+                operation,
+                &reason,
+                details,
+            )
+            .await
+            .map_err(ApiError::from)?;
+        reach(ctx, executed.outcome.last_position).await?;
+        Ok(ApprovalPayload {
+            approval_id: ID(approval_id.to_string()),
+            position: executed.outcome.last_position,
+            duplicate: executed.outcome.duplicate,
+        })
+    }
+
+    /// Approves (`approve: true`) or rejects at the caller's level (`station`, `subsidiary`,
+    /// `group`); a rejection needs a reason.
+    async fn decide_approval(
+        &self,
+        ctx: &Context<'_>,
+        approval_id: ID,
+        level: String,
+        approve: bool,
+        #[graphql(default)] reason: String,
+        client_command_id: Option<ID>,
+    ) -> Result<ApprovalPayload> {
+        let caller = caller(ctx)?;
+        if !caller.may(Permission::for_action(Action::DecideApproval)) {
+            return Err(ApiError::Forbidden("your role may not decide approvals".into()).into());
+        }
+        let level = code_enum::<ApprovalLevel>("level", &level)?;
+        let unit = UnitCode(caller.org_path.rsplit('/').next().unwrap_or_default().to_owned());
+        let action = if approve {
+            ApprovalAction::Approve { level, unit, comment: reason }
+        } else {
+            ApprovalAction::Reject { level, unit, reason }
+        };
+        let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
+        let id = ApprovalId(uuid_of("approvalId", &approval_id)?);
+        let executed = api(ctx).hotline.decide_approval(&context, id, action).await.map_err(ApiError::from)?;
+        reach(ctx, executed.outcome.last_position).await?;
+        Ok(ApprovalPayload {
+            approval_id,
+            position: executed.outcome.last_position,
+            duplicate: executed.outcome.duplicate,
+        })
+    }
+}

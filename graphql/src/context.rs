@@ -1,0 +1,131 @@
+//! What every resolver shares: the [`Api`] handle (command side and read side), the caller the
+//! token gave, read-your-writes, the command context of a mutation, and the small conversions
+//! between GraphQL values and the domain's (labels, masked numbers, code enums, UUIDs).
+
+use crate::auth::{AuthError, Caller};
+use crate::error::ApiError;
+use async_graphql::{Context, ID};
+use chrono::{DateTime, Utc};
+use hotline_commands::handler::CommandContext;
+use hotline_commands::Hotline;
+use hotline_domain::dictionary;
+use hotline_domain::values::PhoneNumber;
+use hotline_projections::runner::Runner;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The longest a query waits for read models to reach `afterPosition`.
+pub(crate) const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
+
+/// What resolvers share.
+#[derive(Clone)]
+pub struct Api {
+    /// The command side.
+    pub hotline: Hotline,
+    /// The read side.
+    pub runner: Arc<Runner>,
+}
+
+/// What a resolver returns; every error in it carries `extensions.code` (see [`ApiError`]).
+pub(crate) type Result<T> = std::result::Result<T, async_graphql::Error>;
+
+/// The command and read sides the schema was built with.
+pub(crate) fn api<'a>(ctx: &Context<'a>) -> &'a Api {
+    ctx.data_unchecked::<Api>()
+}
+
+/// The caller the request's token gave; UNAUTHENTICATED without a valid one.
+pub(crate) fn caller<'a>(ctx: &Context<'a>) -> std::result::Result<&'a Caller, ApiError> {
+    match ctx.data_opt::<std::result::Result<Caller, AuthError>>() {
+        Some(Ok(caller)) => Ok(caller),
+        Some(Err(error)) => Err(ApiError::Unauthenticated(error.to_string())),
+        None => Err(ApiError::Unauthenticated(AuthError::Missing.to_string())),
+    }
+}
+
+/// Waits until the read models have reached `position` (read-your-writes), at most
+/// [`READ_YOUR_WRITES_WAIT`].
+pub(crate) async fn reach(ctx: &Context<'_>, position: Option<u64>) -> std::result::Result<(), ApiError> {
+    match position {
+        Some(position) => api(ctx)
+            .runner
+            .wait_for(position, READ_YOUR_WRITES_WAIT)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// The zh-CN label of a code, or the code itself when the dictionary has none.
+pub(crate) fn label(category: &str, code: &str) -> String {
+    dictionary::label_zh(category, code).map_or_else(|| code.to_owned(), str::to_owned)
+}
+
+/// A phone number as the caller may see it: in full for roles that may, masked otherwise.
+pub(crate) fn shown_number(caller: &Caller, number: String) -> String {
+    if caller.sees_unmasked_numbers() {
+        number
+    } else {
+        PhoneNumber(number).masked()
+    }
+}
+
+/// Today in China Standard Time, as `[start, end)` in UTC.
+pub(crate) fn china_today(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    let local = now.with_timezone(&china).date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
+    let start = local.and_local_timezone(china).single().expect("fixed offsets are unambiguous").with_timezone(&Utc);
+    (start, start + chrono::Duration::days(1))
+}
+
+/// A domain enum from its wire code; INVALID_INPUT for an unknown one.
+pub(crate) fn code_enum<T: serde::de::DeserializeOwned>(field: &str, code: &str) -> std::result::Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::String(code.to_owned()))
+        .map_err(|_| ApiError::InvalidInput(format!("unknown {field} {code:?}")))
+}
+
+/// The wire code of a domain enum (its serde name): the inverse of [`code_enum`].
+pub(crate) fn enum_code<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(code)) => code,
+        _ => unreachable!("domain enums serialize as their code"),
+    }
+}
+
+/// The UUID an id argument holds; INVALID_INPUT otherwise.
+pub(crate) fn uuid_of(field: &str, id: &ID) -> std::result::Result<Uuid, ApiError> {
+    Uuid::parse_str(&id.0).map_err(|_| ApiError::InvalidInput(format!("{field} is not a UUID")))
+}
+
+/// The context of a command the caller sends: who, from where (`graphql`, `mobile`), when (the
+/// device's time for offline commands, the server's otherwise), and the client's command id, which
+/// makes a retry append nothing.
+pub(crate) fn command_context(
+    ctx: &Context<'_>,
+    client_command_id: Option<&ID>,
+    source: &str,
+    at: Option<DateTime<Utc>>,
+) -> std::result::Result<CommandContext, ApiError> {
+    let caller = caller(ctx)?;
+    let mut context = CommandContext::new(&caller.user, source, at.unwrap_or_else(|| api(ctx).hotline.clock().now()));
+    if let Some(id) = client_command_id {
+        context.command_id = uuid_of("clientCommandId", id)?;
+        context.correlation_id = context.command_id;
+    }
+    Ok(context)
+}
+
+/// Waits for the next batch `projection` commits (on this node or, with NATS, another).
+pub(crate) async fn next_batch(
+    feed: &mut tokio::sync::broadcast::Receiver<hotline_projections::runner::Committed>,
+    projection: &str,
+) -> Option<hotline_projections::runner::Committed> {
+    loop {
+        match feed.recv().await {
+            Ok(batch) if batch.projection == projection => return Some(batch),
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
