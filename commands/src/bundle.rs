@@ -27,14 +27,15 @@ use crate::seal::{self, verify_checkpoint_signature, verify_signature, Covered, 
 use crate::service::ServiceError;
 use crate::store::hash::{canonical_json, stream_hash, HashInput};
 use crate::store::merkle::{inclusion_proofs, leaf_hash, verify_inclusion, Hash};
-use crate::store::{format_recorded_at, RecordedEvent, StoreError};
+use crate::store::{format_recorded_at, RecordedEvent, StoreError, StreamId};
 use crate::Hotline;
 use chrono::{DateTime, Utc};
+use hotline_domain::approval::{Approval, ApprovalEvent};
 use hotline_domain::export::{ExportAction, ExportError, ExportScope, ExportStatus};
 use hotline_domain::seal::Checkpoint;
 use hotline_domain::ticket::Ticket;
-use hotline_domain::values::CHINA_STANDARD_TIME;
-use hotline_domain::Decider;
+use hotline_domain::values::{TicketId, CHINA_STANDARD_TIME};
+use hotline_domain::{Decider, EventCodec};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
@@ -219,7 +220,7 @@ pub async fn export(
         ExportScope::Ticket { ticket_no } => {
             let ticket_id =
                 hotline.ticket_id_by_number(ticket_no).await?.ok_or_else(|| ExportFailure::Empty(scope.to_string()))?;
-            Selector::Ticket { stream: format!("{}-{}", Ticket::CATEGORY, ticket_id.0), id: ticket_id.0.to_string() }
+            Selector::Ticket { stream: StreamId::new(Ticket::CATEGORY, ticket_id), id: ticket_id }
         }
         ExportScope::Tenant { tenant, from, to } => Selector::Tenant { tenant: tenant.0.clone(), from: *from, to: *to },
     };
@@ -296,7 +297,7 @@ pub async fn export(
 /// Which events a scope selects.
 enum Selector {
     /// The ticket's stream and the approval streams requested for it.
-    Ticket { stream: String, id: String },
+    Ticket { stream: StreamId, id: TicketId },
     /// The tenant's events recorded in `[from, to)`.
     Tenant { tenant: String, from: DateTime<Utc>, to: DateTime<Utc> },
 }
@@ -318,7 +319,7 @@ async fn scan(hotline: &Hotline, selector: &Selector) -> Result<Scan, ExportFail
     let mut scan =
         Scan { selected: Vec::new(), leaves: Vec::new(), checkpoints: Vec::new(), covered: Covered::default() };
     let mut previous: HashMap<String, String> = HashMap::new();
-    let mut approvals: BTreeSet<String> = BTreeSet::new();
+    let mut approvals: BTreeSet<StreamId> = BTreeSet::new();
     let mut after = 0;
     loop {
         let page = store.read_all(after, PAGE).await?;
@@ -333,15 +334,17 @@ async fn scan(hotline: &Hotline, selector: &Selector) -> Result<Scan, ExportFail
             let leaf_index = scan.leaves.len() as u64;
             let stream_hash = hex::decode(&event.stream_hash).map_err(|e| corrupt(e.to_string()))?;
             scan.leaves.push(leaf_hash(&stream_hash));
-            let stream = event.stream_id.as_str().to_owned();
             let chosen = match selector {
                 Selector::Ticket { stream: ticket, id } => {
-                    if event.event_type == "ApprovalRequested"
-                        && event.payload.get("ticket_id").and_then(|v| v.as_str()) == Some(id)
-                    {
-                        approvals.insert(stream.clone());
+                    if event.stream_id.category() == Approval::CATEGORY {
+                        let decoded =
+                            ApprovalEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
+                                .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
+                        if matches!(decoded, ApprovalEvent::Requested { ticket_id, .. } if ticket_id == *id) {
+                            approvals.insert(event.stream_id.clone());
+                        }
                     }
-                    &stream == ticket || approvals.contains(&stream)
+                    &event.stream_id == ticket || approvals.contains(&event.stream_id)
                 }
                 Selector::Tenant { tenant, from, to } => {
                     event.metadata.get("tenant").and_then(|v| v.as_str()) == Some(tenant)
@@ -349,7 +352,7 @@ async fn scan(hotline: &Hotline, selector: &Selector) -> Result<Scan, ExportFail
                         && event.recorded_at < *to
                 }
             };
-            let previous_hash = previous.insert(stream, event.stream_hash.clone());
+            let previous_hash = previous.insert(event.stream_id.as_str().to_owned(), event.stream_hash.clone());
             if chosen {
                 scan.selected.push((exported(&event, previous_hash), leaf_index));
             }

@@ -21,9 +21,9 @@ use crate::store::RecordedEvent;
 use crate::Hotline;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use hotline_domain::approval::{ApprovalAction, ApprovalEvent};
+use hotline_domain::approval::{Approval, ApprovalAction, ApprovalEvent};
 use hotline_domain::phone::{Phone, PhoneCommand, PhoneEvent, PhoneKey};
-use hotline_domain::ticket::{TicketAction, TicketError, TicketEvent};
+use hotline_domain::ticket::{Ticket, TicketAction, TicketError, TicketEvent, TicketState};
 use hotline_domain::values::{ApprovalId, TicketId};
 use hotline_domain::Decider;
 use hotline_domain::EventCodec;
@@ -124,8 +124,7 @@ fn context(actor: &str, name: &str, cause: Uuid, at: DateTime<Utc>) -> CommandCo
 }
 
 fn stream_uuid(event: &RecordedEvent, category: &str) -> Option<Uuid> {
-    let prefix = format!("{category}-");
-    event.stream_id.as_str().strip_prefix(&prefix).and_then(|id| Uuid::parse_str(id).ok())
+    event.stream_id.id_in(category).and_then(|id| Uuid::parse_str(id).ok())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -177,7 +176,7 @@ impl ProcessManager for TicketTimers {
     }
 
     fn observe(&mut self, event: &RecordedEvent) -> Result<(), ServiceError> {
-        let Some(id) = stream_uuid(event, "ticket") else { return Ok(()) };
+        let Some(id) = stream_uuid(event, Ticket::CATEGORY) else { return Ok(()) };
         let ticket_id = TicketId(id);
         let decoded = TicketEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
             .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
@@ -266,7 +265,7 @@ impl ProcessManager for ApprovalApplier {
     }
 
     fn observe(&mut self, event: &RecordedEvent) -> Result<(), ServiceError> {
-        if let Some(id) = stream_uuid(event, "approval") {
+        if let Some(id) = stream_uuid(event, Approval::CATEGORY) {
             let decoded = ApprovalEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
                 .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
             match decoded {
@@ -278,11 +277,13 @@ impl ProcessManager for ApprovalApplier {
                 }
                 _ => {}
             }
-        } else if event.stream_id.category() == "ticket" {
-            // Any ticket event that used an approval means it took effect.
-            let used = event.payload.get("approval_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
-            if let Some(approval_id) = used {
-                self.pending.remove(&ApprovalId(approval_id));
+        } else if event.stream_id.category() == Ticket::CATEGORY {
+            let decoded = TicketEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
+                .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
+            // Any ticket event that used an approval means it took effect. Which events use one is
+            // the ticket's own rule: `evolve` records them in `used_approvals`.
+            for approval_id in Ticket::evolve(TicketState::default(), &decoded).used_approvals {
+                self.pending.remove(&approval_id);
             }
         }
         Ok(())

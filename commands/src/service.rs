@@ -216,6 +216,20 @@ fn numbering_year(at: DateTime<Utc>) -> i32 {
     at.with_timezone(&CHINA_STANDARD_TIME).year()
 }
 
+/// Splits a ticket number as [`format_ticket_no`] writes it into tenant, year and sequence;
+/// `None` for anything it would not write (a number is compared as text, so `tj01-2026-42` is not
+/// `tj01-2026-000042`).
+fn parse_ticket_no(ticket_no: &str) -> Option<(TenantId, i32, u64)> {
+    let (rest, sequence) = ticket_no.rsplit_once('-')?;
+    let (tenant, year) = rest.rsplit_once('-')?;
+    if tenant.is_empty() {
+        return None;
+    }
+    let (tenant, year, sequence) = (TenantId(tenant.to_owned()), year.parse().ok()?, sequence.parse().ok()?);
+    // Only the canonical form: `+42`, `0042` or an unpadded sequence parse too, but name no ticket.
+    (format_ticket_no(&tenant, year, sequence) == ticket_no).then_some((tenant, year, sequence))
+}
+
 impl Hotline {
     /// A service over a store; `group` is the code of the organisation's root unit.
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>, group: &str) -> Hotline {
@@ -407,22 +421,21 @@ impl Hotline {
         Ok(Some((state, events)))
     }
 
-    /// The id of the ticket with this human number, found in the log.
+    /// The id of the ticket with this human number (`<tenant>-<year>-<sequence>`), found in the log:
+    /// the number is version `<sequence>` of stream `ticketno-<tenant>-<year>`, whose event names
+    /// the ticket. `None` for a malformed number, one never allocated, or one whose ticket was
+    /// never created (a crash between the two appends leaves such a gap).
     pub async fn ticket_id_by_number(&self, ticket_no: &str) -> Result<Option<TicketId>, ServiceError> {
-        let mut after = 0;
-        loop {
-            let page = self.store.read_all(after, 5_000).await?;
-            let Some(last) = page.last() else { return Ok(None) };
-            after = last.global_position;
-            let found = page.iter().find(|e| {
-                e.event_type == "TicketCreated"
-                    && e.payload.get("ticket_no").and_then(|n| n.as_str()) == Some(ticket_no)
-            });
-            if let Some(event) = found {
-                let id = event.stream_id.as_str().trim_start_matches("ticket-");
-                return Ok(Uuid::parse_str(id).ok().map(TicketId));
-            }
-        }
+        let Some((tenant, year, sequence)) = parse_ticket_no(ticket_no) else { return Ok(None) };
+        let stream = StreamId::new(numbering::CATEGORY, numbering_stream_key(&tenant, year));
+        let Some(event) = self.store.read_event(&stream, sequence).await? else { return Ok(None) };
+        let NumberingEvent::Allocated { ticket_id } =
+            NumberingEvent::decode(&event.event_type, event.schema_version, event.payload)
+                .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
+        let (ticket, _) =
+            load::<Ticket>(self.store.as_ref(), &StreamId::new(Ticket::CATEGORY, ticket_id), ServiceError::Ticket)
+                .await?;
+        Ok((ticket.ticket_no.as_deref() == Some(ticket_no)).then_some(ticket_id))
     }
 
     /// Appends a signed checkpoint to `seal-log` (idempotent by the context's command id).
@@ -604,5 +617,29 @@ impl Hotline {
         let stream = StreamId::new(Approval::CATEGORY, approval_id);
         let command = ApprovalCommand { actor: UserId(context.actor.clone()), at: context.occurred_at, action };
         run::<Approval>(self.store.as_ref(), &stream, &command, context, ServiceError::Approval).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ticket_no;
+    use hotline_domain::values::TenantId;
+
+    #[test]
+    fn parse_ticket_no_reads_what_format_ticket_no_writes() {
+        let check = |ticket_no: &str, expected: Option<(&str, i32, u64)>| {
+            let parsed = parse_ticket_no(ticket_no);
+            let expected = expected.map(|(tenant, year, sequence)| (TenantId(tenant.into()), year, sequence));
+            assert_eq!(parsed, expected, "{ticket_no}");
+        };
+        check("tj01-2026-000042", Some(("tj01", 2026, 42)));
+        check("tj01-2026-1234567", Some(("tj01", 2026, 1_234_567)));
+        check("north-tj01-2025-000001", Some(("north-tj01", 2025, 1)));
+        check("tj01-2026-42", None);
+        check("tj01-2026-+00042", None);
+        check("tj01-2026", None);
+        check("-2026-000001", None);
+        check("tj01-20x6-000001", None);
+        check("", None);
     }
 }

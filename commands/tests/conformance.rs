@@ -355,7 +355,7 @@ async fn old_schema_version_is_stored_as_is_and_upcast_on_read(t: TestStore) {
     assert_eq!(created.source, hotline_domain::ticket::Source::Phone);
 }
 
-/// Reads: a stream from a version, the log after a position with a limit, and notifications.
+/// Reads: a stream from a version, one event of a stream, the log after a position with a limit, and notifications.
 async fn reads_and_commit_notifications(t: TestStore) {
     let a = StreamId::new("ticket", "g");
     let b = StreamId::new("approval", "h");
@@ -371,6 +371,10 @@ async fn reads_and_commit_notifications(t: TestStore) {
     assert_eq!((last.len(), last[0].stream_id.category()), (1, "approval"));
     assert_eq!(*head.borrow_and_update(), 5);
     assert!(t.store.read_stream(&StreamId::new("ticket", "none"), 1).await.unwrap().is_empty());
+    let second = t.store.read_event(&a, 2).await.unwrap().expect("the stream has a version 2");
+    assert_eq!((second.stream_id, second.stream_version, second.global_position), (a.clone(), 2, 2));
+    assert!(t.store.read_event(&a, 4).await.unwrap().is_none());
+    assert!(t.store.read_event(&StreamId::new("ticket", "none"), 1).await.unwrap().is_none());
     let meta = last[0].meta().expect("typed metadata");
     assert_eq!((meta.actor.as_str(), meta.tenant.as_deref()), ("agent1", Some("tj01")));
     let other_process = t.reopen().await;

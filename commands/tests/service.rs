@@ -283,6 +283,50 @@ async fn concurrent_commands_on_one_ticket_retry_on_conflict(t: TestStore) {
     assert_eq!(counts, BTreeSet::from([1, 2, 3, 4]));
 }
 
+/// A number is found from its own numbering stream, whatever else the log holds: other tickets,
+/// other years, many unrelated events, and gaps (a number allocated to a ticket never created).
+async fn ticket_id_by_number_reads_the_numbering_stream(t: TestStore) {
+    let hotline = hotline(&t).await;
+    let last_year = CommandContext::new("agent1", "test", Utc.with_ymd_and_hms(2025, 12, 31, 12, 0, 0).unwrap());
+    let old = TicketId(Uuid::now_v7());
+    assert_eq!(hotline.create_ticket(&last_year, new_ticket(old)).await.unwrap().ticket_no, "tj01-2025-000001");
+    let mut tickets = Vec::new();
+    for _ in 0..5 {
+        let ticket_id = create(&hotline).await;
+        for _ in 0..20 {
+            act(&hotline, "agent1", ticket_id, TicketAction::Urge { note: "用户再次来电".into() }).await;
+        }
+        tickets.push(ticket_id);
+    }
+    // A crash between allocating a number and creating its ticket leaves the number to nobody.
+    let gap = hotline_domain::numbering::NumberingEvent::Allocated { ticket_id: TicketId(Uuid::now_v7()) };
+    let stream = hotline_commands::store::StreamId::new("ticketno", "tj01-2026");
+    let metadata = ctx("agent1").metadata();
+    let append = hotline_commands::store::AppendRequest {
+        stream_id: stream,
+        expected: hotline_commands::store::ExpectedVersion::Any,
+        events: vec![hotline_commands::store::NewEvent::encoded(hotline_domain::EventCodec::encode(&gap), metadata)],
+        command_id: None,
+    };
+    t.store.append(append).await.expect("allocate a number");
+    assert!(t.store.head().await.unwrap() > 100, "the log holds many other events");
+
+    let check = |ticket_no: &'static str, expected: Option<TicketId>| {
+        let hotline = hotline.clone();
+        async move { assert_eq!(hotline.ticket_id_by_number(ticket_no).await.unwrap(), expected, "{ticket_no}") }
+    };
+    check("tj01-2025-000001", Some(old)).await;
+    check("tj01-2026-000001", Some(tickets[0])).await;
+    check("tj01-2026-000005", Some(tickets[4])).await;
+    check("tj01-2026-000006", None).await;
+    check("tj01-2026-000007", None).await;
+    check("tj01-2024-000001", None).await;
+    check("tj02-2026-000001", None).await;
+    check("tj01-2026-1", None).await;
+    check("tj01-2026", None).await;
+    check("", None).await;
+}
+
 on_every_backend!(
     ticket_lifecycle_through_every_core_node,
     concurrent_creates_get_unique_ticket_numbers,
@@ -290,4 +334,5 @@ on_every_backend!(
     duplicate_commands_return_the_first_result,
     bad_input_is_refused_with_the_rule_and_appends_nothing,
     concurrent_commands_on_one_ticket_retry_on_conflict,
+    ticket_id_by_number_reads_the_numbering_stream,
 );

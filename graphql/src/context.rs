@@ -1,6 +1,6 @@
 //! What every resolver shares: the [`Api`] handle (command side and read side), the caller the
 //! token gave, read-your-writes, the command context of a mutation, and the small conversions
-//! between GraphQL values and the domain's (labels, masked numbers, code enums, UUIDs, times).
+//! between GraphQL values and the domain's (labels, masked numbers, code enums, UUIDs).
 
 use crate::auth::{AuthError, Caller};
 use crate::error::ApiError;
@@ -57,11 +57,6 @@ pub(crate) async fn reach(ctx: &Context<'_>, position: Option<u64>) -> std::resu
     }
 }
 
-/// A time the read models store as RFC 3339 text.
-pub(crate) fn parse_time(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
-}
-
 /// The zh-CN label of a code, or the code itself when the dictionary has none.
 pub(crate) fn label(category: &str, code: &str) -> String {
     dictionary::label_zh(category, code).map_or_else(|| code.to_owned(), str::to_owned)
@@ -88,6 +83,14 @@ pub(crate) fn china_today(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) 
 pub(crate) fn code_enum<T: serde::de::DeserializeOwned>(field: &str, code: &str) -> std::result::Result<T, ApiError> {
     serde_json::from_value(serde_json::Value::String(code.to_owned()))
         .map_err(|_| ApiError::InvalidInput(format!("unknown {field} {code:?}")))
+}
+
+/// The wire code of a domain enum (its serde name): the inverse of [`code_enum`].
+pub(crate) fn enum_code<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(code)) => code,
+        _ => unreachable!("domain enums serialize as their code"),
+    }
 }
 
 /// The UUID an id argument holds; INVALID_INPUT otherwise.

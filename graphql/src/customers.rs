@@ -25,8 +25,8 @@ pub struct Customer {
 impl From<CustomerView> for Customer {
     fn from(view: CustomerView) -> Customer {
         Customer {
-            id: ID(view.customer_id),
-            tenant: view.tenant,
+            id: ID(view.customer_id.to_string()),
+            tenant: view.tenant.0,
             name: view.name,
             address: view.address,
             site_path: view.site_path,
@@ -51,8 +51,8 @@ impl CustomerQuery {
         Ok(found
             .into_iter()
             .filter(|c| {
-                caller.sees(&c.tenant, None)
-                    || matches!(caller.scope(), Scope::Subtree { ref tenant, .. } if tenant == &c.tenant)
+                caller.sees(&c.tenant.0, None)
+                    || matches!(caller.scope(), Scope::Subtree { ref tenant, .. } if tenant == &c.tenant.0)
             })
             .map(Customer::from)
             .collect())

@@ -4,15 +4,19 @@
 //! [`AgentQueries::board`] joins them, so each agent shows whether the phone at their seat is
 //! online.
 
+use crate::columns::{flag, flag_optional, serialize_optional_time, serialize_time, typed, typed_optional};
 use crate::runner::{Projection, ProjectionError};
 use crate::store::WhereClause;
 use crate::tickets::timestamp;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use hotline_commands::store::RecordedEvent;
-use hotline_domain::agent::AgentEvent;
+use hotline_domain::agent::{AgentEvent, AgentStatus};
 use hotline_domain::phone::PhoneEvent;
 use hotline_domain::telephony::TelephonyEvent;
+use hotline_domain::values::TenantId;
 use hotline_domain::{DecodeError, EventCodec};
+use serde::{Deserialize, Deserializer, Serializer};
 use sqlx::{AnyConnection, AnyPool, Row};
 
 /// Builds `rm_agent`, `rm_seat` and `rm_phone`.
@@ -38,7 +42,7 @@ impl Projection for AgentProjection {
             "agent" => apply_agent(conn, &decode(event)?).await?,
             "phone" => apply_phone(conn, &decode(event)?).await?,
             "telephony" => {
-                let tenant = event.stream_id.as_str().trim_start_matches("telephony-").to_owned();
+                let tenant = event.stream_id.id().to_owned();
                 apply_telephony(conn, &tenant, &decode(event)?).await?;
             }
             _ => {}
@@ -51,7 +55,7 @@ async fn apply_agent(conn: &mut AnyConnection, event: &AgentEvent) -> Result<(),
     let (agent, tenant, seat, status, at, signed_in) = match event {
         AgentEvent::SignedIn { agent, tenant, seat, status, at } => (agent, tenant, Some(seat), status.code(), at, 1),
         AgentEvent::StatusChanged { agent, tenant, seat, to, at, .. } => (agent, tenant, Some(seat), to.code(), at, 1),
-        AgentEvent::SignedOut { agent, tenant, at, .. } => (agent, tenant, None, "signed_out", at, 0),
+        AgentEvent::SignedOut { agent, tenant, at, .. } => (agent, tenant, None, SIGNED_OUT, at, 0),
     };
     sqlx::query(
         "INSERT INTO rm_agent (agent, tenant, seat, status, since, signed_in) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -123,19 +127,47 @@ async fn apply_telephony(conn: &mut AnyConnection, tenant: &str, event: &Telepho
     Ok(())
 }
 
+/// The `rm_agent.status` of a signed-out agent; otherwise the column holds the [`AgentStatus`] code.
+const SIGNED_OUT: &str = "signed_out";
+
+/// `rm_agent.status` as stored: [`SIGNED_OUT`] or an [`AgentStatus`] code.
+struct AgentStatusCode(Option<AgentStatus>);
+
+impl<'de> Deserialize<'de> for AgentStatusCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        if code == SIGNED_OUT {
+            return Ok(AgentStatusCode(None));
+        }
+        let status = serde_json::from_value(serde_json::Value::String(code)).map_err(serde::de::Error::custom)?;
+        Ok(AgentStatusCode(Some(status)))
+    }
+}
+
+/// The `agent_status` code of a status: its own, or `signed_out` for none.
+pub fn agent_status_code(status: Option<AgentStatus>) -> &'static str {
+    status.map_or(SIGNED_OUT, AgentStatus::code)
+}
+
+fn serialize_agent_status<S: Serializer>(status: &Option<AgentStatus>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(agent_status_code(*status))
+}
+
 /// One agent on the board.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AgentView {
     /// The agent's user id.
     pub agent: String,
     /// Tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Seat while signed in.
     pub seat: Option<String>,
-    /// `agent_status` code; `signed_out` when signed out.
-    pub status: String,
+    /// What the agent is doing; `None` when signed out (stored and serialized as `signed_out`).
+    #[serde(serialize_with = "serialize_agent_status")]
+    pub status: Option<AgentStatus>,
     /// Since when.
-    pub since: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub since: DateTime<Utc>,
     /// Whether signed in.
     pub signed_in: bool,
     /// The phone bound to the seat.
@@ -143,14 +175,15 @@ pub struct AgentView {
     /// Whether that phone is registered; `None` without a phone or before its first registration.
     pub phone_registered: Option<bool>,
     /// When its registration runs out.
-    pub phone_expires_at: Option<String>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub phone_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A phone's registration.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PhoneView {
     /// Tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Extension.
     pub extension: String,
     /// Whether registered (online).
@@ -158,9 +191,11 @@ pub struct PhoneView {
     /// The registered (or last) contact.
     pub contact: String,
     /// When the registration runs out, while registered.
-    pub expires_at: Option<String>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub expires_at: Option<DateTime<Utc>>,
     /// Since when the state holds.
-    pub since: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub since: DateTime<Utc>,
 }
 
 /// Read access to agents and phones.
@@ -190,14 +225,14 @@ impl AgentQueries<'_> {
             .map(|row| {
                 Ok(AgentView {
                     agent: row.try_get(0)?,
-                    tenant: row.try_get(1)?,
+                    tenant: typed(row, 1)?,
                     seat: row.try_get(2)?,
-                    status: row.try_get(3)?,
-                    since: row.try_get(4)?,
-                    signed_in: row.try_get::<i64, _>(5)? == 1,
+                    status: typed::<AgentStatusCode>(row, 3)?.0,
+                    since: typed(row, 4)?,
+                    signed_in: flag(row, 5)?,
                     extension: row.try_get(6)?,
-                    phone_registered: row.try_get::<Option<i64>, _>(7)?.map(|r| r == 1),
-                    phone_expires_at: row.try_get(8)?,
+                    phone_registered: flag_optional(row, 7)?,
+                    phone_expires_at: typed_optional(row, 8)?,
                 })
             })
             .collect()
@@ -215,12 +250,12 @@ impl AgentQueries<'_> {
         .await?;
         row.map(|row| {
             Ok(PhoneView {
-                tenant: row.try_get(0)?,
+                tenant: typed(&row, 0)?,
                 extension: row.try_get(1)?,
-                registered: row.try_get::<i64, _>(2)? == 1,
+                registered: flag(&row, 2)?,
                 contact: row.try_get(3)?,
-                expires_at: row.try_get(4)?,
-                since: row.try_get(5)?,
+                expires_at: typed_optional(&row, 4)?,
+                since: typed(&row, 5)?,
             })
         })
         .transpose()

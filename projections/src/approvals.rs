@@ -1,13 +1,15 @@
 //! Approvals: `ApprovalProjection` builds `rm_approval` (ApprovalView), the approvers' lists with
 //! their overdue flag (超期未审批自动标红).
 
+use crate::columns::{serialize_time, typed, typed_optional};
 use crate::runner::{metadata, Projection, ProjectionError};
 use crate::store::WhereClause;
 use crate::tickets::{code, timestamp};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotline_commands::store::RecordedEvent;
-use hotline_domain::approval::ApprovalEvent;
+use hotline_domain::approval::{ApprovalEvent, ApprovalLevel, GatedOperation};
+use hotline_domain::values::{ApprovalId, TenantId, TicketId};
 use hotline_domain::EventCodec;
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -32,7 +34,7 @@ impl Projection for ApprovalProjection {
             .map_err(|source| ProjectionError::Decode { event_type: event.event_type.clone(), source })?;
         let meta = metadata(event)?;
         let at = timestamp(&meta.occurred_at);
-        let id = event.stream_id.as_str().trim_start_matches("approval-").to_owned();
+        let id = event.stream_id.id().to_owned();
         match &decoded {
             ApprovalEvent::Requested {
                 tenant,
@@ -111,31 +113,62 @@ impl Projection for ApprovalProjection {
     }
 }
 
+/// Where an approval stands on the approvers' lists: the domain's [`ApprovalStatus`], and `failed`
+/// once a granted operation could not take effect.
+///
+/// [`ApprovalStatus`]: hotline_domain::approval::ApprovalStatus
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalProgress {
+    /// Waiting for the level at `next_level`.
+    Pending,
+    /// Every level approved.
+    Granted,
+    /// A level rejected it.
+    Rejected,
+    /// Granted, but the ticket rules refused the operation (`rejection_reason` names the rule).
+    Failed,
+}
+
+impl ApprovalProgress {
+    /// Wire code, as stored and as the API shows it.
+    pub fn code(self) -> &'static str {
+        match self {
+            ApprovalProgress::Pending => "pending",
+            ApprovalProgress::Granted => "granted",
+            ApprovalProgress::Rejected => "rejected",
+            ApprovalProgress::Failed => "failed",
+        }
+    }
+}
+
 /// An approval as approvers' lists show it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ApprovalView {
     /// Id.
-    pub approval_id: String,
+    pub approval_id: ApprovalId,
     /// Ticket.
-    pub ticket_id: String,
+    pub ticket_id: TicketId,
     /// Ticket number.
     pub ticket_no: String,
     /// Tenant.
-    pub tenant: String,
-    /// Operation code.
-    pub operation: String,
-    /// `pending`, `granted` or `rejected`.
-    pub status: String,
+    pub tenant: TenantId,
+    /// The gated operation.
+    pub operation: GatedOperation,
+    /// Where it stands.
+    pub status: ApprovalProgress,
     /// The level whose decision is awaited.
-    pub next_level: Option<String>,
+    pub next_level: Option<ApprovalLevel>,
     /// Why it was requested.
     pub reason: String,
     /// Who requested it.
     pub requested_by: String,
     /// When.
-    pub requested_at: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub requested_at: DateTime<Utc>,
     /// Overdue after.
-    pub due_at: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub due_at: DateTime<Utc>,
     /// Pending past its due time.
     pub overdue: bool,
     /// Why it was rejected.
@@ -170,26 +203,25 @@ impl ApprovalQueries<'_> {
         for value in clause.values {
             query = query.bind(value);
         }
-        let now = timestamp(now);
         query
             .fetch_all(self.0)
             .await?
             .iter()
             .map(|row| {
-                let status: String = row.try_get(5)?;
-                let due_at: String = row.try_get(10)?;
+                let status: ApprovalProgress = typed(row, 5)?;
+                let due_at: DateTime<Utc> = typed(row, 10)?;
                 Ok(ApprovalView {
-                    approval_id: row.try_get(0)?,
-                    ticket_id: row.try_get(1)?,
+                    approval_id: typed(row, 0)?,
+                    ticket_id: typed(row, 1)?,
                     ticket_no: row.try_get(2)?,
-                    tenant: row.try_get(3)?,
-                    operation: row.try_get(4)?,
-                    overdue: status == "pending" && due_at < now,
+                    tenant: typed(row, 3)?,
+                    operation: typed(row, 4)?,
+                    overdue: status == ApprovalProgress::Pending && due_at < *now,
                     status,
-                    next_level: row.try_get(6)?,
+                    next_level: typed_optional(row, 6)?,
                     reason: row.try_get(7)?,
                     requested_by: row.try_get(8)?,
-                    requested_at: row.try_get(9)?,
+                    requested_at: typed(row, 9)?,
                     due_at,
                     rejection_reason: row.try_get(11)?,
                 })

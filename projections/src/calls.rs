@@ -6,13 +6,15 @@
 //! verdict and whether an abandon was short are the decider's; the row only mirrors the status the
 //! call's `evolve` gives. The caller's number is stored raw: the API masks it by role.
 
+use crate::columns::{flag_optional, serialize_optional_time, serialize_time, typed, typed_optional};
 use crate::runner::{Projection, ProjectionError};
 use crate::store::WhereClause;
 use crate::tickets::timestamp;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotline_commands::store::RecordedEvent;
-use hotline_domain::call::CallEvent;
+use hotline_domain::call::{CallEvent, CallStatus};
+use hotline_domain::values::TenantId;
 use hotline_domain::EventCodec;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -45,7 +47,7 @@ impl Projection for CallProjection {
             return Ok(());
         }
         let decoded = decode_call(event)?;
-        let key = event.stream_id.as_str().trim_start_matches("call-").to_owned();
+        let key = event.stream_id.id().to_owned();
         let position = event.global_position as i64;
         match &decoded {
             CallEvent::Offered { call_id, tenant, caller, dialled, queue, at, .. } => {
@@ -207,7 +209,7 @@ pub struct CallView {
     /// The call's key (`call-<key>` is its stream).
     pub call_key: String,
     /// Tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// SIP Call-ID of the first leg seen.
     pub call_id: String,
     /// Queue it was routed to.
@@ -216,18 +218,22 @@ pub struct CallView {
     pub caller: String,
     /// Dialled number.
     pub dialled: String,
-    /// `call_status` code.
-    pub status: String,
+    /// Where it stands.
+    pub status: CallStatus,
     /// `call_outcome` code, once known.
     pub outcome: Option<String>,
     /// When it was offered.
-    pub offered_at: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub offered_at: DateTime<Utc>,
     /// When it was first answered.
-    pub answered_at: Option<String>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub answered_at: Option<DateTime<Utc>>,
     /// When it finished, however it finished.
-    pub ended_at: Option<String>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub ended_at: Option<DateTime<Utc>>,
     /// When the caller gave up.
-    pub abandoned_at: Option<String>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub abandoned_at: Option<DateTime<Utc>>,
     /// Seconds waited before the first answer or the end.
     pub wait_seconds: Option<i64>,
     /// Talk seconds, once ended.
@@ -258,25 +264,24 @@ const CALL_COLUMNS: &str =
     seat, agent, transferred_to, offered_position, last_position";
 
 fn call_view(row: &AnyRow) -> Result<CallView, sqlx::Error> {
-    let flag = |index: usize| row.try_get::<Option<i64>, _>(index).map(|v| v.map(|v| v == 1));
     Ok(CallView {
         call_key: row.try_get(0)?,
-        tenant: row.try_get(1)?,
+        tenant: typed(row, 1)?,
         call_id: row.try_get(2)?,
         queue: row.try_get(3)?,
         caller: row.try_get(4)?,
         dialled: row.try_get(5)?,
-        status: row.try_get(6)?,
+        status: typed(row, 6)?,
         outcome: row.try_get(7)?,
-        offered_at: row.try_get(8)?,
-        answered_at: row.try_get(9)?,
-        ended_at: row.try_get(10)?,
-        abandoned_at: row.try_get(11)?,
+        offered_at: typed(row, 8)?,
+        answered_at: typed_optional(row, 9)?,
+        ended_at: typed_optional(row, 10)?,
+        abandoned_at: typed_optional(row, 11)?,
         wait_seconds: row.try_get(12)?,
         talk_seconds: row.try_get(13)?,
         hold_seconds: row.try_get(14)?,
-        within_service_level: flag(15)?,
-        short_abandon: flag(16)?,
+        within_service_level: flag_optional(row, 15)?,
+        short_abandon: flag_optional(row, 16)?,
         extension: row.try_get(17)?,
         seat: row.try_get(18)?,
         agent: row.try_get(19)?,

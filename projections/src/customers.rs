@@ -1,10 +1,12 @@
 //! Customers: `CustomerProjection` builds `rm_customer` (CustomerView) and the phone index
 //! `rm_customer_phone` used by the screen pop and customer search.
 
+use crate::columns::typed;
 use crate::runner::{Projection, ProjectionError};
 use async_trait::async_trait;
 use hotline_commands::store::RecordedEvent;
 use hotline_domain::customer::CustomerEvent;
+use hotline_domain::values::{CustomerId, TenantId};
 use hotline_domain::EventCodec;
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -27,7 +29,7 @@ impl Projection for CustomerProjection {
         }
         let decoded = CustomerEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
             .map_err(|source| ProjectionError::Decode { event_type: event.event_type.clone(), source })?;
-        let id = event.stream_id.as_str().trim_start_matches("customer-").to_owned();
+        let id = event.stream_id.id().to_owned();
         let phones = match &decoded {
             CustomerEvent::Registered { tenant, name, address, site_path, phones, .. } => {
                 sqlx::query("INSERT INTO rm_customer (customer_id, tenant, name, address, site_path) VALUES ($1, $2, $3, $4, $5)")
@@ -58,9 +60,9 @@ impl Projection for CustomerProjection {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CustomerView {
     /// Id.
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// Tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Name.
     pub name: String,
     /// Address.
@@ -85,8 +87,8 @@ impl CustomerQueries<'_> {
         rows.iter()
             .map(|row| {
                 Ok(CustomerView {
-                    customer_id: row.try_get(0)?,
-                    tenant: row.try_get(1)?,
+                    customer_id: typed(row, 0)?,
+                    tenant: typed(row, 1)?,
                     name: row.try_get(2)?,
                     address: row.try_get(3)?,
                     site_path: row.try_get(4)?,

@@ -25,6 +25,10 @@
 //!   `rm_phone`).
 //! - [`bus`]: the log published to NATS JetStream for other processes and systems.
 //!
+//! Views are typed (times as `DateTime<Utc>`, the domain's enums and ids); `columns` decodes each
+//! row once where it is read, and a value that does not decode is an error naming the column and
+//! the value, never a default.
+//!
 //! # Architecture Invariants
 //! - Reads the log in order from each projection's checkpoint; never writes to the log.
 //! - Every read model can be dropped and rebuilt from position 0 (`hotline rebuild`).
@@ -41,6 +45,7 @@ pub mod approvals;
 pub mod bus;
 pub mod call_kpi;
 pub mod calls;
+mod columns;
 pub mod customers;
 pub mod kpi;
 pub mod runner;

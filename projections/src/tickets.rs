@@ -6,13 +6,15 @@
 //! that take precedence while the ticket is open). Completed tickets await their callback outside
 //! the pools; closed, voided and cancelled ones leave them.
 
+use crate::columns::{flag, json, serialize_json_text, serialize_optional_time, serialize_time, typed, typed_optional};
 use crate::runner::{metadata, Projection, ProjectionError};
 use crate::store::WhereClause;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotline_commands::store::RecordedEvent;
 use hotline_domain::ticket::deadline::NEAR_DUE;
-use hotline_domain::ticket::{Satisfaction, TicketEvent, TicketStatus};
+use hotline_domain::ticket::{Satisfaction, Source, TicketEvent, TicketStatus, TicketType, Urgency};
+use hotline_domain::values::{CustomerId, TenantId, TicketId};
 use hotline_domain::EventCodec;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -52,7 +54,7 @@ impl Projection for TicketProjection {
             .map_err(|source| ProjectionError::Decode { event_type: event.event_type.clone(), source })?;
         let meta = metadata(event)?;
         let at = timestamp(&meta.occurred_at);
-        let id = event.stream_id.as_str().trim_start_matches("ticket-").to_owned();
+        let id = event.stream_id.id().to_owned();
         let set = |sql: &'static str| sqlx::query(sql);
         match &decoded {
             TicketEvent::Created(c) => {
@@ -239,27 +241,56 @@ pub(crate) fn code<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
+/// The pool a ticket waits in while open (seed 004's five), as `SET_POOL` files it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pool {
+    /// 待安排: registered, not yet dispatched.
+    Pending,
+    /// 已安排: dispatched, accepted or on site.
+    Assigned,
+    /// 退回: returned, or rework required.
+    Returned,
+    /// 督办: under supervision.
+    Supervised,
+    /// 越级投诉: escalated to the group.
+    Escalated,
+}
+
+impl Pool {
+    /// Wire code, as stored and as the API shows it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Pool::Pending => "pending",
+            Pool::Assigned => "assigned",
+            Pool::Returned => "returned",
+            Pool::Supervised => "supervised",
+            Pool::Escalated => "escalated",
+        }
+    }
+}
+
 /// One ticket as the pools and detail pages show it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TicketView {
     /// Id.
-    pub ticket_id: String,
+    pub ticket_id: TicketId,
     /// Human number.
     pub ticket_no: String,
     /// Tenant.
-    pub tenant: String,
-    /// Type code.
-    pub ticket_type: String,
-    /// Urgency code.
-    pub urgency: String,
-    /// Source code.
-    pub source: String,
-    /// Status code.
-    pub status: String,
+    pub tenant: TenantId,
+    /// Type code: tenants may add types, so it is not a closed vocabulary.
+    pub ticket_type: TicketType,
+    /// Urgency in force.
+    pub urgency: Urgency,
+    /// Where it came from.
+    pub source: Source,
+    /// Where it stands.
+    pub status: TicketStatus,
     /// Pool, while in one.
-    pub pool: Option<String>,
+    pub pool: Option<Pool>,
     /// Customer.
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     /// Caller's number, unmasked: the API masks it by role.
     pub caller_phone: Option<String>,
     /// Address.
@@ -269,9 +300,11 @@ pub struct TicketView {
     /// Who registered it.
     pub created_by: String,
     /// When.
-    pub created_at: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub created_at: DateTime<Utc>,
     /// Deadline in force.
-    pub deadline_at: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub deadline_at: DateTime<Utc>,
     /// Station.
     pub station: Option<String>,
     /// Station's org path.
@@ -285,9 +318,10 @@ pub struct TicketView {
     /// Times urged.
     pub urge_count: i64,
     /// Closed at.
-    pub closed_at: Option<String>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub closed_at: Option<DateTime<Utc>>,
     /// Last callback's verdict.
-    pub callback_satisfaction: Option<String>,
+    pub callback_satisfaction: Option<Satisfaction>,
     /// Position of the creating event (the pagination key).
     pub created_position: i64,
     /// Position of the last event applied.
@@ -300,29 +334,29 @@ const TICKET_COLUMNS: &str = "ticket_id, ticket_no, tenant, ticket_type, urgency
 
 fn ticket_view(row: &AnyRow) -> Result<TicketView, sqlx::Error> {
     Ok(TicketView {
-        ticket_id: row.try_get(0)?,
+        ticket_id: typed(row, 0)?,
         ticket_no: row.try_get(1)?,
-        tenant: row.try_get(2)?,
-        ticket_type: row.try_get(3)?,
-        urgency: row.try_get(4)?,
-        source: row.try_get(5)?,
-        status: row.try_get(6)?,
-        pool: row.try_get(7)?,
-        customer_id: row.try_get(8)?,
+        tenant: typed(row, 2)?,
+        ticket_type: typed(row, 3)?,
+        urgency: typed(row, 4)?,
+        source: typed(row, 5)?,
+        status: typed(row, 6)?,
+        pool: typed_optional(row, 7)?,
+        customer_id: typed_optional(row, 8)?,
         caller_phone: row.try_get(9)?,
         address: row.try_get(10)?,
         description: row.try_get(11)?,
         created_by: row.try_get(12)?,
-        created_at: row.try_get(13)?,
-        deadline_at: row.try_get(14)?,
+        created_at: typed(row, 13)?,
+        deadline_at: typed(row, 14)?,
         station: row.try_get(15)?,
         station_path: row.try_get(16)?,
         worker: row.try_get(17)?,
-        supervised: row.try_get::<i64, _>(18)? == 1,
-        escalated: row.try_get::<i64, _>(19)? == 1,
+        supervised: flag(row, 18)?,
+        escalated: flag(row, 19)?,
         urge_count: row.try_get(20)?,
-        closed_at: row.try_get(21)?,
-        callback_satisfaction: row.try_get(22)?,
+        closed_at: typed_optional(row, 21)?,
+        callback_satisfaction: typed_optional(row, 22)?,
         created_position: row.try_get(23)?,
         last_position: row.try_get(24)?,
     })
@@ -498,12 +532,12 @@ impl TicketQueries<'_> {
                     position: row.try_get(0)?,
                     stream_version: row.try_get(1)?,
                     event_type: row.try_get(2)?,
-                    occurred_at: row.try_get(3)?,
-                    recorded_at: row.try_get(4)?,
+                    occurred_at: typed(row, 3)?,
+                    recorded_at: typed(row, 4)?,
                     actor: row.try_get(5)?,
                     source: row.try_get(6)?,
                     reason: row.try_get(7)?,
-                    data: row.try_get(8)?,
+                    data: json(row, 8)?,
                 })
             })
             .collect()
@@ -520,15 +554,18 @@ pub struct TimelineEntry {
     /// What happened.
     pub event_type: String,
     /// When, by the actor's clock.
-    pub occurred_at: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub occurred_at: DateTime<Utc>,
     /// When the log recorded it.
-    pub recorded_at: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub recorded_at: DateTime<Utc>,
     /// Who.
     pub actor: String,
     /// From where (`graphql`, `mobile`, `sip`, `timer`, `demo`).
     pub source: String,
     /// Why, where the event gives a reason or note.
     pub reason: Option<String>,
-    /// The event's data (JSON).
-    pub data: String,
+    /// The event's data as stored (serialized as the JSON text the row holds).
+    #[serde(serialize_with = "serialize_json_text")]
+    pub data: serde_json::Value,
 }

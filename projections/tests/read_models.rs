@@ -13,12 +13,12 @@ use hotline_commands::store::{AppendRequest, ExpectedVersion, NewEvent, StreamId
 use hotline_commands::Hotline;
 use hotline_domain::agent::{Agent, AgentCommand, AgentStatus};
 use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
-use hotline_domain::call::{Call, CallAction, CallCommand, CallKey, OfferCall, Party};
+use hotline_domain::call::{Call, CallAction, CallCommand, CallKey, CallStatus, OfferCall, Party};
 use hotline_domain::customer::CustomerCommand;
 use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
 use hotline_domain::phone::{Phone, PhoneCommand};
 use hotline_domain::telephony::{CallRouting, Extension, QueueId, SeatId, Telephony, TelephonyCommand};
-use hotline_domain::ticket::{NewTicket, Satisfaction, Source, TicketAction, TicketType, Urgency};
+use hotline_domain::ticket::{NewTicket, Satisfaction, Source, TicketAction, TicketStatus, TicketType, Urgency};
 use hotline_domain::values::{ApprovalId, CustomerId, GeoPoint, PhoneNumber, TenantId, TicketId, UnitCode, UserId};
 use hotline_domain::{Decider, EventCodec};
 use hotline_projections::agents::AgentQueries;
@@ -429,7 +429,7 @@ async fn calls_agents_and_call_kpis_match_a_hand_computation(t: TestStore) {
     // One row per call, every figure from the events.
     let calls = CallQueries(pool);
     let row = calls.by_key(&a.to_string()).await.unwrap().expect("call A");
-    assert_eq!((row.status.as_str(), row.outcome.as_deref()), ("ended", Some("answered")));
+    assert_eq!((row.status, row.outcome.as_deref()), (CallStatus::Ended, Some("answered")));
     assert_eq!((row.wait_seconds, row.talk_seconds, row.hold_seconds), (Some(10), Some(100), 20));
     assert_eq!(
         (row.within_service_level, row.agent.as_deref(), row.seat.as_deref()),
@@ -438,12 +438,12 @@ async fn calls_agents_and_call_kpis_match_a_hand_computation(t: TestStore) {
     assert_eq!(row.caller, "13800000001", "stored raw; the API masks it");
     let short = calls.by_key(&c.to_string()).await.unwrap().expect("call C");
     assert_eq!(
-        (short.status.as_str(), short.outcome.as_deref(), short.short_abandon),
-        ("abandoned", Some("short_abandoned"), Some(true))
+        (short.status, short.outcome.as_deref(), short.short_abandon),
+        (CallStatus::Abandoned, Some("short_abandoned"), Some(true))
     );
     assert!(short.abandoned_at.is_some() && short.ended_at == short.abandoned_at);
     let refused = calls.by_key(&e.to_string()).await.unwrap().expect("call E");
-    assert_eq!((refused.status.as_str(), refused.outcome.as_deref()), ("rejected", Some("blacklisted")));
+    assert_eq!((refused.status, refused.outcome.as_deref()), (CallStatus::Rejected, Some("blacklisted")));
     let keys = |filter: CallFilter| {
         let calls = &calls;
         async move {
@@ -515,16 +515,14 @@ async fn calls_agents_and_call_kpis_match_a_hand_computation(t: TestStore) {
     let board = AgentQueries(pool).board(Some(&["tj01".to_owned()])).await.unwrap();
     let summary: Vec<_> = board
         .iter()
-        .map(|v| (v.agent.as_str(), v.status.as_str(), v.signed_in, v.extension.as_deref(), v.phone_registered))
+        .map(|v| (v.agent.as_str(), v.status, v.signed_in, v.extension.as_deref(), v.phone_registered))
         .collect();
-    assert_eq!(
-        summary,
-        [("a1", "idle", true, Some("8001"), Some(true)), ("a2", "idle", true, Some("8002"), Some(false))]
-    );
-    assert_eq!(board[1].since, hotline_projections::tickets::timestamp(&s(180)));
+    let idle = Some(AgentStatus::Idle);
+    assert_eq!(summary, [("a1", idle, true, Some("8001"), Some(true)), ("a2", idle, true, Some("8002"), Some(false))]);
+    assert_eq!(board[1].since, s(180));
     let everyone = AgentQueries(pool).board(None).await.unwrap();
     let b1 = everyone.iter().find(|v| v.agent == "b1").expect("b1");
-    assert_eq!((b1.status.as_str(), b1.signed_in, b1.seat.as_deref()), ("signed_out", false, None));
+    assert_eq!((b1.status, b1.signed_in, b1.seat.as_deref()), (None, false, None));
     let phone = AgentQueries(pool).phone("tj01", "8002").await.unwrap().expect("8002");
     assert!(!phone.registered && phone.expires_at.is_none());
     let totals = agent_call_totals(pool, Some(&["tj01".to_owned()]), &day_start, &day_end).await.unwrap();
@@ -587,14 +585,14 @@ async fn pools_filters_and_scoping(t: TestStore) {
         ("escalated", escalated),
     ] {
         let found = ids(TicketFilter { pool: Some(pool.into()), ..tj01() }, t0()).await;
-        assert_eq!(found, vec![expected.to_string()], "pool {pool}");
+        assert_eq!(found, vec![expected], "pool {pool}");
     }
     assert_eq!(ids(tj01(), t0()).await.len(), 5, "tj01 never sees tj02's ticket");
     assert_eq!(ids(TicketFilter { tenants: Some(vec![]), ..TicketFilter::default() }, t0()).await.len(), 0);
     assert_eq!(ids(TicketFilter::default(), t0()).await.len(), 6);
     assert_eq!(
         ids(TicketFilter { tenants: Some(vec!["tj02".into()]), ..TicketFilter::default() }, t0()).await,
-        vec![other.to_string()]
+        vec![other]
     );
     let under_station = TicketFilter { org_path: Some("/hq/north/tj01/st01".into()), ..TicketFilter::default() };
     assert_eq!(ids(under_station, t0()).await.len(), 2, "dispatched ones carry the station's path");
@@ -602,9 +600,9 @@ async fn pools_filters_and_scoping(t: TestStore) {
     assert_eq!(ids(under_subsidiary, t0()).await.len(), 2);
     // Critical repair: 2 h. At +1.5 h it is near due; at +3 h it is overdue; normal ones (24 h) neither.
     let near = TicketFilter { deadline: Some(DeadlineFlag::NearDue), ..tj01() };
-    assert_eq!(ids(near, t0() + Duration::minutes(90)).await, vec![assigned.to_string()]);
+    assert_eq!(ids(near, t0() + Duration::minutes(90)).await, vec![assigned]);
     let red = TicketFilter { deadline: Some(DeadlineFlag::Overdue), ..tj01() };
-    assert_eq!(ids(red.clone(), t0() + Duration::hours(3)).await, vec![assigned.to_string()]);
+    assert_eq!(ids(red.clone(), t0() + Duration::hours(3)).await, vec![assigned]);
     assert_eq!(ids(red, t0()).await.len(), 0);
     let page = queries.list(&tj01(), &t0(), 2, None).await.unwrap();
     assert!(page.has_next_page && page.tickets.len() == 2);
@@ -612,8 +610,8 @@ async fn pools_filters_and_scoping(t: TestStore) {
     assert_eq!(next.tickets.len(), 3);
     assert!(!next.has_next_page);
     let view = queries.by_id(&returned.to_string()).await.unwrap().expect("returned ticket");
-    assert_eq!((view.status.as_str(), view.ticket_type.as_str()), ("returned", "complaint"));
-    assert_eq!(queries.by_number(&view.ticket_no).await.unwrap().map(|v| v.ticket_id), Some(returned.to_string()));
+    assert_eq!((view.status, view.ticket_type.0.as_str()), (TicketStatus::Returned, "complaint"));
+    assert_eq!(queries.by_number(&view.ticket_no).await.unwrap().map(|v| v.ticket_id), Some(returned));
     let timeline = queries.timeline(&returned.to_string()).await.unwrap();
     let types: Vec<&str> = timeline.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["TicketCreated", "TicketDispatched", "TicketRejected"]);
@@ -659,7 +657,7 @@ async fn approvals_and_customers(t: TestStore) {
     let tj01 = ["tj01".to_owned()];
     let pending = approvals.list(Some(&tj01), true, &t0()).await.unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!((pending[0].next_level.as_deref(), pending[0].overdue), (Some("subsidiary"), false));
+    assert_eq!((pending[0].next_level, pending[0].overdue), (Some(ApprovalLevel::Subsidiary), false));
     let later = approvals.list(Some(&tj01), true, &(t0() + Duration::hours(25))).await.unwrap();
     assert!(later[0].overdue, "pending past its 24 h is flagged");
     assert!(approvals.list(Some(&["tj02".to_owned()]), true, &t0()).await.unwrap().is_empty());
@@ -731,7 +729,7 @@ async fn catch_up_is_idempotent_failures_stop_one_projection_and_rebuild_matches
         let tickets = queries.list(&TicketFilter::default(), &t0(), 100, None).await.unwrap().tickets;
         let mut timelines = Vec::new();
         for ticket in &tickets {
-            timelines.push(queries.timeline(&ticket.ticket_id).await.unwrap());
+            timelines.push(queries.timeline(&ticket.ticket_id.to_string()).await.unwrap());
         }
         (tickets, timelines)
     };
@@ -764,12 +762,39 @@ async fn live_runner_answers_read_your_writes(t: TestStore) {
     let position = created.outcome.last_position.unwrap();
     w.runner.wait_for(position, std::time::Duration::from_secs(10)).await.expect("read models reach the write");
     let view = TicketQueries(w.runner.read_store().reader()).by_id(&ticket_id.to_string()).await.unwrap();
-    assert_eq!(view.map(|v| v.source), Some("wechat".to_owned()));
+    assert_eq!(view.map(|v| v.source), Some(Source::Wechat));
     let beyond = w.runner.wait_for(position + 100, std::time::Duration::from_millis(200)).await;
     assert!(matches!(beyond, Err(hotline_projections::runner::WaitError::Timeout { .. })), "{beyond:?}");
     for handle in handles {
         handle.abort();
     }
+}
+
+/// Issue 11: views are typed where rows are read. A stored value that does not decode is an error
+/// naming the column and the value; the API used to show a bad time as 1970 and pass bad codes on.
+async fn a_row_that_does_not_decode_is_an_error_naming_column_and_value(t: TestStore) {
+    let w = world(&t, all_projections()).await;
+    let ticket = create(&w, "tj01", "repair", Urgency::Normal, t0()).await;
+    w.runner.catch_up_all().await.unwrap();
+    let reader = w.runner.read_store().reader();
+    let queries = TicketQueries(reader);
+    let view = queries.by_id(&ticket.to_string()).await.unwrap().expect("the ticket");
+    assert_eq!((view.ticket_id, view.status), (ticket, TicketStatus::Registered));
+    assert!(view.deadline_at > view.created_at && view.created_at == t0());
+    let check = |column: &'static str, value: &'static str| {
+        let ticket = ticket.to_string();
+        async move {
+            let sql = format!("UPDATE rm_ticket SET {column} = $1 WHERE ticket_id = $2");
+            sqlx::query(&sql).bind(value).bind(&ticket).execute(reader).await.unwrap();
+            let error = TicketQueries(reader).by_id(&ticket).await.expect_err("an undecodable row");
+            assert!(matches!(error, sqlx::Error::ColumnDecode { .. }), "{error:?}");
+            let message = error.to_string();
+            assert!(message.contains(column) && message.contains(value), "{column}: {message}");
+        }
+    };
+    check("deadline_at", "2026-13-45T99:00:00Z").await;
+    check("deadline_at", "").await;
+    check("status", "lost").await;
 }
 
 on_every_backend!(
@@ -779,4 +804,5 @@ on_every_backend!(
     approvals_and_customers,
     catch_up_is_idempotent_failures_stop_one_projection_and_rebuild_matches,
     live_runner_answers_read_your_writes,
+    a_row_that_does_not_decode_is_an_error_naming_column_and_value,
 );

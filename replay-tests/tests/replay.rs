@@ -154,7 +154,7 @@ async fn ticket_read_models(runner: &Runner, events: &[FixtureEvent]) -> serde_j
     let views = tickets.list(&TicketFilter::default(), &now, 100, None).await.unwrap().tickets;
     let mut timelines = BTreeMap::new();
     for view in &views {
-        timelines.insert(view.ticket_no.clone(), tickets.timeline(&view.ticket_id).await.unwrap());
+        timelines.insert(view.ticket_no.clone(), tickets.timeline(&view.ticket_id.to_string()).await.unwrap());
     }
     let approvals = ApprovalQueries(pool).list(None, false, &now).await.unwrap();
     let customers = CustomerQueries(pool).by_phone("13812345678").await.unwrap();

@@ -47,9 +47,26 @@ impl StreamId {
         }
     }
 
-    /// The category part.
+    /// The category part: `ticket` of `ticket-0190…`.
     pub fn category(&self) -> &str {
-        self.0.split_once('-').map_or("", |(category, _)| category)
+        self.parts().0
+    }
+
+    /// The id part, everything after the first `-`: `0190…` of `ticket-0190…`, `tj01-2026` of
+    /// `ticketno-tj01-2026`.
+    pub fn id(&self) -> &str {
+        self.parts().1
+    }
+
+    /// The id part when the stream is of `category`, `None` for any other category.
+    pub fn id_in(&self, category: &str) -> Option<&str> {
+        let (own, id) = self.parts();
+        (own == category).then_some(id)
+    }
+
+    fn parts(&self) -> (&str, &str) {
+        // Both constructors put a `-` after the category, and the category never holds one.
+        self.0.split_once('-').unwrap_or((self.0.as_str(), ""))
     }
 
     /// The whole name.
@@ -259,6 +276,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// A stream's events with `stream_version >= from_version`, in order.
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// The event at `version` of a stream, `None` when the stream is shorter.
+    async fn read_event(&self, stream: &StreamId, version: u64) -> Result<Option<RecordedEvent>, StoreError>;
+
     /// Up to `limit` events with `global_position > after`, in order.
     async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError>;
 
@@ -355,4 +375,38 @@ fn outcome_of(rows: &[PreparedRow], stream_version: u64) -> AppendOutcome {
 /// Parses a stored JSON column.
 fn parse_json(position: u64, column: &str, text: &str) -> Result<Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt { position, reason: format!("{column}: {e}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StreamId;
+
+    #[test]
+    fn stream_id_splits_at_the_first_dash() {
+        let check = |raw: &str, category: &str, id: &str| {
+            let stream = StreamId::parse(raw).expect("a valid stream name");
+            assert_eq!((stream.category(), stream.id()), (category, id), "{raw}");
+        };
+        check("ticket-0190d6a4-0000-7000-8000-000000000001", "ticket", "0190d6a4-0000-7000-8000-000000000001");
+        check("ticketno-tj01-2026", "ticketno", "tj01-2026");
+        check("call-a1b2@10.0.0.1", "call", "a1b2@10.0.0.1");
+        check("seal-log", "seal", "log");
+    }
+
+    #[test]
+    fn stream_id_new_round_trips_through_its_accessors() {
+        let stream = StreamId::new("telephony", "tj01");
+        assert_eq!(stream.as_str(), "telephony-tj01");
+        assert_eq!((stream.category(), stream.id()), ("telephony", "tj01"));
+        assert_eq!(StreamId::parse(stream.as_str()).expect("valid"), stream);
+    }
+
+    #[test]
+    fn stream_id_id_in_answers_only_for_its_category() {
+        let stream = StreamId::new("ticketno", "tj01-2026");
+        assert_eq!(stream.id_in("ticketno"), Some("tj01-2026"));
+        // A category that is a prefix of the real one is another category.
+        assert_eq!(stream.id_in("ticket"), None);
+        assert_eq!(StreamId::new("ticket", "x").id_in("ticket"), Some("x"));
+    }
 }

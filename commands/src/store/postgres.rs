@@ -318,6 +318,15 @@ impl EventStore for PostgresEventStore {
         rows.iter().map(decode_row).collect()
     }
 
+    async fn read_event(&self, stream: &StreamId, version: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        let row = sqlx::query(&format!("{SELECT_EVENTS} WHERE stream_id = $1 AND stream_version = $2"))
+            .bind(stream.as_str())
+            .bind(version as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode_row).transpose()
+    }
+
     async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError> {
         let rows =
             sqlx::query(&format!("{SELECT_EVENTS} WHERE global_position > $1 ORDER BY global_position LIMIT $2"))

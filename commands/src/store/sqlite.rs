@@ -251,6 +251,15 @@ impl EventStore for SqliteEventStore {
         rows.iter().map(decode_row).collect()
     }
 
+    async fn read_event(&self, stream: &StreamId, version: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        let row = sqlx::query(&format!("{SELECT_EVENTS} WHERE stream_id = ? AND stream_version = ?"))
+            .bind(stream.as_str())
+            .bind(version as i64)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(decode_row).transpose()
+    }
+
     async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError> {
         let rows = sqlx::query(&format!("{SELECT_EVENTS} WHERE global_position > ? ORDER BY global_position LIMIT ?"))
             .bind(after as i64)

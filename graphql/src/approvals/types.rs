@@ -2,7 +2,7 @@
 //! return.
 
 use crate::auth::{Caller, Scope};
-use crate::context::{label, parse_time};
+use crate::context::{enum_code, label};
 use async_graphql::{SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use hotline_projections::approvals::ApprovalView;
@@ -43,18 +43,18 @@ pub struct Approval {
 impl From<ApprovalView> for Approval {
     fn from(view: ApprovalView) -> Approval {
         Approval {
-            id: ID(view.approval_id),
-            ticket_id: ID(view.ticket_id),
+            id: ID(view.approval_id.to_string()),
+            ticket_id: ID(view.ticket_id.to_string()),
             ticket_number: view.ticket_no,
-            tenant: view.tenant,
-            operation_label: label("gated_operation", &view.operation),
-            operation: view.operation,
-            status: view.status,
-            next_level: view.next_level,
+            tenant: view.tenant.0,
+            operation_label: label("gated_operation", view.operation.code()),
+            operation: view.operation.code().to_owned(),
+            status: view.status.code().to_owned(),
+            next_level: view.next_level.as_ref().map(enum_code),
             reason: view.reason,
             requested_by: view.requested_by,
-            requested_at: parse_time(&view.requested_at),
-            due_at: parse_time(&view.due_at),
+            requested_at: view.requested_at,
+            due_at: view.due_at,
             overdue: view.overdue,
             rejection_reason: view.rejection_reason,
         }

@@ -30,11 +30,11 @@ async fn screen_pop(
     let Some(view) = CallQueries(reader).by_key(call_key).await? else { return Ok(None) };
     let customers: Vec<_> =
         CustomerQueries(reader).by_phone(&view.caller).await?.into_iter().filter(|c| c.tenant == view.tenant).collect();
-    let customer_ids: Vec<String> = customers.iter().map(|c| c.customer_id.clone()).collect();
+    let customer_ids: Vec<String> = customers.iter().map(|c| c.customer_id.to_string()).collect();
     let now = api.hotline.clock().now();
     let tickets =
-        TicketQueries(reader).open_for_caller(&view.tenant, &view.caller, &customer_ids, SCREEN_POP_LIMIT).await?;
-    let recent = CallQueries(reader).recent_by_caller(&view.tenant, &view.caller, SCREEN_POP_LIMIT + 1).await?;
+        TicketQueries(reader).open_for_caller(&view.tenant.0, &view.caller, &customer_ids, SCREEN_POP_LIMIT).await?;
+    let recent = CallQueries(reader).recent_by_caller(&view.tenant.0, &view.caller, SCREEN_POP_LIMIT + 1).await?;
     let recent_calls = recent
         .into_iter()
         .filter(|c| c.call_key != view.call_key)
@@ -83,7 +83,7 @@ impl TelephonySubscription {
                     if agent.0 != caller.user || !caller.sees(&tenant.0, None) {
                         continue;
                     }
-                    let key = event.stream_id.as_str().trim_start_matches("call-");
+                    let key = event.stream_id.id();
                     match screen_pop(&api, &caller, &event.event_type, key).await {
                         Ok(Some(pop)) => pops.push(pop),
                         Ok(None) => {}

@@ -5,12 +5,12 @@
 //! Caller numbers are masked exactly as ticket numbers are, unless the role may see them.
 
 use crate::auth::Caller;
-use crate::context::{label, parse_time, shown_number};
+use crate::context::{label, shown_number};
 use crate::customers::Customer;
 use crate::tickets::types::Ticket;
 use async_graphql::{Enum, InputObject, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use hotline_projections::agents::AgentView;
+use hotline_projections::agents::{agent_status_code, AgentView};
 use hotline_projections::call_kpi::CallKpis;
 use hotline_projections::calls::CallView;
 
@@ -69,18 +69,18 @@ impl Call {
     pub(crate) fn from_view(view: CallView, caller: &Caller) -> Call {
         Call {
             id: ID(view.call_key),
-            tenant: view.tenant,
+            tenant: view.tenant.0,
             queue: view.queue,
             caller_number: shown_number(caller, view.caller),
             dialled: view.dialled,
-            status_label: label("call_status", &view.status),
-            status: view.status,
+            status_label: label("call_status", view.status.code()),
+            status: view.status.code().to_owned(),
             outcome_label: view.outcome.as_deref().map(|o| label("call_outcome", o)),
             outcome: view.outcome,
-            offered_at: parse_time(&view.offered_at),
-            answered_at: view.answered_at.as_deref().map(parse_time),
-            ended_at: view.ended_at.as_deref().map(parse_time),
-            abandoned_at: view.abandoned_at.as_deref().map(parse_time),
+            offered_at: view.offered_at,
+            answered_at: view.answered_at,
+            ended_at: view.ended_at,
+            abandoned_at: view.abandoned_at,
             wait_seconds: view.wait_seconds,
             talk_seconds: view.talk_seconds,
             hold_seconds: view.hold_seconds,
@@ -148,13 +148,14 @@ pub struct AgentBoardEntry {
 impl AgentBoardEntry {
     pub(crate) fn new(view: AgentView, today: Option<&CallKpis>) -> AgentBoardEntry {
         let online = view.phone_registered == Some(true);
+        let status = agent_status_code(view.status);
         AgentBoardEntry {
             agent: view.agent,
-            tenant: view.tenant,
+            tenant: view.tenant.0,
             seat: view.seat,
-            status_label: label("agent_status", &view.status),
-            status: view.status,
-            since: parse_time(&view.since),
+            status_label: label("agent_status", status),
+            status: status.to_owned(),
+            since: view.since,
             signed_in: view.signed_in,
             extension: view.extension,
             phone_online: online,

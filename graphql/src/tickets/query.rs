@@ -57,7 +57,7 @@ pub(crate) async fn visible_ticket(ctx: &Context<'_>, ticket_id: &str) -> std::r
         .by_id(ticket_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("ticket {ticket_id} not found")))?;
-    if !caller.sees(&view.tenant, view.station_path.as_deref()) {
+    if !caller.sees(&view.tenant.0, view.station_path.as_deref()) {
         return Err(ApiError::Forbidden(format!("ticket {ticket_id} is outside your scope")));
     }
     Ok(Ticket::from_view(view, caller, &api(ctx).hotline.clock().now()))
@@ -76,14 +76,13 @@ impl TicketQuery {
         reach(ctx, after_position).await?;
         let ticket_id = match (id, number) {
             (Some(id), _) => id.0,
-            (None, Some(number)) => {
-                TicketQueries(api(ctx).runner.read_store().reader())
-                    .by_number(&number)
-                    .await
-                    .map_err(ApiError::from)?
-                    .ok_or_else(|| ApiError::NotFound(format!("ticket {number} not found")))?
-                    .ticket_id
-            }
+            (None, Some(number)) => TicketQueries(api(ctx).runner.read_store().reader())
+                .by_number(&number)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(|| ApiError::NotFound(format!("ticket {number} not found")))?
+                .ticket_id
+                .to_string(),
             (None, None) => return Err(ApiError::InvalidInput("give id or number".into()).into()),
         };
         let ticket = visible_ticket(ctx, &ticket_id).await?;

@@ -1,20 +1,20 @@
 //! The ticket subscription: tickets in the caller's scope each time they change.
 
-use crate::context::{api, caller, next_batch, Result};
+use crate::context::{api, caller, enum_code, next_batch, Result};
 use crate::tickets::types::{ticket_filter, Ticket, TicketFilterInput};
 use async_graphql::Context;
 use hotline_projections::tickets::{TicketFilter, TicketQueries, TicketView};
 
 /// Whether a ticket matches the field filters (scope is checked separately).
 fn matches(filter: &TicketFilter, view: &TicketView) -> bool {
-    let same = |wanted: &Option<String>, actual: Option<&String>| wanted.as_ref().is_none_or(|w| Some(w) == actual);
-    same(&filter.pool, view.pool.as_ref())
-        && same(&filter.status, Some(&view.status))
-        && same(&filter.ticket_type, Some(&view.ticket_type))
-        && same(&filter.station, view.station.as_ref())
-        && same(&filter.worker, view.worker.as_ref())
-        && same(&filter.source, Some(&view.source))
-        && same(&filter.urgency, Some(&view.urgency))
+    let same = |wanted: &Option<String>, actual: Option<&str>| wanted.as_deref().is_none_or(|w| Some(w) == actual);
+    same(&filter.pool, view.pool.map(|pool| pool.code()))
+        && same(&filter.status, Some(view.status.code()))
+        && same(&filter.ticket_type, Some(view.ticket_type.0.as_str()))
+        && same(&filter.station, view.station.as_deref())
+        && same(&filter.worker, view.worker.as_deref())
+        && same(&filter.source, Some(enum_code(&view.source).as_str()))
+        && same(&filter.urgency, Some(enum_code(&view.urgency).as_str()))
 }
 
 /// Subscriptions over tickets.
@@ -41,7 +41,7 @@ impl TicketSubscription {
                     let batch = next_batch(&mut feed, "tickets").await?;
                     let mut ids: Vec<String> = Vec::new();
                     for event in batch.events.iter().filter(|e| e.stream_id.category() == "ticket") {
-                        let id = event.stream_id.as_str().trim_start_matches("ticket-").to_owned();
+                        let id = event.stream_id.id().to_owned();
                         if !ids.contains(&id) {
                             ids.push(id);
                         }
@@ -50,7 +50,7 @@ impl TicketSubscription {
                     let mut changed = Vec::new();
                     for id in ids {
                         if let Ok(Some(view)) = TicketQueries(api.runner.read_store().reader()).by_id(&id).await {
-                            if caller.sees(&view.tenant, view.station_path.as_deref()) && matches(&filter, &view) {
+                            if caller.sees(&view.tenant.0, view.station_path.as_deref()) && matches(&filter, &view) {
                                 changed.push(Ticket::from_view(view, &caller, &now));
                             }
                         }

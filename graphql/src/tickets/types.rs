@@ -3,7 +3,7 @@
 //! return.
 
 use crate::auth::{Caller, Scope};
-use crate::context::{label, parse_time, shown_number};
+use crate::context::{enum_code, label, shown_number};
 use async_graphql::{Enum, InputObject, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use hotline_domain::ticket::deadline::NEAR_DUE;
@@ -77,8 +77,8 @@ pub struct Ticket {
 
 impl Ticket {
     pub(crate) fn from_view(view: TicketView, caller: &Caller, now: &DateTime<Utc>) -> Ticket {
-        let deadline_at = parse_time(&view.deadline_at);
-        let open = !matches!(view.status.as_str(), "closed" | "voided" | "cancelled");
+        let deadline_at = view.deadline_at;
+        let open = !view.status.is_terminal();
         let deadline_state = if open && deadline_at < *now {
             DeadlineState::Overdue
         } else if open && deadline_at < *now + NEAR_DUE {
@@ -88,21 +88,21 @@ impl Ticket {
         };
         let caller_phone = view.caller_phone.map(|number| shown_number(caller, number));
         Ticket {
-            id: ID(view.ticket_id),
+            id: ID(view.ticket_id.to_string()),
             number: view.ticket_no,
-            tenant: view.tenant,
-            type_label: label("ticket_type", &view.ticket_type),
-            r#type: view.ticket_type,
-            urgency: view.urgency,
-            source: view.source,
-            status_label: label("ticket_status", &view.status),
-            status: view.status,
-            pool: view.pool,
+            tenant: view.tenant.0,
+            type_label: label("ticket_type", &view.ticket_type.0),
+            r#type: view.ticket_type.0,
+            urgency: enum_code(&view.urgency),
+            source: enum_code(&view.source),
+            status_label: label("ticket_status", view.status.code()),
+            status: view.status.code().to_owned(),
+            pool: view.pool.map(|pool| pool.code().to_owned()),
             caller_phone,
             address: view.address,
             description: view.description,
             created_by: view.created_by,
-            created_at: parse_time(&view.created_at),
+            created_at: view.created_at,
             deadline_at,
             deadline_state,
             station: view.station,
@@ -110,8 +110,8 @@ impl Ticket {
             supervised: view.supervised,
             escalated: view.escalated,
             urge_count: view.urge_count,
-            closed_at: view.closed_at.as_deref().map(parse_time),
-            callback_satisfaction: view.callback_satisfaction,
+            closed_at: view.closed_at,
+            callback_satisfaction: view.callback_satisfaction.as_ref().map(enum_code),
             last_position: view.last_position,
         }
     }
@@ -146,12 +146,12 @@ impl From<TimelineEntry> for HistoryEntry {
             position: entry.position,
             version: entry.stream_version,
             event_type: entry.event_type,
-            occurred_at: parse_time(&entry.occurred_at),
-            recorded_at: parse_time(&entry.recorded_at),
+            occurred_at: entry.occurred_at,
+            recorded_at: entry.recorded_at,
             actor: entry.actor,
             source: entry.source,
             reason: entry.reason,
-            data: async_graphql::Json(serde_json::from_str(&entry.data).unwrap_or_default()),
+            data: async_graphql::Json(entry.data),
         }
     }
 }
