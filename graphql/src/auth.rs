@@ -85,11 +85,11 @@ impl Keys {
 pub struct Caller {
     /// User id.
     pub user: String,
-    /// Subsidiary.
+    /// The caller's subsidiary (tenant code); `None` for group-level users.
     pub tenant: Option<String>,
     /// Unit path.
     pub org_path: String,
-    /// Roles.
+    /// What the caller may see and do, from the token's role codes.
     pub roles: Vec<Role>,
 }
 

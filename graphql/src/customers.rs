@@ -10,11 +10,11 @@ use hotline_projections::customers::{CustomerQueries, CustomerView};
 /// A customer, as the screen pop shows them.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Customer {
-    /// Id.
+    /// The customer's id.
     id: ID,
-    /// Subsidiary.
+    /// The subsidiary (tenant code) serving the premises.
     tenant: String,
-    /// Name.
+    /// The customer's name as registered.
     name: String,
     /// Address of the premises.
     address: String,

@@ -22,7 +22,7 @@ pub struct DictionaryEntry {
 /// A unit of the organisation.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct OrgUnit {
-    /// Code.
+    /// The unit's code, unique in the group (e.g. `tj01-st01`).
     code: String,
     /// `group`, `division`, `subsidiary`, `station`, `grid`.
     kind: String,
@@ -39,7 +39,7 @@ pub struct OrgUnit {
 pub struct Me {
     /// User id.
     user: String,
-    /// Subsidiary.
+    /// The caller's subsidiary (tenant code); null for group-level users.
     tenant: Option<String>,
     /// Unit path.
     org_path: String,

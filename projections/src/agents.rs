@@ -158,7 +158,7 @@ fn serialize_agent_status<S: Serializer>(status: &Option<AgentStatus>, serialize
 pub struct AgentView {
     /// The agent's user id.
     pub agent: String,
-    /// Tenant.
+    /// The subsidiary whose telephony the agent or phone belongs to.
     pub tenant: TenantId,
     /// Seat while signed in.
     pub seat: Option<String>,
@@ -182,9 +182,9 @@ pub struct AgentView {
 /// A phone's registration.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PhoneView {
-    /// Tenant.
+    /// The subsidiary whose telephony the agent or phone belongs to.
     pub tenant: TenantId,
-    /// Extension.
+    /// The phone's extension (SIP user).
     pub extension: String,
     /// Whether registered (online).
     pub registered: bool,

@@ -145,13 +145,13 @@ impl ApprovalProgress {
 /// An approval as approvers' lists show it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ApprovalView {
-    /// Id.
+    /// The approval's id (stream `approval-<id>`).
     pub approval_id: ApprovalId,
-    /// Ticket.
+    /// The ticket whose operation awaits the decision.
     pub ticket_id: TicketId,
     /// Ticket number.
     pub ticket_no: String,
-    /// Tenant.
+    /// The ticket's subsidiary.
     pub tenant: TenantId,
     /// The gated operation.
     pub operation: GatedOperation,
@@ -163,7 +163,7 @@ pub struct ApprovalView {
     pub reason: String,
     /// Who requested it.
     pub requested_by: String,
-    /// When.
+    /// When it was requested (the requester's time).
     #[serde(serialize_with = "serialize_time")]
     pub requested_at: DateTime<Utc>,
     /// Overdue after.

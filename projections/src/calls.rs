@@ -208,7 +208,7 @@ async fn finish(
 pub struct CallView {
     /// The call's key (`call-<key>` is its stream).
     pub call_key: String,
-    /// Tenant.
+    /// The subsidiary the call was routed to.
     pub tenant: TenantId,
     /// SIP Call-ID of the first leg seen.
     pub call_id: String,
@@ -296,7 +296,7 @@ fn call_view(row: &AnyRow) -> Result<CallView, sqlx::Error> {
 pub struct CallFilter {
     /// Only calls of these tenants (`None`: all); the API fills it from the caller's scope.
     pub tenants: Option<Vec<String>>,
-    /// Queue.
+    /// Only calls of this queue.
     pub queue: Option<String>,
     /// Agent on the call.
     pub agent: Option<String>,

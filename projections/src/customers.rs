@@ -59,13 +59,13 @@ impl Projection for CustomerProjection {
 /// A customer as the screen pop shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CustomerView {
-    /// Id.
+    /// The customer's id (stream `customer-<id>`).
     pub customer_id: CustomerId,
-    /// Tenant.
+    /// The subsidiary serving the premises.
     pub tenant: TenantId,
-    /// Name.
+    /// The customer's name as registered.
     pub name: String,
-    /// Address.
+    /// The premises' postal address.
     pub address: String,
     /// Location path.
     pub site_path: String,

@@ -43,7 +43,7 @@ pub enum ProjectionError {
     Decode {
         /// Stored type.
         event_type: String,
-        /// Why.
+        /// What the codec refused.
         source: DecodeError,
     },
     /// The read-model database failed.
@@ -55,7 +55,7 @@ pub enum ProjectionError {
     /// The projection stopped earlier at this position and must be fixed and rebuilt.
     #[error("projection {projection} is stopped at position {position}: {error}")]
     Stopped {
-        /// Which.
+        /// The projection's stable id (e.g. `tickets`).
         projection: String,
         /// Where it failed.
         position: u64,
@@ -65,11 +65,11 @@ pub enum ProjectionError {
     /// Applying the event at `position` failed.
     #[error("projection {projection} failed at position {position}: {error}")]
     Failed {
-        /// Which.
+        /// The projection's stable id (e.g. `tickets`).
         projection: String,
         /// The event that failed.
         position: u64,
-        /// Why.
+        /// The error that stopped it, as text (stored in its checkpoint row).
         error: String,
     },
 }

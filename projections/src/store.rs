@@ -15,9 +15,9 @@ use std::time::Duration;
 /// The database engine behind the read models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
-    /// Embedded.
+    /// SQLite: the embedded default, one file under the data directory.
     Sqlite,
-    /// Production.
+    /// PostgreSQL: the production store, shared by every node.
     Postgres,
 }
 

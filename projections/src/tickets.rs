@@ -273,11 +273,11 @@ impl Pool {
 /// One ticket as the pools and detail pages show it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TicketView {
-    /// Id.
+    /// The ticket's id (stream `ticket-<id>`).
     pub ticket_id: TicketId,
     /// Human number.
     pub ticket_no: String,
-    /// Tenant.
+    /// The subsidiary that owns the ticket.
     pub tenant: TenantId,
     /// Type code: tenants may add types, so it is not a closed vocabulary.
     pub ticket_type: TicketType,
@@ -289,27 +289,27 @@ pub struct TicketView {
     pub status: TicketStatus,
     /// Pool, while in one.
     pub pool: Option<Pool>,
-    /// Customer.
+    /// The registered customer it concerns, if identified.
     pub customer_id: Option<CustomerId>,
     /// Caller's number, unmasked: the API masks it by role.
     pub caller_phone: Option<String>,
-    /// Address.
+    /// Where the work is: the premises' address as registered with the ticket.
     pub address: String,
-    /// Description.
+    /// What the caller reported, in their words.
     pub description: String,
     /// Who registered it.
     pub created_by: String,
-    /// When.
+    /// When it was registered (the agent's or device's time).
     #[serde(serialize_with = "serialize_time")]
     pub created_at: DateTime<Utc>,
     /// Deadline in force.
     #[serde(serialize_with = "serialize_time")]
     pub deadline_at: DateTime<Utc>,
-    /// Station.
+    /// The station (维修站) it is dispatched to, if dispatched.
     pub station: Option<String>,
     /// Station's org path.
     pub station_path: Option<String>,
-    /// Worker.
+    /// The field worker (维修人员) assigned, if any.
     pub worker: Option<String>,
     /// Under supervision.
     pub supervised: bool,
@@ -398,7 +398,7 @@ pub struct TicketFilter {
     pub ticket_type: Option<String>,
     /// Station code.
     pub station: Option<String>,
-    /// Worker.
+    /// Only tickets assigned to this field worker (user id).
     pub worker: Option<String>,
     /// Source code.
     pub source: Option<String>,
@@ -559,7 +559,7 @@ pub struct TimelineEntry {
     /// When the log recorded it.
     #[serde(serialize_with = "serialize_time")]
     pub recorded_at: DateTime<Utc>,
-    /// Who.
+    /// The user id that caused the event (or `system` for timers).
     pub actor: String,
     /// From where (`graphql`, `mobile`, `sip`, `timer`, `demo`).
     pub source: String,

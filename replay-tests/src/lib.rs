@@ -40,7 +40,7 @@ pub enum FixtureError {
     Io {
         /// Which file.
         path: PathBuf,
-        /// Why.
+        /// The I/O error reading it.
         source: std::io::Error,
     },
     /// A line is not an event.

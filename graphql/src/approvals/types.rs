@@ -10,13 +10,13 @@ use hotline_projections::approvals::ApprovalView;
 /// An approval of a gated operation.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Approval {
-    /// Id.
+    /// The approval's id.
     id: ID,
     /// The ticket.
     ticket_id: ID,
     /// Its number.
     ticket_number: String,
-    /// Subsidiary.
+    /// The ticket's subsidiary (tenant code).
     tenant: String,
     /// `delay`, `return`, `void`, `redispatch`, `cancel`, `callback_exemption`.
     operation: String,
@@ -30,7 +30,7 @@ pub struct Approval {
     reason: String,
     /// Who requested it.
     requested_by: String,
-    /// When.
+    /// When it was requested.
     requested_at: DateTime<Utc>,
     /// Overdue after.
     due_at: DateTime<Utc>,

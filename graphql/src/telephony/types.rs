@@ -19,7 +19,7 @@ use hotline_projections::calls::CallView;
 pub struct Call {
     /// The call's key.
     id: ID,
-    /// Subsidiary.
+    /// The subsidiary (tenant code) it belongs to.
     tenant: String,
     /// Queue it was routed to.
     queue: Option<String>,
@@ -100,7 +100,7 @@ impl Call {
 pub struct CallFilterInput {
     /// Subsidiary; only group roles choose another than their own.
     pub(crate) tenant: Option<String>,
-    /// Queue.
+    /// The queue's code.
     pub(crate) queue: Option<String>,
     /// Agent on the call.
     pub(crate) agent: Option<String>,
@@ -117,7 +117,7 @@ pub struct CallFilterInput {
 pub struct AgentBoardEntry {
     /// The agent's user id.
     agent: String,
-    /// Subsidiary.
+    /// The subsidiary (tenant code) it belongs to.
     tenant: String,
     /// Seat while signed in.
     seat: Option<String>,
@@ -278,9 +278,9 @@ impl From<CallKpis> for CallKpiBucket {
 /// A queue at an instant.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct QueueState {
-    /// Subsidiary.
+    /// The subsidiary (tenant code) it belongs to.
     pub(crate) tenant: String,
-    /// Queue.
+    /// The queue's code.
     pub(crate) queue: String,
     /// The instant.
     pub(crate) at: DateTime<Utc>,

@@ -6,28 +6,29 @@ use crate::auth::{Caller, Scope};
 use crate::context::{enum_code, label, shown_number};
 use async_graphql::{Enum, InputObject, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use hotline_domain::ticket::deadline::NEAR_DUE;
+use hotline_domain::ticket::deadline;
 use hotline_projections::tickets::{DeadlineFlag, TicketFilter, TicketView, TimelineEntry};
 
-/// Deadline state of an open ticket.
+/// Deadline state of an open ticket: overdue (红), due within two hours (黄), or on track. The
+/// rule is the domain's (`ticket::deadline`); this is how GraphQL shows it.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum DeadlineState {
     /// Past the deadline (红).
     Overdue,
     /// Due within two hours (黄).
     NearDue,
-    /// Neither.
+    /// Open with time to spare, or no longer open.
     OnTrack,
 }
 
 /// A work order (工单).
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Ticket {
-    /// Id.
+    /// The ticket's id: pass it to `ticket(id:)` and the ticket mutations.
     pub(crate) id: ID,
     /// Human number, unique per tenant and year.
     number: String,
-    /// Subsidiary.
+    /// The subsidiary (tenant code) that owns the ticket.
     tenant: String,
     /// Type code; `typeLabel` is its zh-CN label.
     r#type: String,
@@ -45,13 +46,13 @@ pub struct Ticket {
     pool: Option<String>,
     /// The caller's number, masked (`138****5678`) unless the caller's role may see it.
     pub(crate) caller_phone: Option<String>,
-    /// Address.
+    /// Where the work is: the premises' address.
     address: String,
     /// What the customer reported.
     description: String,
     /// Who registered it.
     created_by: String,
-    /// When.
+    /// When it was registered (the agent's or device's time).
     created_at: DateTime<Utc>,
     /// The deadline in force.
     deadline_at: DateTime<Utc>,
@@ -77,14 +78,10 @@ pub struct Ticket {
 
 impl Ticket {
     pub(crate) fn from_view(view: TicketView, caller: &Caller, now: &DateTime<Utc>) -> Ticket {
-        let deadline_at = view.deadline_at;
-        let open = !view.status.is_terminal();
-        let deadline_state = if open && deadline_at < *now {
-            DeadlineState::Overdue
-        } else if open && deadline_at < *now + NEAR_DUE {
-            DeadlineState::NearDue
-        } else {
-            DeadlineState::OnTrack
+        let deadline_state = match deadline::deadline_state(view.deadline_at, view.status, *now) {
+            deadline::DeadlineState::Overdue => DeadlineState::Overdue,
+            deadline::DeadlineState::NearDue => DeadlineState::NearDue,
+            deadline::DeadlineState::OnTrack => DeadlineState::OnTrack,
         };
         let caller_phone = view.caller_phone.map(|number| shown_number(caller, number));
         Ticket {
@@ -103,7 +100,7 @@ impl Ticket {
             description: view.description,
             created_by: view.created_by,
             created_at: view.created_at,
-            deadline_at,
+            deadline_at: view.deadline_at,
             deadline_state,
             station: view.station,
             worker: view.worker,
@@ -130,7 +127,7 @@ pub struct HistoryEntry {
     occurred_at: DateTime<Utc>,
     /// When the log recorded it.
     recorded_at: DateTime<Utc>,
-    /// Who.
+    /// The user id that caused it (`system` for timers).
     actor: String,
     /// From where (`graphql`, `mobile`, `sip`, `timer`).
     source: String,
@@ -192,7 +189,7 @@ pub struct TicketFilterInput {
     r#type: Option<String>,
     /// Station code.
     station: Option<String>,
-    /// Worker.
+    /// Only tickets assigned to this field worker (user id).
     worker: Option<String>,
     /// Source code.
     source: Option<String>,
@@ -269,7 +266,7 @@ pub struct CreateTicketInput {
 pub struct PartInput {
     /// Catalogue code.
     pub(crate) code: String,
-    /// Name.
+    /// The part's name as the worker records it (e.g. 散热器阀门).
     pub(crate) name: String,
     /// How many.
     pub(crate) quantity: u32,
