@@ -223,17 +223,12 @@ impl Hotline {
             let Some(last) = page.last() else { break };
             after = last.global_position;
             for event in page.iter().filter(|e| e.stream_id.category() == Call::CATEGORY) {
-                let happened = event
-                    .payload
-                    .get("at")
-                    .and_then(|v| v.as_str())
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .map(|t| t.with_timezone(&Utc));
-                if happened.is_none_or(|t| t > at) {
-                    continue;
-                }
+                // Decoded first (through the upcasters), then judged by its own capture time.
                 let decoded = CallEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
                     .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
+                if decoded.at() > at {
+                    continue;
+                }
                 let state = calls.remove(event.stream_id.as_str()).unwrap_or_default();
                 calls.insert(event.stream_id.to_string(), Call::evolve(state, &decoded));
             }

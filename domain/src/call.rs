@@ -519,6 +519,29 @@ pub enum CallEvent {
     },
 }
 
+impl CallEvent {
+    /// When it happened: the SIP capture time every call event carries, by which a queue's state
+    /// at an instant is folded.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            CallEvent::Offered { at, .. }
+            | CallEvent::Queued { at, .. }
+            | CallEvent::Ringing { at, .. }
+            | CallEvent::Answered { at, .. }
+            | CallEvent::Held { at, .. }
+            | CallEvent::Resumed { at, .. }
+            | CallEvent::Transferred { at, .. }
+            | CallEvent::Ended { at, .. }
+            | CallEvent::Abandoned { at, .. }
+            | CallEvent::Rejected { at, .. }
+            | CallEvent::TimedOut { at, .. }
+            | CallEvent::VoicemailLeft { at, .. }
+            | CallEvent::RecordingAvailable { at, .. }
+            | CallEvent::SurveyAnswered { at, .. } => *at,
+        }
+    }
+}
+
 const CALL_VERSIONS: &[(&str, u32)] = &[];
 
 impl EventCodec for CallEvent {

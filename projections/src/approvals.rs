@@ -72,7 +72,8 @@ impl Projection for ApprovalProjection {
                     .bind(&id)
                     .fetch_one(&mut *conn)
                     .await?;
-                let chain: Vec<String> = serde_json::from_str(&row.try_get::<String, _>(0)?).unwrap_or_default();
+                let chain: Vec<String> = serde_json::from_str(&row.try_get::<String, _>(0)?)
+                    .map_err(|e| sqlx::Error::ColumnDecode { index: "chain".into(), source: Box::new(e) })?;
                 let approved = row.try_get::<i64, _>(1)? + 1;
                 sqlx::query("UPDATE rm_approval SET approved_levels = $1, next_level = $2 WHERE approval_id = $3")
                     .bind(approved)

@@ -213,9 +213,12 @@ impl Projection for TicketProjection {
             }
         }
         sqlx::query(SET_POOL).bind(event.global_position as i64).bind(&id).execute(&mut *conn).await?;
-        let reason = ["reason", "note"].iter().find_map(|key| {
-            event.payload.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_owned)
-        });
+        // The reason is read from the event as decoded (upcast to today's shape), not from the
+        // stored payload, so an old schema version shows its reason too.
+        let current = decoded.encode().payload;
+        let reason = ["reason", "note"]
+            .iter()
+            .find_map(|key| current.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_owned));
         sqlx::query(
             "INSERT INTO rm_ticket_timeline (ticket_id, position, stream_version, event_type, occurred_at, recorded_at, actor, \
              source, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
