@@ -3,7 +3,8 @@
 //!
 //! ```no_run
 //! # fn example(api: hotline_graphql::schema::Api, keys: hotline_graphql::auth::Keys) -> axum::Router {
-//! hotline_graphql::router(api, keys) // POST /graphql, GET /graphql (GraphiQL), /graphql/ws
+//! // POST /graphql, GET /graphql (GraphiQL), /graphql/ws
+//! hotline_graphql::router(api, keys, hotline_graphql::limits::Limits::default())
 //! # }
 //! ```
 //!
@@ -26,6 +27,8 @@
 //!   labels, masked numbers, code enums, UUIDs).
 //! - [`auth`]: bearer JWT (HS256 or RS256) → [`auth::Caller`]: scope, masking, permissions.
 //! - [`error`]: typed errors with `extensions.code`.
+//! - [`limits`]: what a request may be (body size, media type, nesting) before the engine sees
+//!   it, and the GraphQL-shaped refusal of anything else.
 //!
 //! Features depend one way: `approvals` and `sync` use `tickets`; `telephony` uses `tickets`,
 //! `customers` and `kpi`; nothing uses `telephony`. Inside a feature, `types` uses no sibling.
@@ -48,19 +51,22 @@ pub mod customers;
 pub mod directory;
 pub mod error;
 pub mod kpi;
+pub mod limits;
 pub mod schema;
 pub mod sync;
 pub mod telephony;
 pub mod tickets;
 
 use async_graphql::{Data, Schema};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use auth::{AuthError, Caller, Keys};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use limits::{Limits, Refusal, Syntax};
 use schema::{Api, MutationRoot, QueryRoot, SubscriptionRoot};
 
 /// The schema type.
@@ -84,27 +90,83 @@ pub fn build_schema(api: Api) -> HotlineSchema {
 struct AppState {
     schema: HotlineSchema,
     keys: Keys,
+    limits: Limits,
 }
 
-/// The API's routes: `POST /graphql`, `GET /graphql` (GraphiQL), `/graphql/ws`.
-pub fn router(api: Api, keys: Keys) -> Router {
+/// The API's routes: `POST /graphql`, `GET /graphql` (GraphiQL), `/graphql/ws`, each request
+/// within `limits`.
+pub fn router(api: Api, keys: Keys, limits: Limits) -> Router {
     let schema = build_schema(api);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
-        .with_state(AppState { schema, keys })
+        .with_state(AppState { schema, keys, limits })
 }
 
 fn authenticate(keys: &Keys, headers: &HeaderMap) -> Result<Caller, AuthError> {
     let header = headers.get(axum::http::header::AUTHORIZATION).ok_or(AuthError::Missing)?;
     let value = header.to_str().map_err(|_| AuthError::Invalid("non-ASCII authorization header".into()))?;
-    let token = value.strip_prefix("Bearer ").ok_or_else(|| AuthError::Invalid("expected `Bearer <token>`".into()))?;
+    // The scheme is case-insensitive (RFC 7235).
+    let token = value
+        .trim_start()
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
+        .ok_or_else(|| AuthError::Invalid("expected `Bearer <token>`".into()))?;
     keys.verify(token.trim())
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+/// Reads and decodes the body within the limits: the token is checked first, so a caller without
+/// one is refused a large body before it is read, and nothing recurses on the body or the
+/// document before their nesting is known to be within the limit.
+async fn read_request(
+    limits: &Limits,
+    authenticated: bool,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<async_graphql::Request, Refusal> {
+    limits::check_media_type(headers)?;
+    let limit = if authenticated { limits.max_body_bytes } else { limits.max_anonymous_body_bytes };
+    let refuse = || {
+        if authenticated || limits.max_body_bytes <= limits.max_anonymous_body_bytes {
+            Refusal::TooLarge { limit: limits.max_body_bytes }
+        } else {
+            Refusal::LargeAnonymous { limit }
+        }
+    };
+    match limits::content_length(headers) {
+        Some(length) if length > limits.max_body_bytes as u64 => {
+            return Err(Refusal::TooLarge { limit: limits.max_body_bytes })
+        }
+        Some(length) if length > limit as u64 => return Err(refuse()),
+        _ => {}
+    }
+    let mut bytes = Vec::new();
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+        let chunk = chunk.map_err(|_| Refusal::Unreadable)?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(refuse());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Refusal::Malformed("the body is empty".into()));
+    }
+    limits::check_nesting(&bytes, Syntax::Json, limits.max_nesting)?;
+    let request: async_graphql::Request =
+        serde_json::from_slice(&bytes).map_err(|error| Refusal::Malformed(error.to_string()))?;
+    limits::check_nesting(request.query.as_bytes(), Syntax::GraphQl, limits.max_nesting)?;
+    Ok(request)
+}
+
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let caller = authenticate(&state.keys, &headers);
-    let mut response = state.schema.execute(request.into_inner().data(caller)).await;
+    let request = match read_request(&state.limits, caller.is_ok(), &headers, body).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let mut response = state.schema.execute(request.data(caller)).await;
     // The engine's own refusals (parse errors, depth and complexity limits, unknown fields) carry
     // no code: they are bad input.
     for error in &mut response.errors {
@@ -113,7 +175,15 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: Gra
             extensions.set("code", "INVALID_INPUT");
         }
     }
-    response.into()
+    // GraphQL over HTTP allows 401 with application/json: a client sees it without reading errors.
+    let unauthenticated = response.errors.iter().any(|error| {
+        error.extensions.as_ref().and_then(|e| e.get("code")) == Some(&async_graphql::Value::from("UNAUTHENTICATED"))
+    });
+    let mut http = GraphQLResponse::from(response).into_response();
+    if unauthenticated {
+        *http.status_mut() = StatusCode::UNAUTHORIZED;
+    }
+    http
 }
 
 /// The schema's SDL, for the snapshot and for frontend code generation.

@@ -1,4 +1,5 @@
-//! Where the log lives, and opening it.
+//! Where the log lives, and opening it; the secret key files, created readable by their owner
+//! only and refused when anyone else may read them.
 
 use anyhow::Context;
 use hotline_commands::clock::SystemClock;
@@ -7,7 +8,7 @@ use hotline_commands::store::sqlite::SqliteEventStore;
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
 use hotline_projections::store::ReadStore;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Storage settings shared by every command.
@@ -93,8 +94,9 @@ impl StoreConfig {
         let path = self.data_dir.join("jwt-hs256.key");
         if !path.exists() {
             let secret: [u8; 32] = rand::random();
-            std::fs::write(&path, hex_encode(&secret)).with_context(|| format!("writing {}", path.display()))?;
+            write_secret(&path, &hex_encode(&secret))?;
         }
+        check_private(&path)?;
         let secret = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         Ok(hotline_graphql::auth::Keys::hs256(secret.trim().as_bytes()))
     }
@@ -107,9 +109,9 @@ impl StoreConfig {
                 std::fs::create_dir_all(dir)?;
             }
             let key = hotline_commands::seal::SealKey::generate();
-            std::fs::write(&path, hex_encode(&key.to_bytes()))
-                .with_context(|| format!("writing {}", path.display()))?;
+            write_secret(&path, &hex_encode(&key.to_bytes()))?;
         }
+        check_private(&path)?;
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let bytes: Vec<u8> = (0..text.trim().len())
             .step_by(2)
@@ -125,6 +127,37 @@ impl StoreConfig {
     pub async fn open_service(&self) -> anyhow::Result<Hotline> {
         Ok(Hotline::new(self.open_store().await?, Arc::new(SystemClock), &self.group))
     }
+}
+
+/// Writes a new secret file that only its owner may read or write (0600).
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Refuses a secret file that group or others may read or write: with the token key anyone could
+/// mint a group admin's token, with the seal key sign an altered history.
+fn check_private(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "the key file {path} may be read by users other than its owner (mode {mode:03o}); \
+                 run `chmod 600 {path}`, and replace the key if others may have read it",
+                path = path.display(),
+                mode = mode & 0o777,
+            );
+        }
+    }
+    Ok(())
 }
 
 fn hex_encode(bytes: &[u8]) -> String {

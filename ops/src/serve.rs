@@ -177,6 +177,8 @@ pub struct ServeOptions {
     pub sealer: Sealer,
     /// The SIP adapter, when it should run.
     pub telephony: Option<TelephonyOptions>,
+    /// What one request to the API may be.
+    pub limits: hotline_graphql::limits::Limits,
 }
 
 /// The SIP adapter's settings.
@@ -198,7 +200,7 @@ pub async fn serve(
     keys: Keys,
     options: ServeOptions,
 ) -> anyhow::Result<()> {
-    let ServeOptions { nats_url, backend, sealer, telephony } = options;
+    let ServeOptions { nats_url, backend, sealer, telephony, limits } = options;
     let store = Arc::clone(hotline.store());
     let runner = Arc::new(Runner::new(Arc::clone(&store), read.clone(), all_projections()));
     let mut background = runner.spawn();
@@ -229,7 +231,7 @@ pub async fn serve(
     };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");
-    let api = hotline_graphql::router(Api { hotline, runner: Arc::clone(&runner) }, keys);
+    let api = hotline_graphql::router(Api { hotline, runner: Arc::clone(&runner) }, keys, limits);
     let app = router(AppState { store, runner, backend, telephony }).merge(api);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     for task in background {
