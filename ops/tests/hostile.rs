@@ -194,6 +194,18 @@ fn a_list_argument_nested_2048_deep_is_refused_and_the_server_stays_up() {
 }
 
 #[test]
+fn a_list_argument_nested_to_the_limit_is_parsed_without_harm() {
+    // 62 brackets, inside `{` and `(`: 64 in all, the deepest the limit lets through.
+    let deep = format!("{{ __typename(a: {}1{}) }}", "[".repeat(62), "]".repeat(62));
+    let answer = query(Some(&bearer()), &deep);
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert!(!answer.json().to_string().contains("nests deeper"), "{}", answer.json());
+    let deeper = format!("{{ __typename(a: {}1{}) }}", "[".repeat(63), "]".repeat(63));
+    assert_eq!(query(Some(&bearer()), &deeper).code(), "INVALID_INPUT");
+    assert_still_serving();
+}
+
+#[test]
 fn an_input_object_nested_2048_deep_in_the_document_is_refused() {
     let bomb = format!("{{ __typename(a: {}1{}) }}", "{a: ".repeat(2048), "}".repeat(2048));
     assert_eq!(query(None, &bomb).code(), "INVALID_INPUT");
