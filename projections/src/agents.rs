@@ -4,10 +4,10 @@
 //! [`AgentQueries::board`] joins them, so each agent shows whether the phone at their seat is
 //! online.
 
+use crate::columns::timestamp;
 use crate::columns::{flag, flag_optional, serialize_optional_time, serialize_time, typed, typed_optional};
 use crate::runner::{Projection, ProjectionError};
 use crate::store::WhereClause;
-use crate::tickets::timestamp;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotline_commands::store::RecordedEvent;

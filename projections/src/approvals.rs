@@ -1,10 +1,11 @@
 //! Approvals: `ApprovalProjection` builds `rm_approval` (ApprovalView), the approvers' lists with
 //! their overdue flag (超期未审批自动标红).
 
+use crate::columns::timestamp;
 use crate::columns::{serialize_time, typed, typed_optional};
 use crate::runner::{metadata, Projection, ProjectionError};
 use crate::store::WhereClause;
-use crate::tickets::{code, timestamp};
+use crate::tickets::code;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotline_commands::store::RecordedEvent;

@@ -20,10 +20,10 @@
 //! queue's AHT is talk and hold only.
 
 use crate::calls::decode_call;
+use crate::columns::timestamp;
 use crate::kpi::{bucket_key, Bucket};
 use crate::runner::{Projection, ProjectionError};
 use crate::store::WhereClause;
-use crate::tickets::timestamp;
 use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use hotline_commands::store::RecordedEvent;

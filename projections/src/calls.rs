@@ -6,10 +6,10 @@
 //! verdict and whether an abandon was short are the decider's; the row only mirrors the status the
 //! call's `evolve` gives. The caller's number is stored raw: the API masks it by role.
 
+use crate::columns::timestamp;
 use crate::columns::{flag_optional, serialize_optional_time, serialize_time, typed, typed_optional};
 use crate::runner::{Projection, ProjectionError};
 use crate::store::WhereClause;
-use crate::tickets::timestamp;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotline_commands::store::RecordedEvent;

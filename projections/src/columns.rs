@@ -11,12 +11,16 @@
 //! [`serialize_time`] in the stored RFC 3339 form, JSON as its text, enums and ids by their serde
 //! form.
 
-use crate::tickets::timestamp;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serializer;
 use sqlx::any::AnyRow;
 use sqlx::{Column, Row};
+
+/// Formats a time as the read models store it (sortable RFC 3339 UTC).
+pub(crate) fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
 
 /// A text column, decoded into `T` by its serde form (a time, an enum by its code, an id).
 pub(crate) fn typed<T: DeserializeOwned>(row: &AnyRow, index: usize) -> Result<T, sqlx::Error> {

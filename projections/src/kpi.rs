@@ -14,8 +14,8 @@
 //! - 超时率 overdue rate: tickets due in the bucket that breached their deadline (closed late, or
 //!   still open past it) ÷ tickets due in the bucket.
 
+use crate::columns::timestamp;
 use crate::store::WhereClause;
-use crate::tickets::timestamp;
 use chrono::{DateTime, Utc};
 use hotline_domain::kpi;
 use hotline_domain::ticket::{Satisfaction, TicketStatus};

@@ -6,7 +6,9 @@
 //! that take precedence while the ticket is open). Completed tickets await their callback outside
 //! the pools; closed, voided and cancelled ones leave them.
 
-use crate::columns::{flag, json, serialize_json_text, serialize_optional_time, serialize_time, typed, typed_optional};
+use crate::columns::{
+    flag, json, serialize_json_text, serialize_optional_time, serialize_time, timestamp, typed, typed_optional,
+};
 use crate::runner::{metadata, Projection, ProjectionError};
 use crate::store::WhereClause;
 use async_trait::async_trait;
@@ -18,11 +20,6 @@ use hotline_domain::values::{CustomerId, TenantId, TicketId};
 use hotline_domain::EventCodec;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
-
-/// Formats a time as the read models store it (sortable RFC 3339 UTC).
-pub fn timestamp(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
 
 /// Builds `rm_ticket` and `rm_ticket_timeline`.
 pub struct TicketProjection;

@@ -78,8 +78,8 @@ impl Folded {
     fn of(events: &[FixtureEvent]) -> Result<Folded, String> {
         let mut folded = Folded::default();
         for event in events {
-            let category = event.stream_id.split_once('-').map_or(event.stream_id.as_str(), |(category, _)| category);
-            let folding = match category {
+            let stream = StreamId::parse(&event.stream_id).map_err(|e| e.to_string())?;
+            let folding = match stream.category() {
                 "ticket" => evolve::<Ticket>(&mut folded.tickets, event),
                 "approval" => evolve::<Approval>(&mut folded.approvals, event),
                 "telephony" => evolve::<Telephony>(&mut folded.telephony, event),
