@@ -23,8 +23,10 @@ struct Server {
     _watchdog: Child,
 }
 
-/// Starts the shared server on first use. Statics are never dropped, so a watchdog shell kills
-/// the server and removes its data directory once this test process has exited.
+/// Starts the shared server on first use: one per test process (all tests under `cargo test`;
+/// each test under nextest, which runs tests in processes of their own). Statics are never
+/// dropped, so a watchdog shell kills the server and removes its data directory once this test
+/// process has exited.
 fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
@@ -39,6 +41,11 @@ fn server() -> &'static Server {
             .args(["serve", "--listen", &address])
             .env_remove("HOTLINE_DATABASE_URL")
             .env("HOTLINE_LOG", "warn")
+            // The server outlives this test process until the watchdog stops it: it must not hold
+            // the test's output pipes (the runner would wait for them), so it logs to a file.
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(data_dir.join("serve.log")).expect("serve log file"))
             .spawn()
             .expect("start serve");
         let watchdog = format!(
@@ -61,7 +68,8 @@ fn server() -> &'static Server {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("serve did not come up");
+        let log = std::fs::read_to_string(server.data_dir.join("serve.log")).unwrap_or_default();
+        panic!("serve did not come up on {}: {log}", server.address);
     })
 }
 
