@@ -9,9 +9,9 @@ use hotline_commands::clock::ManualClock;
 use hotline_commands::handler::CommandContext;
 use hotline_commands::store::sqlite::SqliteEventStore;
 use hotline_commands::Hotline;
-use hotline_domain::organisation::{OrganisationCommand, UnitKind};
+use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
 use hotline_domain::ticket::{NewTicket, Source, TicketAction, TicketType, Urgency};
-use hotline_domain::values::{PhoneNumber, TenantId, TicketId, UnitCode};
+use hotline_domain::values::{PhoneNumber, TenantId, TicketId, UnitCode, UserId};
 use hotline_graphql::auth::{Caller, Claims};
 use hotline_graphql::schema::Api;
 use hotline_projections::runner::Runner;
@@ -40,6 +40,16 @@ async fn every_role_sees_exactly_its_scope() {
             kind,
             name: code.into(),
             parent: parent.map(|p| UnitCode(p.into())),
+        };
+        hotline.organisation(&ctx("admin"), &command).await.unwrap();
+    }
+    for (worker, unit) in [("tj01-st01-w1", "tj01-st01"), ("tj02-st01-w1", "tj02-st01")] {
+        let command = OrganisationCommand::RegisterUser {
+            user_id: UserId(worker.into()),
+            name: worker.into(),
+            unit: UnitCode(unit.into()),
+            roles: vec![Role::FieldWorker],
+            phone: None,
         };
         hotline.organisation(&ctx("admin"), &command).await.unwrap();
     }
@@ -141,6 +151,32 @@ async fn every_role_sees_exactly_its_scope() {
         assert_eq!(calls, expected_calls, "{role} lists exactly its scope's calls");
         let other_tenant = run("{ calls(filter: {tenant: \"tj02\"}) { edges { node { id } } } }".into()).await;
         assert_eq!(other_tenant.errors.is_empty(), visible.len() == 4, "{role}: tj02's calls");
+        // KPIs of another subsidiary's station or worker are the group's only; a supervisor or
+        // subsidiary admin reads its own subsidiary's.
+        for (level, id) in
+            [("STATION", "tj02-st01"), ("WORKER", "tj02-st01-w1"), ("STATION", "tj01-st01"), ("WORKER", "tj01-st01-w1")]
+        {
+            let own = id.starts_with("tj01");
+            let scope = format!("{{level: {level}, id: \"{id}\"}}");
+            let kpis = run(format!(
+                "{{ kpis(scope: {scope}, from: \"2026-11-22T00:00:00Z\", to: \"2026-11-24T00:00:00Z\") {{ bucket }} }}"
+            ))
+            .await;
+            let expect_ok = visible.len() == 4 || (own && ["supervisor", "subsidiary_admin"].contains(&role));
+            assert_eq!(kpis.errors.is_empty(), expect_ok, "{role}: kpis of {id}: {:?}", kpis.errors);
+            if !expect_ok {
+                let code = kpis.errors[0].extensions.as_ref().and_then(|e| e.get("code")).map(|v| v.to_string());
+                assert_eq!(code.as_deref(), Some("\"FORBIDDEN\""), "{role}: kpis of {id}");
+            }
+            if !own && visible.len() != 4 {
+                let request =
+                    async_graphql::Request::new(format!("subscription {{ kpiBoard(scope: {scope}) {{ bucket }} }}"))
+                        .data(Ok::<Caller, hotline_graphql::auth::AuthError>(caller.clone()));
+                let first = futures_util::StreamExt::next(&mut schema.execute_stream(request)).await.unwrap();
+                let code = first.errors.first().and_then(|e| e.extensions.as_ref()).and_then(|e| e.get("code"));
+                assert_eq!(code.map(|v| v.to_string()).as_deref(), Some("\"FORBIDDEN\""), "{role}: kpiBoard of {id}");
+            }
+        }
         for (name, id) in &tickets {
             let one = run(format!("{{ ticket(id: \"{id}\") {{ number }} }}")).await;
             if visible.contains(name) {

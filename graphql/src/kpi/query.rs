@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::kpi::types::{BucketSize, KpiLevel, KpiScopeInput, TicketKpiBucket};
 use async_graphql::{Context, Object};
 use chrono::{DateTime, Utc};
+use hotline_domain::values::{UnitCode, UserId};
 use hotline_projections::kpi::{ticket_kpis, Bucket, KpiScope};
 
 /// Queries over ticket KPIs.
@@ -32,7 +33,9 @@ pub(crate) async fn kpis_for(
     let allowed = match (caller.scope(), &kpi_scope) {
         (Scope::Group, _) => true,
         (Scope::Tenant(t), KpiScope::Tenant(asked)) => &t == asked,
-        (Scope::Tenant(_), KpiScope::Station(_) | KpiScope::Worker(_)) => caller.may(Permission::Supervise),
+        (Scope::Tenant(_), KpiScope::Station(_) | KpiScope::Worker(_)) => {
+            caller.may(Permission::Supervise) && within_scope(api, caller, &kpi_scope).await?
+        }
         _ => false,
     };
     if !allowed {
@@ -45,6 +48,19 @@ pub(crate) async fn kpis_for(
     let now = api.hotline.clock().now();
     let kpis = ticket_kpis(api.runner.read_store().reader(), &kpi_scope, from, to, bucket, &now).await?;
     Ok(kpis.into_iter().map(TicketKpiBucket::from).collect())
+}
+
+/// Whether the station or worker asked for lies inside the caller's scope: the unit (or the
+/// worker's unit) must be known and in the caller's tenant or subtree, so one subsidiary never
+/// reads another's station or worker figures.
+async fn within_scope(api: &Api, caller: &Caller, scope: &KpiScope) -> std::result::Result<bool, ApiError> {
+    let org = api.hotline.organisation_state().await?;
+    let unit = match scope {
+        KpiScope::Station(station) => org.unit(&UnitCode(station.clone())),
+        KpiScope::Worker(worker) => org.users.get(&UserId(worker.clone())).and_then(|user| org.unit(&user.unit)),
+        KpiScope::Group | KpiScope::Tenant(_) => return Ok(false),
+    };
+    Ok(unit.is_some_and(|unit| unit.tenant.as_ref().is_some_and(|tenant| caller.sees(&tenant.0, Some(&unit.path.0)))))
 }
 
 #[Object]
