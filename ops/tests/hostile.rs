@@ -14,11 +14,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The shared server: its address, data directory, and a token of an agent of tj01.
+/// The shared server: its address, data directory, and tokens of agents of tj01 and tj02.
 struct Server {
     address: String,
     data_dir: PathBuf,
     token: String,
+    /// A token of an agent of tj02, another subsidiary.
+    other_token: String,
     _child: Child,
     _watchdog: Child,
 }
@@ -33,6 +35,10 @@ fn server() -> &'static Server {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let data_dir = dir.keep();
         let token = hotline(&data_dir, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
+        // A small demo history, so that the organisation (tj01, tj02, …) exists.
+        hotline(&data_dir, &["demo", "--events", "50"]);
+        let other_token =
+            hotline(&data_dir, &["token", "--user", "tj02-agent1", "--roles", "agent", "--tenant", "tj02"]);
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
@@ -61,7 +67,7 @@ fn server() -> &'static Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the watchdog");
-        let server = Server { address, data_dir, token, _child: child, _watchdog: watchdog };
+        let server = Server { address, data_dir, token, other_token, _child: child, _watchdog: watchdog };
         for _ in 0..200 {
             if TcpStream::connect(&server.address).is_ok() && get(&server.address, "/healthz").0 == 200 {
                 return server;
@@ -382,4 +388,35 @@ fn serve_refuses_a_key_file_others_may_read() {
         assert!(!status.success(), "{key}: {stderr}");
         assert!(stderr.contains(&format!("chmod 600 {}", path.display())), "{key}: {stderr}");
     }
+}
+
+#[test]
+fn another_subsidiarys_ticket_answers_like_an_unknown_one() {
+    let other = format!("Bearer {}", server().other_token);
+    let create =
+        "mutation { createTicket(input: {type: \"repair\", urgency: \"normal\", callerPhone: \"13812345678\", \
+                  address: \"幸福里3号楼\", description: \"暖气不热\"}) { ticket { id number } } }";
+    let created = query(Some(&other), create).json();
+    let ticket = &created["data"]["createTicket"]["ticket"];
+    let (id, number) =
+        (ticket["id"].as_str().unwrap_or_else(|| panic!("{created}")), ticket["number"].as_str().unwrap());
+    let unknown_id = "01900000-0000-7000-8000-000000000000";
+    let ask = |q: String| {
+        let answer = query(Some(&bearer()), &q);
+        let json = answer.json();
+        (answer.code(), json["errors"][0]["message"].as_str().unwrap_or_default().to_owned())
+    };
+    let by_id = ask(format!("{{ ticket(id: \"{id}\") {{ number }} }}"));
+    let unknown = ask(format!("{{ ticket(id: \"{unknown_id}\") {{ number }} }}"));
+    assert_eq!(by_id.0, "NOT_FOUND");
+    assert_eq!(by_id.0, unknown.0);
+    assert_eq!(by_id.1.replace(id, "X"), unknown.1.replace(unknown_id, "X"), "the same words");
+    let by_number = ask(format!("{{ ticket(number: \"{number}\") {{ id }} }}"));
+    let unknown_number = ask("{ ticket(number: \"NO-SUCH-1\") { id } }".into());
+    assert_eq!(by_number.0, "NOT_FOUND");
+    assert_eq!(by_number.0, unknown_number.0);
+    assert!(!by_number.1.contains(id), "the number does not give away the id: {}", by_number.1);
+    let close = |ticket: &str| ask(format!("mutation {{ closeTicket(ticketId: \"{ticket}\") {{ position }} }}"));
+    assert_eq!(close(id).0, "NOT_FOUND");
+    assert_eq!(close(unknown_id).0, "NOT_FOUND");
 }
