@@ -103,7 +103,9 @@ pub fn router(api: Api, keys: Keys, limits: Limits) -> Router {
         .with_state(AppState { schema, keys, limits })
 }
 
-fn authenticate(keys: &Keys, headers: &HeaderMap) -> Result<Caller, AuthError> {
+/// The caller a request's `Authorization: Bearer <token>` header names (the scheme in any case);
+/// also used by `hotline serve` for its operator routes.
+pub fn authenticate(keys: &Keys, headers: &HeaderMap) -> Result<Caller, AuthError> {
     let header = headers.get(axum::http::header::AUTHORIZATION).ok_or(AuthError::Missing)?;
     let value = header.to_str().map_err(|_| AuthError::Invalid("non-ASCII authorization header".into()))?;
     // The scheme is case-insensitive (RFC 7235).

@@ -5,15 +5,17 @@
 //! GraphQL API (`POST /graphql`, GraphiQL on `GET /graphql`, `/graphql/ws`) and `GET /healthz`:
 //! the log's backend and head, and each projection's checkpoint. With `--hep-listen` (or
 //! `--sip-listen`) it also runs the SIP adapter: mirrored signalling in, call and phone events out
-//! (`GET /telephony/rejected` shows the datagrams it could not read; `/metrics` counts them).
+//! (`GET /telephony/rejected` shows admins the datagrams it could not read; `/metrics` counts them).
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use hotline_commands::process::{ApprovalApplier, Follower, PhoneTimers, TicketTimers};
 use hotline_commands::seal::Sealer;
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
+use hotline_domain::organisation::Role;
 use hotline_domain::values::TenantId;
 use hotline_gateway_adapters::ingest::{Ingest, IngestStats};
 use hotline_gateway_adapters::listener::{Inspector, Listener, ListenerConfig};
@@ -33,6 +35,7 @@ struct AppState {
     runner: Arc<Runner>,
     backend: String,
     telephony: Option<(Inspector, Arc<IngestStats>)>,
+    keys: Keys,
 }
 
 /// The service's routes.
@@ -44,8 +47,20 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The datagrams the SIP adapter could not read (newest last), for an operator to inspect.
-async fn rejected(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
+/// The datagrams the SIP adapter could not read (newest last), for an operator to inspect: raw
+/// SIP with callers' numbers, so for group and subsidiary admins only (401 without a valid token,
+/// 403 for other roles). Both roles see numbers unmasked, so nothing is masked.
+async fn rejected(State(state): State<AppState>, headers: HeaderMap) -> (axum::http::StatusCode, Json<Value>) {
+    let caller = match hotline_graphql::authenticate(&state.keys, &headers) {
+        Ok(caller) => caller,
+        Err(error) => {
+            return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({ "error": error.to_string() })));
+        }
+    };
+    if !caller.roles.iter().any(|role| matches!(role, Role::GroupAdmin | Role::SubsidiaryAdmin)) {
+        let refusal = json!({ "error": "rejected datagrams are for group and subsidiary admins" });
+        return (axum::http::StatusCode::FORBIDDEN, Json(refusal));
+    }
     let Some((inspector, _)) = &state.telephony else {
         return (axum::http::StatusCode::NOT_FOUND, Json(json!({ "error": "the SIP adapter is not running" })));
     };
@@ -231,8 +246,8 @@ pub async fn serve(
     };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");
-    let api = hotline_graphql::router(Api { hotline, runner: Arc::clone(&runner) }, keys, limits);
-    let app = router(AppState { store, runner, backend, telephony }).merge(api);
+    let api = hotline_graphql::router(Api { hotline, runner: Arc::clone(&runner) }, keys.clone(), limits);
+    let app = router(AppState { store, runner, backend, telephony, keys }).merge(api);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     for task in background {
         task.abort();

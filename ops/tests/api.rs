@@ -551,6 +551,7 @@ async fn serve_ingests_hep3_and_keeps_what_it_cannot_read() {
     let dir = tempfile::tempdir().unwrap();
     let hep_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let hep = format!("127.0.0.1:{hep_port}");
+    let admin = hotline(dir.path(), &["token", "--user", "admin1", "--roles", "group_admin"]);
     let server = serve_with(dir.path(), &[("HOTLINE_HEP_LISTEN", &hep), ("HOTLINE_TELEPHONY_TENANT", "tj01")]).await;
     let base = server.url.trim_end_matches("/graphql").to_owned();
     let invite = "INVITE sip:96069@10.0.0.1 SIP/2.0\r\n\
@@ -587,7 +588,11 @@ async fn serve_ingests_hep3_and_keeps_what_it_cannot_read() {
         }
     }
     assert_eq!(offered, 1, "the INVITE became one CallOffered");
-    let rejected: Value = reqwest::get(format!("{base}/telephony/rejected")).await.unwrap().json().await.unwrap();
+    // Raw SIP with callers' numbers: admins only.
+    let url = format!("{base}/telephony/rejected");
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 401);
+    let rejected: Value =
+        reqwest::Client::new().get(&url).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
     let kept = rejected["rejected"].as_array().unwrap();
     assert_eq!(kept.len(), 1, "{rejected}");
     assert_eq!(kept[0]["text"], "definitely not HEP");

@@ -21,6 +21,8 @@ struct Server {
     token: String,
     /// A token of an agent of tj02, another subsidiary.
     other_token: String,
+    /// A token of a group admin.
+    admin_token: String,
     _child: Child,
     _watchdog: Child,
 }
@@ -39,6 +41,7 @@ fn server() -> &'static Server {
         hotline(&data_dir, &["demo", "--events", "50"]);
         let other_token =
             hotline(&data_dir, &["token", "--user", "tj02-agent1", "--roles", "agent", "--tenant", "tj02"]);
+        let admin_token = hotline(&data_dir, &["token", "--user", "admin1", "--roles", "group_admin"]);
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
@@ -67,7 +70,7 @@ fn server() -> &'static Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the watchdog");
-        let server = Server { address, data_dir, token, other_token, _child: child, _watchdog: watchdog };
+        let server = Server { address, data_dir, token, other_token, admin_token, _child: child, _watchdog: watchdog };
         for _ in 0..200 {
             if TcpStream::connect(&server.address).is_ok() && get(&server.address, "/healthz").0 == 200 {
                 return server;
@@ -419,4 +422,23 @@ fn another_subsidiarys_ticket_answers_like_an_unknown_one() {
     let close = |ticket: &str| ask(format!("mutation {{ closeTicket(ticketId: \"{ticket}\") {{ position }} }}"));
     assert_eq!(close(id).0, "NOT_FOUND");
     assert_eq!(close(unknown_id).0, "NOT_FOUND");
+}
+
+/// `GET` with an `Authorization` header line, if any.
+fn get_as(path: &str, authorization: Option<&str>) -> u16 {
+    let header = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: hotline\r\nConnection: close\r\n{header}\r\n");
+    send(&server().address, head, vec![]).status
+}
+
+#[test]
+fn rejected_datagrams_are_for_admins_only_and_health_stays_open() {
+    assert_eq!(get_as("/telephony/rejected", None), 401, "no token");
+    assert_eq!(get_as("/telephony/rejected", Some("Bearer not.a.token")), 401, "a forged token");
+    assert_eq!(get_as("/telephony/rejected", Some(&bearer())), 403, "an agent");
+    // Past the gate: this server runs no SIP adapter, so there is nothing to show.
+    let admin = format!("Bearer {}", server().admin_token);
+    assert_eq!(get_as("/telephony/rejected", Some(&admin)), 404, "a group admin");
+    assert_eq!(get_as("/healthz", None), 200);
+    assert_eq!(get_as("/metrics", None), 200);
 }
