@@ -48,8 +48,9 @@ fn router(state: AppState) -> Router {
 }
 
 /// The datagrams the SIP adapter could not read (newest last), for an operator to inspect: raw
-/// SIP with callers' numbers, so for group and subsidiary admins only (401 without a valid token,
-/// 403 for other roles). Both roles see numbers unmasked, so nothing is masked.
+/// SIP with callers' numbers, so for group admins only (401 without a valid token, 403 for other
+/// roles). A datagram that could not be read names no tenant, so a subsidiary admin cannot be
+/// shown only their own subsidiary's: they are refused like any other role.
 async fn rejected(State(state): State<AppState>, headers: HeaderMap) -> (axum::http::StatusCode, Json<Value>) {
     let caller = match hotline_graphql::authenticate(&state.keys, &headers) {
         Ok(caller) => caller,
@@ -57,8 +58,8 @@ async fn rejected(State(state): State<AppState>, headers: HeaderMap) -> (axum::h
             return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({ "error": error.to_string() })));
         }
     };
-    if !caller.roles.iter().any(|role| matches!(role, Role::GroupAdmin | Role::SubsidiaryAdmin)) {
-        let refusal = json!({ "error": "rejected datagrams are for group and subsidiary admins" });
+    if !caller.roles.iter().any(|role| matches!(role, Role::GroupAdmin)) {
+        let refusal = json!({ "error": "rejected datagrams are for group admins" });
         return (axum::http::StatusCode::FORBIDDEN, Json(refusal));
     }
     let Some((inspector, _)) = &state.telephony else {

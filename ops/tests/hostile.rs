@@ -23,6 +23,8 @@ struct Server {
     other_token: String,
     /// A token of a group admin.
     admin_token: String,
+    /// A subsidiary admin of tj01.
+    subsidiary_admin_token: String,
     _child: Child,
     _watchdog: Child,
 }
@@ -42,6 +44,8 @@ fn server() -> &'static Server {
         let other_token =
             hotline(&data_dir, &["token", "--user", "tj02-agent1", "--roles", "agent", "--tenant", "tj02"]);
         let admin_token = hotline(&data_dir, &["token", "--user", "admin1", "--roles", "group_admin"]);
+        let subsidiary_admin_token =
+            hotline(&data_dir, &["token", "--user", "tj01-admin", "--roles", "subsidiary_admin", "--tenant", "tj01"]);
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
@@ -70,7 +74,16 @@ fn server() -> &'static Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the watchdog");
-        let server = Server { address, data_dir, token, other_token, admin_token, _child: child, _watchdog: watchdog };
+        let server = Server {
+            address,
+            data_dir,
+            token,
+            other_token,
+            admin_token,
+            subsidiary_admin_token,
+            _child: child,
+            _watchdog: watchdog,
+        };
         for _ in 0..200 {
             if TcpStream::connect(&server.address).is_ok() && get(&server.address, "/healthz").0 == 200 {
                 return server;
@@ -432,10 +445,13 @@ fn get_as(path: &str, authorization: Option<&str>) -> u16 {
 }
 
 #[test]
-fn rejected_datagrams_are_for_admins_only_and_health_stays_open() {
+fn rejected_datagrams_are_for_group_admins_only_and_health_stays_open() {
     assert_eq!(get_as("/telephony/rejected", None), 401, "no token");
     assert_eq!(get_as("/telephony/rejected", Some("Bearer not.a.token")), 401, "a forged token");
     assert_eq!(get_as("/telephony/rejected", Some(&bearer())), 403, "an agent");
+    // Unreadable datagrams name no tenant: a subsidiary admin would see other subsidiaries' callers.
+    let subsidiary_admin = format!("Bearer {}", server().subsidiary_admin_token);
+    assert_eq!(get_as("/telephony/rejected", Some(&subsidiary_admin)), 403, "a subsidiary admin");
     // Past the gate: this server runs no SIP adapter, so there is nothing to show.
     let admin = format!("Bearer {}", server().admin_token);
     assert_eq!(get_as("/telephony/rejected", Some(&admin)), 404, "a group admin");

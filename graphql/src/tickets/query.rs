@@ -66,9 +66,8 @@ pub(crate) async fn visible_ticket(ctx: &Context<'_>, ticket_id: &str) -> std::r
 
 #[Object]
 impl TicketQuery {
-    // Outside the caller's scope it answers NOT_FOUND, like an unknown ticket (issue 12); the
-    // description below is left as the reviewed SDL snapshot has it.
-    /// One ticket, by id or by number. FORBIDDEN outside the caller's scope.
+    /// One ticket, by id or by number. Outside the caller's scope it answers NOT_FOUND, exactly
+    /// as an unknown ticket does, so nobody learns which tickets exist.
     async fn ticket(
         &self,
         ctx: &Context<'_>,
