@@ -22,7 +22,6 @@ use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
 use hotline_domain::codec::EncodedEvent;
 use hotline_domain::export::{ExportAction, ExportScope};
 use hotline_domain::numbering::NumberingEvent;
-use hotline_domain::organisation::{OrganisationCommand, UnitKind};
 use hotline_domain::values::{ApprovalId, TicketId, UnitCode};
 use hotline_domain::EventCodec;
 use serde_json::json;
@@ -63,20 +62,7 @@ async fn append_stored(
 async fn legacy_ticket(t: &TestStore) -> (Hotline, TicketId) {
     t.clock.set(t0());
     let hotline = Hotline::new(Arc::clone(&t.store), t.clock.clone(), "hq");
-    for (code, kind, parent) in [
-        ("hq", UnitKind::Group, None),
-        ("north", UnitKind::Division, Some("hq")),
-        ("tj01", UnitKind::Subsidiary, Some("north")),
-        ("st01", UnitKind::Station, Some("tj01")),
-    ] {
-        let command = OrganisationCommand::CreateUnit {
-            code: UnitCode(code.into()),
-            kind,
-            name: code.into(),
-            parent: parent.map(|p| UnitCode(p.into())),
-        };
-        hotline.organisation(&CommandContext::new("admin", "test", t0()), &command).await.unwrap();
-    }
+    support::small_organisation(&hotline, t0()).await;
     let ticket_id = TicketId(Uuid::now_v7());
     let allocated = NumberingEvent::Allocated { ticket_id }.encode();
     let numbering = StreamId::new("ticketno", "tj01-2026");

@@ -9,7 +9,6 @@ use hotline_commands::process::{ApprovalApplier, Follower, PhoneTimers, TicketTi
 use hotline_commands::store::StreamId;
 use hotline_commands::Hotline;
 use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
-use hotline_domain::organisation::{OrganisationCommand, UnitKind};
 use hotline_domain::ticket::{NewTicket, Source, TicketAction, TicketType, Urgency};
 use hotline_domain::values::{ApprovalId, GeoPoint, TenantId, TicketId, UnitCode, UserId};
 use std::sync::Arc;
@@ -23,20 +22,7 @@ fn t0() -> DateTime<Utc> {
 async fn setup(t: &TestStore) -> (Hotline, TicketId) {
     t.clock.set(t0());
     let hotline = Hotline::new(Arc::clone(&t.store), t.clock.clone(), "hq");
-    for (code, kind, parent) in [
-        ("hq", UnitKind::Group, None),
-        ("north", UnitKind::Division, Some("hq")),
-        ("tj01", UnitKind::Subsidiary, Some("north")),
-        ("st01", UnitKind::Station, Some("tj01")),
-    ] {
-        let command = OrganisationCommand::CreateUnit {
-            code: UnitCode(code.into()),
-            kind,
-            name: code.into(),
-            parent: parent.map(|p| UnitCode(p.into())),
-        };
-        hotline.organisation(&CommandContext::new("admin", "test", t0()), &command).await.unwrap();
-    }
+    support::small_organisation(&hotline, t0()).await;
     let ticket_id = TicketId(Uuid::now_v7());
     let new = NewTicket {
         ticket_id,

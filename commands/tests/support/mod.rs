@@ -3,11 +3,15 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use hotline_commands::clock::{Clock, ManualClock};
+use hotline_commands::handler::CommandContext;
 use hotline_commands::store::postgres::PostgresEventStore;
 use hotline_commands::store::sqlite::{connect_raw, SqliteEventStore};
 use hotline_commands::store::EventStore;
+use hotline_commands::Hotline;
+use hotline_domain::organisation::{OrganisationCommand, UnitKind};
+use hotline_domain::values::UnitCode;
 use sqlx::{Connection, Executor, PgConnection};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -192,5 +196,24 @@ impl RawConnection {
             RawConnection::Sqlite(conn) => sqlx::query_scalar(sql).fetch_one(conn).await.expect(sql),
             RawConnection::Postgres(conn) => sqlx::query_scalar(sql).fetch_one(conn).await.expect(sql),
         }
+    }
+}
+
+/// The smallest organisation a ticket needs: group `hq` → division `north` → subsidiary `tj01` →
+/// station `st01`, each named by its code, created by `admin` at `at`.
+pub async fn small_organisation(hotline: &Hotline, at: DateTime<Utc>) {
+    for (code, kind, parent) in [
+        ("hq", UnitKind::Group, None),
+        ("north", UnitKind::Division, Some("hq")),
+        ("tj01", UnitKind::Subsidiary, Some("north")),
+        ("st01", UnitKind::Station, Some("tj01")),
+    ] {
+        let command = OrganisationCommand::CreateUnit {
+            code: UnitCode(code.into()),
+            kind,
+            name: code.into(),
+            parent: parent.map(|p| UnitCode(p.into())),
+        };
+        hotline.organisation(&CommandContext::new("admin", "test", at), &command).await.expect("create unit");
     }
 }
