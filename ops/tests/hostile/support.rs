@@ -1,0 +1,215 @@
+//! The shared server of the hostile suite and the raw HTTP a test sends to it.
+
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The shared server: its address, data directory, and tokens of agents of tj01 and tj02.
+pub(crate) struct Server {
+    pub(crate) address: String,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) token: String,
+    /// A token of an agent of tj02, another subsidiary.
+    pub(crate) other_token: String,
+    /// A token of a group admin.
+    pub(crate) admin_token: String,
+    /// A subsidiary admin of tj01.
+    pub(crate) subsidiary_admin_token: String,
+    _child: Child,
+    _watchdog: Child,
+}
+
+/// Starts the shared server on first use: one per test process (all tests under `cargo test`;
+/// each test under nextest, which runs tests in processes of their own). Statics are never
+/// dropped, so a watchdog shell kills the server and removes its data directory once this test
+/// process has exited.
+pub(crate) fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary data directory");
+        let data_dir = dir.keep();
+        let token = hotline(&data_dir, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
+        // A small demo history, so that the organisation (tj01, tj02, …) exists.
+        hotline(&data_dir, &["demo", "--events", "50"]);
+        let other_token =
+            hotline(&data_dir, &["token", "--user", "tj02-agent1", "--roles", "agent", "--tenant", "tj02"]);
+        let admin_token = hotline(&data_dir, &["token", "--user", "admin1", "--roles", "group_admin"]);
+        let subsidiary_admin_token =
+            hotline(&data_dir, &["token", "--user", "tj01-admin", "--roles", "subsidiary_admin", "--tenant", "tj01"]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["serve", "--listen", &address])
+            .env_remove("HOTLINE_DATABASE_URL")
+            .env("HOTLINE_LOG", "warn")
+            // The server outlives this test process until the watchdog stops it: it must not hold
+            // the test's output pipes (the runner would wait for them), so it logs to a file.
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(data_dir.join("serve.log")).expect("serve log file"))
+            .spawn()
+            .expect("start serve");
+        let watchdog = format!(
+            "while kill -0 {test} 2>/dev/null; do sleep 1; done; kill {server} 2>/dev/null; sleep 2; rm -rf '{dir}'",
+            test = std::process::id(),
+            server = child.id(),
+            dir = data_dir.display(),
+        );
+        let watchdog = Command::new("sh")
+            .args(["-c", &watchdog])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the watchdog");
+        let server = Server {
+            address,
+            data_dir,
+            token,
+            other_token,
+            admin_token,
+            subsidiary_admin_token,
+            _child: child,
+            _watchdog: watchdog,
+        };
+        for _ in 0..200 {
+            if TcpStream::connect(&server.address).is_ok() && get(&server.address, "/healthz").0 == 200 {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(server.data_dir.join("serve.log")).unwrap_or_default();
+        panic!("serve did not come up on {}: {log}", server.address);
+    })
+}
+
+/// Runs `hotline` on this data directory in embedded mode, expecting success.
+pub(crate) fn hotline(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("HOTLINE_DATABASE_URL")
+        .env("HOTLINE_LOG", "warn")
+        .output()
+        .expect("run hotline");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// An HTTP answer: status, headers (lowercase names) and body.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: String,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON, failing the test with the body when it is not.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("status {}: not JSON: {}", self.status, String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The first error's `extensions.code`.
+    pub(crate) fn code(&self) -> String {
+        let body = self.json();
+        body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}")).to_owned()
+    }
+}
+
+/// Sends a request head and then `body`, writing the body on its own thread so that a server
+/// that answers before reading it all is heard; reads the answer up to its `Content-Length`.
+pub(crate) fn send(address: &str, head: String, body: Vec<u8>) -> Answer {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(head.as_bytes()).expect("send the head");
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        // The server may refuse and close before the whole body is sent.
+        let _ = writer.write_all(&body);
+    });
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    let answer = loop {
+        if let Some(answer) = parse(&received) {
+            break answer;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => {
+                panic!("the server closed the connection without an answer: {:?}", String::from_utf8_lossy(&received))
+            }
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(error) => panic!("no answer: {error}; received {:?}", String::from_utf8_lossy(&received)),
+        }
+    };
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    answer
+}
+
+/// A complete answer in `received`, if there is one yet.
+pub(crate) fn parse(received: &[u8]) -> Option<Answer> {
+    let end = received.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let headers = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+    let status = headers.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = headers
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map(|value| value.trim().parse().expect("content-length"))
+        .unwrap_or(0);
+    let body = received.get(end + 4..end + 4 + length)?.to_vec();
+    Some(Answer { status, headers, body })
+}
+
+pub(crate) fn get(address: &str, path: &str) -> (u16, Vec<u8>) {
+    let answer = send(address, format!("GET {path} HTTP/1.1\r\nHost: hotline\r\nConnection: close\r\n\r\n"), vec![]);
+    (answer.status, answer.body)
+}
+
+/// `POST /graphql` with these extra header lines and this body, its length declared.
+pub(crate) fn post(headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Answer {
+    let body = body.into();
+    let mut head =
+        format!("POST /graphql HTTP/1.1\r\nHost: hotline\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    send(&server().address, head, body)
+}
+
+pub(crate) const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+pub(crate) fn bearer() -> String {
+    format!("Bearer {}", server().token)
+}
+
+/// A query as JSON, posted with the shared agent's token.
+pub(crate) fn query(authorization: Option<&str>, query: &str) -> Answer {
+    let body = serde_json::to_vec(&json!({ "query": query })).unwrap();
+    match authorization {
+        Some(authorization) => post(&[JSON, ("Authorization", authorization)], body),
+        None => post(&[JSON], body),
+    }
+}
+
+/// The server still answers a normal query: whatever the test sent did not stop it.
+pub(crate) fn assert_still_serving() {
+    let answer = query(Some(&bearer()), "{ me { user } }");
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(answer.json()["data"]["me"]["user"], "tj01-agent1");
+}
+
+/// `GET` with an `Authorization` header line, if any.
+pub(crate) fn get_as(path: &str, authorization: Option<&str>) -> u16 {
+    let header = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: hotline\r\nConnection: close\r\n{header}\r\n");
+    send(&server().address, head, vec![]).status
+}
