@@ -110,18 +110,50 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# --- The hostile suite's server ----------------------------------------------------------------
+# One `hotline serve` (embedded SQLite) that every test of ops/tests/hostile attacks; once they all
+# have, `hotline verify` must still find its log intact. Limits that tests set low get servers
+# of their own; this one's request rates are off, since the whole suite is one user.
+cargo build --locked -p hotline-ops --bin hotline
+hostile_dir=$(mktemp -d /tmp/hotline-hostile.XXXXXX)
+hostile_port=$(free_port 18400)
+hotline_bin="${CARGO_TARGET_DIR:-target}/debug/hotline"
+HOTLINE_LOG=warn "$hotline_bin" --data-dir "$hostile_dir" token --user setup --roles agent --tenant tj01 >/dev/null
+HOTLINE_LOG=warn "$hotline_bin" --data-dir "$hostile_dir" demo --events 50 >/dev/null
+env -u HOTLINE_DATABASE_URL HOTLINE_LOG=warn "$hotline_bin" --data-dir "$hostile_dir" serve \
+    --listen "127.0.0.1:$hostile_port" --rate-per-user 0 --rate-per-address 0 2>"$hostile_dir/serve.log" &
+hostile_pid=$!
+cleanup+=("kill $hostile_pid 2>/dev/null; rm -rf $hostile_dir")
+export HOTLINE_HOSTILE_SERVER="127.0.0.1:$hostile_port" HOTLINE_HOSTILE_DATA_DIR="$hostile_dir"
+log "hostile suite's server: $HOTLINE_HOSTILE_SERVER ($hostile_dir)"
+
+# Stops the hostile suite's server and verifies the log its attackers left.
+verify_hostile_log() {
+    kill "$hostile_pid" 2>/dev/null && wait "$hostile_pid" 2>/dev/null || true
+    log "hotline verify, after the hostile suite"
+    if ! env -u HOTLINE_DATABASE_URL HOTLINE_LOG=warn "$hotline_bin" --data-dir "$hostile_dir" verify; then
+        log "hotline verify failed on the hostile suite's log; its server's log:"
+        tail -n 50 "$hostile_dir/serve.log" >&2
+        return 1
+    fi
+}
 if cargo nextest --version >/dev/null 2>&1; then
     # Doc tests first, so that the run closes with nextest's summary of every test.
     log "doc tests"
     cargo test --workspace --locked --doc
     log "cargo nextest run"
-    cargo nextest run --workspace --locked --no-fail-fast "$@"
+    status=0
+    cargo nextest run --workspace --locked --no-fail-fast "$@" || status=$?
+    verify_hostile_log || status=1
+    exit "$status"
 else
     log "cargo test (install cargo-nextest for a faster run)"
     results=$(mktemp)
     cleanup+=("rm -f $results")
     status=0
     cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$results" || status=$?
+    verify_hostile_log || status=1
     # Close with the totals of every test binary, not the last crate's doc tests.
     awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$results"
     exit "$status"

@@ -1,5 +1,7 @@
 //! Reads that are themselves facts: who looked at a ticket's full history or at unmasked phone
-//! numbers (of tickets or of calls), and when. Stream `audit-<yyyymmdd>` (UTC day), appended with no version check: there
+//! numbers (of tickets or of calls), or at the SIP adapter's rejected datagrams, and when. Since
+//! issue 12 one request is one `SensitiveRead` listing all it was shown; the three older kinds,
+//! one per field, stay readable in old logs. Stream `audit-<yyyymmdd>` (UTC day), appended with no version check: there
 //! is nothing to decide, only to record.
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
@@ -37,6 +39,27 @@ pub enum AuditEvent {
         calls: Vec<String>,
         /// The user id of whoever read it (from their token).
         reader: String,
+    },
+    /// Everything audited that one request showed a user.
+    #[serde(rename = "SensitiveRead")]
+    SensitiveRead {
+        /// The user id of whoever read it (from their token).
+        reader: String,
+        /// The GraphQL operation's name, if it had one (`GET /telephony/rejected` for that route).
+        #[serde(default)]
+        operation: Option<String>,
+        /// Tickets whose full history, or state at an instant, was read.
+        #[serde(default)]
+        ticket_histories: Vec<TicketId>,
+        /// Tickets whose caller's number was shown unmasked.
+        #[serde(default)]
+        unmasked_tickets: Vec<TicketId>,
+        /// Calls (their keys) whose caller's number was shown unmasked.
+        #[serde(default)]
+        unmasked_calls: Vec<String>,
+        /// How many datagrams the SIP adapter rejected were shown (numbers masked).
+        #[serde(default)]
+        rejected_datagrams: u32,
     },
 }
 

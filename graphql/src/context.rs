@@ -45,16 +45,24 @@ pub(crate) fn caller<'a>(ctx: &Context<'a>) -> std::result::Result<&'a Caller, A
 }
 
 /// Waits until the read models have reached `position` (read-your-writes), at most
-/// [`READ_YOUR_WRITES_WAIT`].
+/// [`READ_YOUR_WRITES_WAIT`]. Only an authenticated caller waits, and only for a position the log
+/// has reached: a position beyond the log's head is INVALID_INPUT at once, since nothing the
+/// caller did can have been given it.
 pub(crate) async fn reach(ctx: &Context<'_>, position: Option<u64>) -> std::result::Result<(), ApiError> {
-    match position {
-        Some(position) => api(ctx)
-            .runner
-            .wait_for(position, READ_YOUR_WRITES_WAIT)
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string())),
-        None => Ok(()),
+    let Some(position) = position else { return Ok(()) };
+    caller(ctx)?;
+    let runner = &api(ctx).runner;
+    if runner.wait_for(position, Duration::ZERO).await.is_ok() {
+        return Ok(());
     }
+    let head = api(ctx).hotline.store().head().await.map_err(|error| {
+        tracing::error!(%error, "the log's head could not be read");
+        ApiError::Unavailable("the log is unavailable; retry later".into())
+    })?;
+    if position > head {
+        return Err(ApiError::InvalidInput(format!("afterPosition {position} is beyond the log's head ({head})")));
+    }
+    runner.wait_for(position, READ_YOUR_WRITES_WAIT).await.map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 /// The zh-CN label of a code, or the code itself when the dictionary has none.

@@ -23,12 +23,15 @@
 //!   - [`sync`]: `syncBatch`, the offline mobile app's commands.
 //!   - [`telephony`]: calls, the agent board, call KPIs, a queue at an instant, the agent's screen
 //!     pop (弹屏), agents' sign-in and status, admins' telephony configuration.
+//! - `audit`: one audit event per request, listing every audited read it was shown.
 //! - `context`: what every resolver shares (the caller, read-your-writes, a command's context,
 //!   labels, masked numbers, code enums, UUIDs).
 //! - [`auth`]: bearer JWT (HS256 or RS256) → [`auth::Caller`]: scope, masking, permissions.
 //! - [`error`]: typed errors with `extensions.code`.
-//! - [`limits`]: what a request may be (body size, media type, nesting) before the engine sees
-//!   it, and the GraphQL-shaped refusal of anything else.
+//! - [`limits`]: what a request may be (body size, media type, nesting, time to arrive) before
+//!   the engine sees it, and the GraphQL-shaped refusal of anything else.
+//! - `guard`: what a document may cost (size, tokens, fields with fragments expanded, aliases)
+//!   and how long an operation may run, for HTTP and WebSocket alike.
 //!
 //! Features depend one way: `approvals` and `sync` use `tickets`; `telephony` uses `tickets`,
 //! `customers` and `kpi`; nothing uses `telephony`. Inside a feature, `types` uses no sibling.
@@ -45,11 +48,13 @@
 //! frontend.
 
 pub mod approvals;
+mod audit;
 pub mod auth;
 mod context;
 pub mod customers;
 pub mod directory;
 pub mod error;
+mod guard;
 pub mod kpi;
 pub mod limits;
 pub mod schema;
@@ -76,13 +81,23 @@ pub type HotlineSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 pub const MAX_DEPTH: usize = 10;
 /// Most complex query accepted: a page of 200 tickets with every field is about 5,400.
 pub const MAX_COMPLEXITY: usize = 10_000;
+/// Most directives on one field, fragment or operation.
+pub const MAX_DIRECTIVES: usize = 8;
 
-/// Builds the schema with its limits.
+/// Builds the schema with the default [`Limits`].
 pub fn build_schema(api: Api) -> HotlineSchema {
+    build_schema_with(api, Limits::default())
+}
+
+/// Builds the schema with these limits on what a document may cost and how long it may run.
+pub fn build_schema_with(api: Api, limits: Limits) -> HotlineSchema {
     Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .data(api)
+        .extension(guard::Guard(limits))
+        .extension(audit::Audit)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
+        .limit_directives(MAX_DIRECTIVES)
         .finish()
 }
 
@@ -96,7 +111,7 @@ struct AppState {
 /// The API's routes: `POST /graphql`, `GET /graphql` (GraphiQL), `/graphql/ws`, each request
 /// within `limits`.
 pub fn router(api: Api, keys: Keys, limits: Limits) -> Router {
-    let schema = build_schema(api);
+    let schema = build_schema_with(api, limits);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
@@ -143,15 +158,22 @@ async fn read_request(
         Some(length) if length > limit as u64 => return Err(refuse()),
         _ => {}
     }
-    let mut bytes = Vec::new();
-    let mut chunks = body.into_data_stream();
-    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
-        let chunk = chunk.map_err(|_| Refusal::Unreadable)?;
-        if bytes.len() + chunk.len() > limit {
-            return Err(refuse());
+    let read = async {
+        let mut bytes = Vec::new();
+        let mut chunks = body.into_data_stream();
+        while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+            let chunk = chunk.map_err(|_| Refusal::Unreadable)?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(refuse());
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        bytes.extend_from_slice(&chunk);
-    }
+        Ok(bytes)
+    };
+    // A body sent a byte at a time holds a connection and a task: it has as long as the head had.
+    let bytes = tokio::time::timeout(limits.read_timeout, read)
+        .await
+        .map_err(|_| Refusal::Slow { seconds: limits.read_timeout.as_secs() })??;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Refusal::Malformed("the body is empty".into()));
     }

@@ -1,5 +1,7 @@
 //! What a `POST /graphql` may be before the engine sees it: the body's size, its media type, its
-//! nesting, and the GraphQL-shaped refusal ([`Refusal`]) of anything else.
+//! nesting, how long it may take to arrive, and the GraphQL-shaped refusal ([`Refusal`]) of
+//! anything else. [`Limits`] also holds what a document may cost and how long it may run, which
+//! `crate::guard` enforces for HTTP and WebSocket alike.
 //!
 //! Every check here is a flat loop over bytes: nothing recurses on what a caller sent until the
 //! nesting is known to be shallow, so a deep document is refused instead of overflowing the stack.
@@ -7,6 +9,7 @@
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use std::time::Duration;
 
 /// Limits of one HTTP request to the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +22,19 @@ pub struct Limits {
     /// Deepest nesting of brackets, braces and parentheses outside string literals and comments,
     /// in the JSON body and in the GraphQL document.
     pub max_nesting: usize,
+    /// Longest GraphQL document (the `query` text), in bytes.
+    pub max_document_bytes: usize,
+    /// Most lexical tokens in a document.
+    pub max_tokens: usize,
+    /// Most fields a document selects, `__typename` included and each fragment counted as often
+    /// as it is spread.
+    pub max_fields: usize,
+    /// Most aliased fields in a document, counted the same way.
+    pub max_aliases: usize,
+    /// Longest a query or mutation runs before it is cancelled (`TIMEOUT`).
+    pub request_timeout: Duration,
+    /// Longest a caller may take to send a request's head, and then its body (408).
+    pub read_timeout: Duration,
 }
 
 /// 1 MiB: a page of offline commands from the field app is well under it.
@@ -27,6 +43,20 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_ANONYMOUS_BODY_BYTES: usize = 64 * 1024;
 /// 64 levels: the deepest real query (depth limit 10, nested input objects) needs about 20.
 pub const DEFAULT_MAX_NESTING: usize = 64;
+/// 64 KiB: the largest real document (the schema's every ticket field, twice) is under 4 KiB.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+/// 10,000 tokens.
+pub const DEFAULT_MAX_TOKENS: usize = 10_000;
+/// 2,000 fields: a ticket page with every field is about 60.
+pub const DEFAULT_MAX_FIELDS: usize = 2_000;
+/// 100 aliases: a wallboard asking for every KPI of every station of a subsidiary under its own
+/// name uses about 40.
+pub const DEFAULT_MAX_ALIASES: usize = 100;
+/// 30 s: a month's KPIs over PostgreSQL take well under a second.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// 10 s, for the head and again for the body: a field app on a poor mobile link sends a 1 MiB
+/// sync batch in that time.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -34,6 +64,12 @@ impl Default for Limits {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_anonymous_body_bytes: DEFAULT_MAX_ANONYMOUS_BODY_BYTES,
             max_nesting: DEFAULT_MAX_NESTING,
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+            max_tokens: DEFAULT_MAX_TOKENS,
+            max_fields: DEFAULT_MAX_FIELDS,
+            max_aliases: DEFAULT_MAX_ALIASES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 }
@@ -68,6 +104,12 @@ pub enum Refusal {
     /// The body could not be read (400).
     #[error("the request body could not be read")]
     Unreadable,
+    /// The body did not arrive within the read time limit (408).
+    #[error("the request body did not arrive within {seconds} s")]
+    Slow {
+        /// The limit that applied.
+        seconds: u64,
+    },
 }
 
 impl Refusal {
@@ -76,6 +118,7 @@ impl Refusal {
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::LargeAnonymous { .. } => StatusCode::UNAUTHORIZED,
             Refusal::MediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::Slow { .. } => StatusCode::REQUEST_TIMEOUT,
             Refusal::Malformed(_) | Refusal::TooDeep { .. } | Refusal::Unreadable => StatusCode::BAD_REQUEST,
         }
     }
@@ -83,6 +126,7 @@ impl Refusal {
     fn code(&self) -> &'static str {
         match self {
             Refusal::LargeAnonymous { .. } => "UNAUTHENTICATED",
+            Refusal::Slow { .. } => "TIMEOUT",
             _ => "INVALID_INPUT",
         }
     }

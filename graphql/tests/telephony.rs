@@ -174,7 +174,7 @@ async fn calls_are_scoped_paged_and_masked_by_role() {
                  waitSeconds talkSeconds withinServiceLevel agent } } } }";
     let audits = |log: Arc<dyn EventStore>| async move {
         let events = log.read_all(0, u32::MAX).await.unwrap();
-        events.into_iter().filter(|e| e.event_type == "UnmaskedCallersRead").map(|e| e.payload).collect::<Vec<_>>()
+        events.into_iter().filter(|e| e.event_type == "SensitiveRead").map(|e| e.payload).collect::<Vec<_>>()
     };
     let agent = data(run(&w.schema, &agent_a1(), query).await);
     assert!(audits(w.log.clone()).await.is_empty(), "masked numbers are not an audited read");
@@ -190,7 +190,10 @@ async fn calls_are_scoped_paged_and_masked_by_role() {
     assert_eq!(shown["calls"]["edges"][0]["node"]["callerNumber"], "13800000001", "in full for supervisors");
     let recorded = audits(w.log.clone()).await;
     assert_eq!(recorded.len(), 1, "reading unmasked numbers is recorded");
-    assert_eq!((recorded[0]["reader"].as_str(), recorded[0]["calls"].as_array().map(Vec::len)), (Some("s1"), Some(3)));
+    assert_eq!(
+        (recorded[0]["reader"].as_str(), recorded[0]["unmasked_calls"].as_array().map(Vec::len)),
+        (Some("s1"), Some(3))
+    );
     let group = data(run(&w.schema, &caller("g1", "group_admin", None, "/hq"), query).await);
     assert_eq!(group["calls"]["edges"].as_array().unwrap().len(), 4);
     let only_tj02 = data(

@@ -2,7 +2,8 @@
 //!
 //! - [`config`]: where the log lives (embedded SQLite under `./hotline-data/` by default, or
 //!   PostgreSQL with `HOTLINE_DATABASE_URL`).
-//! - [`serve`]: the HTTP service.
+//! - [`serve`]: the HTTP service; [`http`], its accept loop and request rates; [`limits`], the
+//!   flags that bound what a caller may send.
 //! - [`demo`]: a realistic, seeded history generated through the real command path.
 //! - [`verify`]: recomputes every stream hash and names the first altered event.
 //! - [`bench`]: performance figures beside same-run baselines.
@@ -14,5 +15,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod http;
+pub mod limits;
 pub mod serve;
 pub mod verify;

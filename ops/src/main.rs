@@ -54,19 +54,9 @@ enum Command {
         /// claims.
         #[arg(long, env = "HOTLINE_TELEPHONY_TENANT", default_value = "default")]
         telephony_tenant: String,
-        /// Largest request body (bytes) the API reads from a caller with a valid token; larger
-        /// ones are refused with 413.
-        #[arg(long, env = "HOTLINE_MAX_BODY_BYTES", default_value_t = hotline_graphql::limits::DEFAULT_MAX_BODY_BYTES)]
-        max_body_bytes: usize,
-        /// Largest request body (bytes) the API reads from a caller without a valid token; larger
-        /// ones are refused with 401 before they are read.
-        #[arg(long, env = "HOTLINE_MAX_ANONYMOUS_BODY_BYTES", default_value_t = hotline_graphql::limits::DEFAULT_MAX_ANONYMOUS_BODY_BYTES)]
-        max_anonymous_body_bytes: usize,
-        /// Deepest nesting of brackets, braces and parentheses (outside strings) in a request's
-        /// JSON or GraphQL document; deeper requests are refused with INVALID_INPUT before they
-        /// are parsed.
-        #[arg(long, env = "HOTLINE_MAX_NESTING", default_value_t = hotline_graphql::limits::DEFAULT_MAX_NESTING)]
-        max_nesting: usize,
+        /// What one caller may send, and how often.
+        #[command(flatten)]
+        limits: hotline_ops::limits::LimitArgs,
     },
     /// Create or upgrade the schemas of the log and the read models, then exit. Other commands
     /// migrate on start too.
@@ -274,9 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hep_auth_key,
             sip_allow,
             telephony_tenant,
-            max_body_bytes,
-            max_anonymous_body_bytes,
-            max_nesting,
+            limits,
         } => {
             let hotline = cli.store.open_service().await?;
             let read = cli.store.open_read_store().await?;
@@ -287,7 +275,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 nats_url: cli.store.nats_url.clone(),
                 backend: cli.store.describe(),
                 sealer,
-                limits: hotline_graphql::limits::Limits { max_body_bytes, max_anonymous_body_bytes, max_nesting },
+                limits: limits.limits(),
+                rates: limits.rates(),
                 telephony: (hep_listen.is_some() || sip_listen.is_some()).then(|| {
                     use hotline_gateway_adapters::listener::{ListenerConfig, SourceAllowlist};
                     hotline_ops::serve::TelephonyOptions {

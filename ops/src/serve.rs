@@ -11,11 +11,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
+use hotline_commands::handler::CommandContext;
 use hotline_commands::process::{ApprovalApplier, Follower, PhoneTimers, TicketTimers};
 use hotline_commands::seal::Sealer;
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
+use hotline_domain::audit::AuditEvent;
 use hotline_domain::organisation::Role;
+use hotline_domain::values::PhoneNumber;
 use hotline_domain::values::TenantId;
 use hotline_gateway_adapters::ingest::{Ingest, IngestStats};
 use hotline_gateway_adapters::listener::{Inspector, Listener, ListenerConfig};
@@ -31,6 +34,7 @@ use std::sync::Arc;
 
 #[derive(Clone)]
 struct AppState {
+    hotline: Hotline,
     store: Arc<dyn EventStore>,
     runner: Arc<Runner>,
     backend: String,
@@ -48,9 +52,12 @@ fn router(state: AppState) -> Router {
 }
 
 /// The datagrams the SIP adapter could not read (newest last), for an operator to inspect: raw
-/// SIP with callers' numbers, so for group admins only (401 without a valid token, 403 for other
-/// roles). A datagram that could not be read names no tenant, so a subsidiary admin cannot be
-/// shown only their own subsidiary's: they are refused like any other role.
+/// SIP, so for group admins only (401 without a valid token, 403 for other roles), with every
+/// run of seven or more digits (a phone number, mostly) masked like a number shown to a role that
+/// may not see it, and the read recorded in the audit trail (`SensitiveRead`) before it is
+/// answered (503 when it cannot be). A datagram that could not be read names no tenant, so a
+/// subsidiary admin cannot be shown only their own subsidiary's: they are refused like any other
+/// role.
 async fn rejected(State(state): State<AppState>, headers: HeaderMap) -> (axum::http::StatusCode, Json<Value>) {
     let caller = match hotline_graphql::authenticate(&state.keys, &headers) {
         Ok(caller) => caller,
@@ -73,12 +80,51 @@ async fn rejected(State(state): State<AppState>, headers: HeaderMap) -> (axum::h
                 "at": r.at,
                 "source": r.source.to_string(),
                 "reason": r.reason,
-                "text": String::from_utf8_lossy(&r.bytes),
-                "hex": hex::encode(&r.bytes),
+                "bytes": r.bytes.len(),
+                "text": mask_digit_runs(&String::from_utf8_lossy(&r.bytes)),
             })
         })
         .collect();
+    let context = CommandContext::new(&caller.user, "http", state.hotline.clock().now());
+    let event = AuditEvent::SensitiveRead {
+        reader: caller.user.clone(),
+        operation: Some("GET /telephony/rejected".into()),
+        ticket_histories: Vec::new(),
+        unmasked_tickets: Vec::new(),
+        unmasked_calls: Vec::new(),
+        rejected_datagrams: u32::try_from(rejected.len()).unwrap_or(u32::MAX),
+    };
+    if let Err(error) = state.hotline.record_audit(&context, event).await {
+        tracing::error!(%error, "the read of rejected datagrams could not be audited; not answered");
+        let refusal = json!({ "error": "the read could not be recorded in the audit trail; retry later" });
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(refusal));
+    }
     (axum::http::StatusCode::OK, Json(json!({ "rejected": rejected })))
+}
+
+/// `text` with every run of seven or more ASCII digits masked as [`PhoneNumber::masked`] masks a
+/// number: `sip:13812345678@…` becomes `sip:138****5678@…`.
+fn mask_digit_runs(text: &str) -> String {
+    let mut masked = String::with_capacity(text.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, masked: &mut String| {
+        if digits.len() >= 7 {
+            masked.push_str(&PhoneNumber(std::mem::take(digits)).masked());
+        } else {
+            masked.push_str(digits);
+            digits.clear();
+        }
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut masked);
+            masked.push(c);
+        }
+    }
+    flush(&mut digits, &mut masked);
+    masked
 }
 
 async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
@@ -195,6 +241,8 @@ pub struct ServeOptions {
     pub telephony: Option<TelephonyOptions>,
     /// What one request to the API may be.
     pub limits: hotline_graphql::limits::Limits,
+    /// How often one user or address may call.
+    pub rates: crate::limits::RateLimits,
 }
 
 /// The SIP adapter's settings.
@@ -216,7 +264,7 @@ pub async fn serve(
     keys: Keys,
     options: ServeOptions,
 ) -> anyhow::Result<()> {
-    let ServeOptions { nats_url, backend, sealer, telephony, limits } = options;
+    let ServeOptions { nats_url, backend, sealer, telephony, limits, rates } = options;
     let store = Arc::clone(hotline.store());
     let runner = Arc::new(Runner::new(Arc::clone(&store), read.clone(), all_projections()));
     let mut background = runner.spawn();
@@ -247,9 +295,19 @@ pub async fn serve(
     };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, %backend, "hotline serving");
-    let api = hotline_graphql::router(Api { hotline, runner: Arc::clone(&runner) }, keys.clone(), limits);
-    let app = router(AppState { store, runner, backend, telephony, keys }).merge(api);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let api =
+        hotline_graphql::router(Api { hotline: hotline.clone(), runner: Arc::clone(&runner) }, keys.clone(), limits);
+    let rates = Arc::new(crate::http::Rates::new(rates, keys.clone()));
+    let app = router(AppState { hotline, store, runner, backend, telephony, keys })
+        .merge(api)
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&rates), crate::http::limit_rates));
+    background.push(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            rates.forget_quiet();
+        }
+    }));
+    crate::http::serve(listener, app, limits.read_timeout, shutdown_signal()).await?;
     for task in background {
         task.abort();
     }
@@ -271,5 +329,20 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_digit_runs;
+
+    #[test]
+    fn numbers_in_raw_sip_are_masked_and_short_digit_runs_are_not() {
+        assert_eq!(
+            mask_digit_runs("INVITE sip:13812345678@10.0.0.1:5060 SIP/2.0\r\nCSeq: 1 INVITE"),
+            "INVITE sip:138****5678@10.0.0.1:5060 SIP/2.0\r\nCSeq: 1 INVITE"
+        );
+        assert_eq!(mask_digit_runs("From: <sip:02281234567@x>"), "From: <sip:022****4567@x>");
+        assert_eq!(mask_digit_runs("1234567"), "***4567");
     }
 }

@@ -123,7 +123,7 @@ impl TelephonyQuery {
             .await
             .map_err(ApiError::from)?;
         let asked = ctx.look_ahead().field("edges").field("node").field("callerNumber").exists();
-        audit_unmasked_callers(ctx, asked, page.calls.iter().map(|c| c.call_key.clone()).collect()).await?;
+        audit_unmasked_callers(ctx, asked, page.calls.iter().map(|c| c.call_key.clone()).collect())?;
         let mut connection = Connection::new(after.is_some(), page.has_next_page);
         for view in page.calls {
             let cursor = view.offered_position.to_string();
@@ -190,26 +190,22 @@ impl TelephonyQuery {
         let asked = look.field("waiting").field("callerNumber").exists()
             || look.field("talking").field("callerNumber").exists();
         let keys = state.waiting.iter().chain(&state.talking).map(|c| c.call_key.clone()).collect();
-        audit_unmasked_callers(ctx, asked, keys).await?;
+        audit_unmasked_callers(ctx, asked, keys)?;
         let calls = |views: Vec<CallView>| views.into_iter().map(|v| Call::from_view(v, caller)).collect();
         Ok(QueueState { tenant, queue, at, waiting: calls(state.waiting), talking: calls(state.talking) })
     }
 }
 
-/// Records that the caller was shown these calls' unmasked numbers, if they asked for them and
+/// Notes that the caller was shown these calls' unmasked numbers, if they asked for them and
 /// their role shows numbers in full (DESIGN: reading an unmasked number is an audited event).
-async fn audit_unmasked_callers(
+fn audit_unmasked_callers(
     ctx: &Context<'_>,
     asked_for_number: bool,
     calls: Vec<String>,
 ) -> std::result::Result<(), ApiError> {
     let caller = caller(ctx)?;
-    if !asked_for_number || !caller.sees_unmasked_numbers() || calls.is_empty() {
-        return Ok(());
+    if asked_for_number && caller.sees_unmasked_numbers() {
+        crate::audit::note(ctx, |reads| reads.unmasked_calls.extend(calls));
     }
-    let context =
-        hotline_commands::handler::CommandContext::new(&caller.user, "graphql", api(ctx).hotline.clock().now());
-    let event = hotline_domain::audit::AuditEvent::UnmaskedCallersRead { calls, reader: caller.user.clone() };
-    api(ctx).hotline.record_audit(&context, event).await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! full history and its state at an instant. Reads of unmasked numbers and of histories are
 //! themselves recorded in the log.
 
+use crate::audit;
 use crate::auth::Permission;
 use crate::context::{api, caller, reach, uuid_of, Result};
 use crate::error::ApiError;
@@ -9,7 +10,6 @@ use crate::tickets::types::{ticket_filter, HistoryEntry, Ticket, TicketAtInstant
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, ID};
 use chrono::{DateTime, Utc};
-use hotline_commands::handler::CommandContext;
 use hotline_domain::values::TicketId;
 use hotline_projections::tickets::TicketQueries;
 use uuid::Uuid;
@@ -18,35 +18,24 @@ use uuid::Uuid;
 #[derive(Default)]
 pub struct TicketQuery;
 
-/// Records that the caller was shown these tickets' unmasked numbers, if the query asked for them.
-async fn audit_unmasked(
-    ctx: &Context<'_>,
-    asked_for_phone: bool,
-    tickets: &[&Ticket],
-) -> std::result::Result<(), ApiError> {
+/// Notes that the caller was shown these tickets' unmasked numbers, if the query asked for them.
+fn audit_unmasked(ctx: &Context<'_>, asked_for_phone: bool, tickets: &[&Ticket]) -> std::result::Result<(), ApiError> {
     let caller = caller(ctx)?;
-    let shown: Vec<TicketId> = tickets
-        .iter()
-        .filter(|t| t.caller_phone.is_some())
-        .filter_map(|t| Uuid::parse_str(&t.id.0).ok().map(TicketId))
-        .collect();
-    if !asked_for_phone || !caller.sees_unmasked_numbers() || shown.is_empty() {
+    if !asked_for_phone || !caller.sees_unmasked_numbers() {
         return Ok(());
     }
-    let context = CommandContext::new(&caller.user, "graphql", api(ctx).hotline.clock().now());
-    let event =
-        hotline_domain::audit::AuditEvent::UnmaskedNumbersRead { ticket_ids: shown, reader: caller.user.clone() };
-    api(ctx).hotline.record_audit(&context, event).await?;
+    let shown =
+        tickets.iter().filter(|t| t.caller_phone.is_some()).filter_map(|t| Uuid::parse_str(&t.id.0).ok().map(TicketId));
+    audit::note(ctx, |reads| reads.unmasked_tickets.extend(shown));
     Ok(())
 }
 
-/// Records that the caller read a ticket's full history (or its state at an instant).
-async fn audit_history_read(ctx: &Context<'_>, id: &ID) -> std::result::Result<(), ApiError> {
-    let reader = caller(ctx)?.user.clone();
-    let context = CommandContext::new(&reader, "graphql", api(ctx).hotline.clock().now());
-    let event =
-        hotline_domain::audit::AuditEvent::TicketHistoryRead { ticket_id: TicketId(uuid_of("id", id)?), reader };
-    api(ctx).hotline.record_audit(&context, event).await?;
+/// Notes that the caller read a ticket's full history (or its state at an instant).
+fn audit_history_read(ctx: &Context<'_>, id: &ID) -> std::result::Result<(), ApiError> {
+    let ticket = TicketId(uuid_of("id", id)?);
+    audit::note(ctx, |reads| {
+        reads.histories.insert(ticket);
+    });
     Ok(())
 }
 
@@ -95,7 +84,7 @@ impl TicketQuery {
             }
             (None, None) => return Err(ApiError::InvalidInput("give id or number".into()).into()),
         };
-        audit_unmasked(ctx, ctx.look_ahead().field("callerPhone").exists(), &[&ticket]).await?;
+        audit_unmasked(ctx, ctx.look_ahead().field("callerPhone").exists(), &[&ticket])?;
         Ok(ticket)
     }
 
@@ -128,13 +117,13 @@ impl TicketQuery {
             connection.edges.push(Edge::new(cursor, Ticket::from_view(view, caller, &now)));
         }
         let asked_for_phone = ctx.look_ahead().field("edges").field("node").field("callerPhone").exists();
-        audit_unmasked(ctx, asked_for_phone, &connection.edges.iter().map(|e| &e.node).collect::<Vec<_>>()).await?;
+        audit_unmasked(ctx, asked_for_phone, &connection.edges.iter().map(|e| &e.node).collect::<Vec<_>>())?;
         Ok(connection)
     }
 
     /// A ticket's full history: every event with position, type, time, actor, source and data.
-    /// For auditors, group and subsidiary admins and supervisors. The read is itself recorded
-    /// (`TicketHistoryRead`), as is every read of unmasked numbers (`UnmaskedNumbersRead`).
+    /// For auditors, group and subsidiary admins and supervisors. The read is itself recorded,
+    /// as is every read of unmasked numbers: one `SensitiveRead` audit event per request.
     async fn ticket_history(
         &self,
         ctx: &Context<'_>,
@@ -148,7 +137,7 @@ impl TicketQuery {
         visible_ticket(ctx, &id.0).await?;
         let timeline =
             TicketQueries(api(ctx).runner.read_store().reader()).timeline(&id.0).await.map_err(ApiError::from)?;
-        audit_history_read(ctx, &id).await?;
+        audit_history_read(ctx, &id)?;
         Ok(timeline.into_iter().map(HistoryEntry::from).collect())
     }
 
@@ -160,7 +149,7 @@ impl TicketQuery {
         }
         visible_ticket(ctx, &id.0).await?;
         let ticket_id = TicketId(uuid_of("id", &id)?);
-        audit_history_read(ctx, &id).await?;
+        audit_history_read(ctx, &id)?;
         let Some((state, events)) = api(ctx).hotline.ticket_at(ticket_id, at).await.map_err(ApiError::from)? else {
             return Ok(None);
         };

@@ -8,6 +8,8 @@
 //!
 //! One module per kind of attack; [`support`] starts the server and speaks HTTP to it.
 
+mod audit;
+mod cost;
 mod input;
 mod scope;
 mod support;

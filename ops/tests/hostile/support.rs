@@ -19,74 +19,112 @@ pub(crate) struct Server {
     pub(crate) admin_token: String,
     /// A subsidiary admin of tj01.
     pub(crate) subsidiary_admin_token: String,
-    _child: Child,
-    _watchdog: Child,
+    /// The server and its watchdog, when this test process started them.
+    _processes: Option<(Child, Child)>,
 }
 
-/// Starts the shared server on first use: one per test process (all tests under `cargo test`;
-/// each test under nextest, which runs tests in processes of their own). Statics are never
-/// dropped, so a watchdog shell kills the server and removes its data directory once this test
-/// process has exited.
+/// The shared server. `ops/test.sh` starts one for the whole suite (`HOTLINE_HOSTILE_SERVER`,
+/// its address, and `HOTLINE_HOSTILE_DATA_DIR`) and runs `hotline verify` on its log once every
+/// test has attacked it. Without them, one is started on first use: one per test process (all
+/// tests under `cargo test`; each test under nextest, which runs tests in processes of their
+/// own). Statics are never dropped, so a watchdog shell kills such a server and removes its data
+/// directory once this test process has exited.
 pub(crate) fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temporary data directory");
-        let data_dir = dir.keep();
-        let token = hotline(&data_dir, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
-        // A small demo history, so that the organisation (tj01, tj02, …) exists.
-        hotline(&data_dir, &["demo", "--events", "50"]);
-        let other_token =
-            hotline(&data_dir, &["token", "--user", "tj02-agent1", "--roles", "agent", "--tenant", "tj02"]);
-        let admin_token = hotline(&data_dir, &["token", "--user", "admin1", "--roles", "group_admin"]);
-        let subsidiary_admin_token =
-            hotline(&data_dir, &["token", "--user", "tj01-admin", "--roles", "subsidiary_admin", "--tenant", "tj01"]);
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let address = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["serve", "--listen", &address])
-            .env_remove("HOTLINE_DATABASE_URL")
-            .env("HOTLINE_LOG", "warn")
-            // The server outlives this test process until the watchdog stops it: it must not hold
-            // the test's output pipes (the runner would wait for them), so it logs to a file.
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(data_dir.join("serve.log")).expect("serve log file"))
-            .spawn()
-            .expect("start serve");
-        let watchdog = format!(
-            "while kill -0 {test} 2>/dev/null; do sleep 1; done; kill {server} 2>/dev/null; sleep 2; rm -rf '{dir}'",
-            test = std::process::id(),
-            server = child.id(),
-            dir = data_dir.display(),
-        );
-        let watchdog = Command::new("sh")
-            .args(["-c", &watchdog])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the watchdog");
-        let server = Server {
-            address,
-            data_dir,
-            token,
-            other_token,
-            admin_token,
-            subsidiary_admin_token,
-            _child: child,
-            _watchdog: watchdog,
-        };
-        for _ in 0..200 {
-            if TcpStream::connect(&server.address).is_ok() && get(&server.address, "/healthz").0 == 200 {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+    SERVER.get_or_init(|| match (std::env::var("HOTLINE_HOSTILE_SERVER"), std::env::var("HOTLINE_HOSTILE_DATA_DIR")) {
+        (Ok(address), Ok(data_dir)) => {
+            let data_dir = PathBuf::from(data_dir);
+            let server = with_tokens(address, data_dir, None);
+            wait_until_up(&server);
+            server
         }
-        let log = std::fs::read_to_string(server.data_dir.join("serve.log")).unwrap_or_default();
-        panic!("serve did not come up on {}: {log}", server.address);
+        _ => start(&[]),
     })
+}
+
+/// The server at `address` on `data_dir`, with tokens of its users.
+fn with_tokens(address: String, data_dir: PathBuf, processes: Option<(Child, Child)>) -> Server {
+    let token = hotline(&data_dir, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
+    let other_token = hotline(&data_dir, &["token", "--user", "tj02-agent1", "--roles", "agent", "--tenant", "tj02"]);
+    let admin_token = hotline(&data_dir, &["token", "--user", "admin1", "--roles", "group_admin"]);
+    let subsidiary_admin_token =
+        hotline(&data_dir, &["token", "--user", "tj01-admin", "--roles", "subsidiary_admin", "--tenant", "tj01"]);
+    Server { address, data_dir, token, other_token, admin_token, subsidiary_admin_token, _processes: processes }
+}
+
+/// Waits (up to 20 s) until the server answers `/healthz`.
+fn wait_until_up(server: &Server) {
+    for _ in 0..200 {
+        if TcpStream::connect(&server.address).is_ok() && get(&server.address, "/healthz").0 == 200 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = std::fs::read_to_string(server.data_dir.join("serve.log")).unwrap_or_default();
+    panic!("serve did not come up on {}: {log}", server.address);
+}
+
+/// Starts a server of its own, with these extra `serve` flags (a test of a limit sets it low),
+/// on a data directory like the shared server's. It runs until this test process exits.
+pub(crate) fn start(serve_flags: &[&str]) -> Server {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let data_dir = dir.keep();
+    // Creates the keys; then a small demo history, so that the organisation (tj01, tj02, …) exists.
+    hotline(&data_dir, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
+    hotline(&data_dir, &["demo", "--events", "50"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["serve", "--listen", &address])
+        .args(serve_flags)
+        .env_remove("HOTLINE_DATABASE_URL")
+        .env("HOTLINE_LOG", "warn")
+        // The server outlives this test process until the watchdog stops it: it must not hold
+        // the test's output pipes (the runner would wait for them), so it logs to a file.
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(data_dir.join("serve.log")).expect("serve log file"))
+        .spawn()
+        .expect("start serve");
+    let watchdog = format!(
+        "while kill -0 {test} 2>/dev/null; do sleep 1; done; kill {server} 2>/dev/null; sleep 2; rm -rf '{dir}'",
+        test = std::process::id(),
+        server = child.id(),
+        dir = data_dir.display(),
+    );
+    let watchdog = Command::new("sh")
+        .args(["-c", &watchdog])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the watchdog");
+    let server = with_tokens(address, data_dir, Some((child, watchdog)));
+    wait_until_up(&server);
+    server
+}
+
+impl Server {
+    /// `Bearer` and the tj01 agent's token.
+    pub(crate) fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// `POST /graphql` to this server with these extra header lines and this body.
+    pub(crate) fn post(&self, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Answer {
+        post_to(&self.address, headers, body.into())
+    }
+
+    /// A query as JSON, with this `Authorization` header, if any.
+    pub(crate) fn query(&self, authorization: Option<&str>, query: &str) -> Answer {
+        let body = serde_json::to_vec(&json!({ "query": query })).unwrap();
+        match authorization {
+            Some(authorization) => self.post(&[JSON, ("Authorization", authorization)], body),
+            None => self.post(&[JSON], body),
+        }
+    }
 }
 
 /// Runs `hotline` on this data directory in embedded mode, expecting success.
@@ -173,31 +211,31 @@ pub(crate) fn get(address: &str, path: &str) -> (u16, Vec<u8>) {
     (answer.status, answer.body)
 }
 
-/// `POST /graphql` with these extra header lines and this body, its length declared.
+/// `POST /graphql` to the shared server with these extra header lines and this body.
 pub(crate) fn post(headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Answer {
-    let body = body.into();
+    post_to(&server().address, headers, body.into())
+}
+
+/// `POST /graphql` with these extra header lines and this body, its length declared.
+fn post_to(address: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
     let mut head =
         format!("POST /graphql HTTP/1.1\r\nHost: hotline\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    send(&server().address, head, body)
+    send(address, head, body)
 }
 
 pub(crate) const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 pub(crate) fn bearer() -> String {
-    format!("Bearer {}", server().token)
+    server().bearer()
 }
 
-/// A query as JSON, posted with the shared agent's token.
+/// A query as JSON to the shared server, with this `Authorization` header, if any.
 pub(crate) fn query(authorization: Option<&str>, query: &str) -> Answer {
-    let body = serde_json::to_vec(&json!({ "query": query })).unwrap();
-    match authorization {
-        Some(authorization) => post(&[JSON, ("Authorization", authorization)], body),
-        None => post(&[JSON], body),
-    }
+    server().query(authorization, query)
 }
 
 /// The server still answers a normal query: whatever the test sent did not stop it.
