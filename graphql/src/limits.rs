@@ -1,9 +1,13 @@
 //! What a `POST /graphql` may be before the engine sees it: the body's size, its media type, its
-//! nesting, and the GraphQL-shaped refusal ([`Refusal`]) of anything else.
+//! nesting, and the GraphQL-shaped refusal ([`Refusal`]) of anything else. [`Limits`] also carries
+//! what a WebSocket connection may hold ([`SocketLimits`]) and who may introspect the schema
+//! ([`Introspection`]).
 //!
 //! Every check here is a flat loop over bytes: nothing recurses on what a caller sent until the
 //! nesting is known to be shallow, so a deep document is refused instead of overflowing the stack.
 
+use crate::introspection::Introspection;
+use crate::websocket::SocketLimits;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -19,6 +23,10 @@ pub struct Limits {
     /// Deepest nesting of brackets, braces and parentheses outside string literals and comments,
     /// in the JSON body and in the GraphQL document.
     pub max_nesting: usize,
+    /// What a WebSocket connection, and one user over their connections, may hold.
+    pub socket: SocketLimits,
+    /// Who may introspect the schema.
+    pub introspection: Introspection,
 }
 
 /// 1 MiB: a page of offline commands from the field app is well under it.
@@ -34,6 +42,8 @@ impl Default for Limits {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_anonymous_body_bytes: DEFAULT_MAX_ANONYMOUS_BODY_BYTES,
             max_nesting: DEFAULT_MAX_NESTING,
+            socket: SocketLimits::default(),
+            introspection: Introspection::default(),
         }
     }
 }

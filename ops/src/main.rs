@@ -67,6 +67,20 @@ enum Command {
         /// are parsed.
         #[arg(long, env = "HOTLINE_MAX_NESTING", default_value_t = hotline_graphql::limits::DEFAULT_MAX_NESTING)]
         max_nesting: usize,
+        /// Operations (subscriptions, and queries sent over the socket while they run) one
+        /// WebSocket connection on /graphql/ws may hold at once; one more is refused with
+        /// LIMIT_EXCEEDED and the others go on.
+        #[arg(long, env = "HOTLINE_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = hotline_graphql::websocket::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION)]
+        max_subscriptions_per_connection: usize,
+        /// Operations one user (the token's subject) may hold at once over all their WebSocket
+        /// connections to this process; one more is refused with LIMIT_EXCEEDED.
+        #[arg(long, env = "HOTLINE_MAX_SUBSCRIPTIONS_PER_USER", default_value_t = hotline_graphql::websocket::DEFAULT_MAX_SUBSCRIPTIONS_PER_USER)]
+        max_subscriptions_per_user: usize,
+        /// Who may introspect the schema (`__schema`, `__type`): `authenticated` (callers with a
+        /// valid token; others get UNAUTHENTICATED) or `off` (everyone gets FORBIDDEN).
+        /// `__typename` is always allowed.
+        #[arg(long, env = "HOTLINE_INTROSPECTION", default_value_t = hotline_graphql::introspection::Introspection::Authenticated)]
+        introspection: hotline_graphql::introspection::Introspection,
     },
     /// Create or upgrade the schemas of the log and the read models, then exit. Other commands
     /// migrate on start too.
@@ -124,8 +138,12 @@ enum Command {
         #[arg(long)]
         org_path: Option<String>,
         /// Hours until it expires.
-        #[arg(long, default_value_t = 12)]
+        #[arg(long, default_value_t = 12, conflicts_with = "expires_in")]
         hours: i64,
+        /// Seconds until it expires, instead of --hours: a short-lived token, e.g. to see a
+        /// client renew one, or to hand out access for one task.
+        #[arg(long)]
+        expires_in: Option<i64>,
     },
     /// Recompute every stream hash in global order. Exits 1 and names the first altered,
     /// missing or reordered event.
@@ -277,6 +295,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_body_bytes,
             max_anonymous_body_bytes,
             max_nesting,
+            max_subscriptions_per_connection,
+            max_subscriptions_per_user,
+            introspection,
         } => {
             let hotline = cli.store.open_service().await?;
             let read = cli.store.open_read_store().await?;
@@ -287,7 +308,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 nats_url: cli.store.nats_url.clone(),
                 backend: cli.store.describe(),
                 sealer,
-                limits: hotline_graphql::limits::Limits { max_body_bytes, max_anonymous_body_bytes, max_nesting },
+                limits: hotline_graphql::limits::Limits {
+                    max_body_bytes,
+                    max_anonymous_body_bytes,
+                    max_nesting,
+                    socket: hotline_graphql::websocket::SocketLimits {
+                        max_subscriptions_per_connection,
+                        max_subscriptions_per_user,
+                    },
+                    introspection,
+                },
                 telephony: (hep_listen.is_some() || sip_listen.is_some()).then(|| {
                     use hotline_gateway_adapters::listener::{ListenerConfig, SourceAllowlist};
                     hotline_ops::serve::TelephonyOptions {
@@ -340,7 +370,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 hotline_ops::demo::generate(&hotline, events, seed, progress).await.context("generating demo")?;
             say!("{summary}");
         }
-        Command::Token { user, roles, tenant, org_path, hours } => {
+        Command::Token { user, roles, tenant, org_path, hours, expires_in } => {
             let org_path = match org_path {
                 Some(path) => path,
                 None => {
@@ -355,7 +385,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tenant,
                 org_path,
                 roles,
-                exp: chrono::Utc::now().timestamp() + hours * 3600,
+                exp: chrono::Utc::now().timestamp() + expires_in.unwrap_or(hours * 3600),
             };
             hotline_graphql::auth::Caller::from_claims(claims.clone())?;
             let token = cli
