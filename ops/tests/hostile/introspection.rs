@@ -13,7 +13,7 @@ fn introspection_without_a_token_answers_401_unauthenticated() {
         SCHEMA,
         "{ __type(name: \"Ticket\") { fields { name } } }",
         "{ ... on Query { __schema { types { name } } } }",
-        "query { ...Map } fragment Map on Query { t: __type(name: \"Query\") { name } }",
+        "query { ...Map } fragment Map on Query { t: __type(name: \"QueryRoot\") { name } }",
     ];
     for ask in asks {
         let answer = query(None, ask);
@@ -29,10 +29,10 @@ fn introspection_without_a_token_answers_401_unauthenticated() {
 fn introspection_with_a_token_and_typename_without_one_are_answered() {
     let answer = query(Some(&bearer()), SCHEMA);
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
-    assert_eq!(answer.json()["data"]["__schema"]["queryType"]["name"], "Query");
+    assert_eq!(answer.json()["data"]["__schema"]["queryType"]["name"], "QueryRoot");
     let answer = query(None, "{ __typename }");
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
-    assert_eq!(answer.json()["data"]["__typename"], "Query");
+    assert_eq!(answer.json()["data"]["__typename"], "QueryRoot");
 }
 
 /// A `hotline serve` of its own, stopped when dropped.

@@ -317,7 +317,6 @@ async fn a_kpi_board_is_computed_once_per_change_however_many_watch_it() {
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(board_computations(), before, "subscribing computes no board");
     create_ticket();
     let mut most_boards = 0;
     for socket in &mut sockets {
@@ -333,7 +332,8 @@ async fn a_kpi_board_is_computed_once_per_change_however_many_watch_it() {
                 other => panic!("{other:?}"),
             }
         }
-        // …and maybe boards of other tests' changes.
+        // …and maybe boards of other changes (the projections catching up after start, other
+        // tests): the first subscriber, subscribed before the others, gets every one.
         while let Some(Frame::Json(message)) = next_within(socket, Duration::from_millis(500)).await {
             let id: usize = message["id"].as_str().unwrap().parse().unwrap();
             boards[id - 1] += 1;
