@@ -322,7 +322,7 @@ async fn a_kpi_board_is_computed_once_per_change_however_many_watch_it() {
     for socket in &mut sockets {
         let mut boards = [0usize; 4];
         // Every subscriber gets the board of the change…
-        while boards.iter().any(|&n| n == 0) {
+        while boards.contains(&0) {
             match next(socket).await {
                 Frame::Json(message) if message["type"] == "next" => {
                     assert!(message["payload"]["data"]["kpiBoard"].is_array(), "{message}");
