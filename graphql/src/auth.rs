@@ -70,6 +70,19 @@ impl Keys {
         jsonwebtoken::encode(&Header::new(self.algorithm), claims, key).ok()
     }
 
+    /// Verifies the value of an `Authorization` header (or of the `Authorization` key of a
+    /// WebSocket's `connection_init` payload), `Bearer <token>` with the scheme in any case
+    /// (RFC 7235), and returns the caller.
+    pub fn verify_authorization(&self, value: &str) -> Result<Caller, AuthError> {
+        let token = value
+            .trim_start()
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
+            .ok_or_else(|| AuthError::Invalid("expected `Bearer <token>`".into()))?;
+        self.verify(token.trim())
+    }
+
     /// Verifies a token and returns the caller.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let mut validation = Validation::new(self.algorithm);
@@ -91,6 +104,9 @@ pub struct Caller {
     pub org_path: String,
     /// What the caller may see and do, from the token's role codes.
     pub roles: Vec<Role>,
+    /// When the token expires (its `exp`), seconds since the epoch: a WebSocket connection ends
+    /// its operations then.
+    pub expires_at: i64,
 }
 
 /// What part of the organisation a caller sees.
@@ -351,7 +367,7 @@ impl Caller {
     /// Builds a caller from verified claims.
     pub fn from_claims(claims: Claims) -> Result<Caller, AuthError> {
         let roles = claims.roles.iter().map(|r| role(r)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Caller { user: claims.sub, tenant: claims.tenant, org_path: claims.org_path, roles })
+        Ok(Caller { user: claims.sub, tenant: claims.tenant, org_path: claims.org_path, roles, expires_at: claims.exp })
     }
 
     fn has(&self, any: &[Role]) -> bool {

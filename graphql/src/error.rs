@@ -29,6 +29,9 @@ pub enum ApiError {
     },
     /// A dependency is unavailable or read models are behind; retry later.
     Unavailable(String),
+    /// The caller already holds as much as a limit allows (subscriptions on a connection or of
+    /// one user); end something first.
+    LimitExceeded(String),
 }
 
 impl ApiError {
@@ -40,7 +43,8 @@ impl ApiError {
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
             | ApiError::InvalidInput(m)
-            | ApiError::Unavailable(m) => m,
+            | ApiError::Unavailable(m)
+            | ApiError::LimitExceeded(m) => m,
             ApiError::DomainRule { message, .. } => message,
         }
     }
@@ -55,6 +59,7 @@ impl ApiError {
             ApiError::InvalidInput(_) => "INVALID_INPUT",
             ApiError::DomainRule { .. } => "DOMAIN_RULE",
             ApiError::Unavailable(_) => "UNAVAILABLE",
+            ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
         }
     }
 }

@@ -32,6 +32,9 @@
 //!   the engine sees it, and the GraphQL-shaped refusal of anything else.
 //! - `guard`: what a document may cost (size, tokens, fields with fragments expanded, aliases)
 //!   and how long an operation may run, for HTTP and WebSocket alike.
+//! - [`websocket`]: `/graphql/ws`: the token at `connection_init` (close 4403 without a valid
+//!   one), operations ended when it expires, caps per connection and per user.
+//! - [`introspection`]: `__schema` and `__type` for authenticated callers only, or for no one.
 //!
 //! Features depend one way: `approvals` and `sync` use `tickets`; `telephony` uses `tickets`,
 //! `customers` and `kpi`; nothing uses `telephony`. Inside a feature, `types` uses no sibling.
@@ -55,15 +58,17 @@ pub mod customers;
 pub mod directory;
 pub mod error;
 mod guard;
+pub mod introspection;
 pub mod kpi;
 pub mod limits;
 pub mod schema;
 pub mod sync;
 pub mod telephony;
 pub mod tickets;
+pub mod websocket;
 
-use async_graphql::{Data, Schema};
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::Schema;
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse};
 use auth::{AuthError, Caller, Keys};
 use axum::body::Body;
 use axum::extract::State;
@@ -89,11 +94,14 @@ pub fn build_schema(api: Api) -> HotlineSchema {
     build_schema_with(api, Limits::default())
 }
 
-/// Builds the schema with these limits on what a document may cost and how long it may run.
+/// Builds the schema with these limits on what a document may cost, how long it may run and who
+/// may introspect it.
 pub fn build_schema_with(api: Api, limits: Limits) -> HotlineSchema {
     Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .data(api)
+        .data(kpi::subscription::KpiBoards::default())
         .extension(guard::Guard(limits))
+        .extension(introspection::IntrospectionGuard(limits.introspection))
         .extension(audit::Audit)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -106,6 +114,7 @@ struct AppState {
     schema: HotlineSchema,
     keys: Keys,
     limits: Limits,
+    subscriptions: std::sync::Arc<websocket::Subscriptions>,
 }
 
 /// The API's routes: `POST /graphql`, `GET /graphql` (GraphiQL), `/graphql/ws`, each request
@@ -115,7 +124,7 @@ pub fn router(api: Api, keys: Keys, limits: Limits) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
-        .with_state(AppState { schema, keys, limits })
+        .with_state(AppState { schema, keys, limits, subscriptions: Default::default() })
 }
 
 /// The caller a request's `Authorization: Bearer <token>` header names (the scheme in any case);
@@ -123,14 +132,7 @@ pub fn router(api: Api, keys: Keys, limits: Limits) -> Router {
 pub fn authenticate(keys: &Keys, headers: &HeaderMap) -> Result<Caller, AuthError> {
     let header = headers.get(axum::http::header::AUTHORIZATION).ok_or(AuthError::Missing)?;
     let value = header.to_str().map_err(|_| AuthError::Invalid("non-ASCII authorization header".into()))?;
-    // The scheme is case-insensitive (RFC 7235).
-    let token = value
-        .trim_start()
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token)
-        .ok_or_else(|| AuthError::Invalid("expected `Bearer <token>`".into()))?;
-    keys.verify(token.trim())
+    keys.verify_authorization(value)
 }
 
 /// Reads and decodes the body within the limits: the token is checked first, so a caller without
@@ -216,27 +218,15 @@ pub fn sdl() -> String {
 }
 
 /// graphql-transport-ws (and the older graphql-ws): the token comes in the `connection_init`
-/// payload, `{"Authorization": "Bearer …"}`.
+/// payload, `{"Authorization": "Bearer …"}`; see [`websocket`] for the refusals, the token's
+/// expiry and the caps.
 async fn graphql_ws(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
+    _protocol: GraphQLProtocol,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> axum::response::Response {
     upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
-        let keys = state.keys.clone();
-        GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-            .on_connection_init(move |payload| async move {
-                let mut headers = HeaderMap::new();
-                let token =
-                    payload.get("Authorization").or_else(|| payload.get("authorization")).and_then(|v| v.as_str());
-                if let Some(value) = token.and_then(|t| axum::http::HeaderValue::from_str(t).ok()) {
-                    headers.insert(axum::http::header::AUTHORIZATION, value);
-                }
-                let mut data = Data::default();
-                data.insert(authenticate(&keys, &headers));
-                Ok(data)
-            })
-            .serve()
+        websocket::serve(socket, state.schema, state.keys, state.limits.socket, state.subscriptions)
     })
 }
 

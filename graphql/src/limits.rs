@@ -1,11 +1,14 @@
 //! What a `POST /graphql` may be before the engine sees it: the body's size, its media type, its
 //! nesting, how long it may take to arrive, and the GraphQL-shaped refusal ([`Refusal`]) of
 //! anything else. [`Limits`] also holds what a document may cost and how long it may run, which
-//! `crate::guard` enforces for HTTP and WebSocket alike.
+//! `crate::guard` enforces for HTTP and WebSocket alike, what a WebSocket connection may hold
+//! ([`SocketLimits`]) and who may introspect the schema ([`Introspection`]).
 //!
 //! Every check here is a flat loop over bytes: nothing recurses on what a caller sent until the
 //! nesting is known to be shallow, so a deep document is refused instead of overflowing the stack.
 
+use crate::introspection::Introspection;
+use crate::websocket::SocketLimits;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -35,6 +38,10 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Longest a caller may take to send a request's head, and then its body (408).
     pub read_timeout: Duration,
+    /// What a WebSocket connection, and one user over their connections, may hold.
+    pub socket: SocketLimits,
+    /// Who may introspect the schema.
+    pub introspection: Introspection,
 }
 
 /// 1 MiB: a page of offline commands from the field app is well under it.
@@ -70,6 +77,8 @@ impl Default for Limits {
             max_aliases: DEFAULT_MAX_ALIASES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            socket: SocketLimits::default(),
+            introspection: Introspection::default(),
         }
     }
 }

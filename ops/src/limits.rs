@@ -2,7 +2,9 @@
 //! (each with an environment variable) and their defaults. The README's "Limits" section lists
 //! them; `hotline serve --help` says each one.
 
+use hotline_graphql::introspection::Introspection;
 use hotline_graphql::limits::{self as api, Limits};
+use hotline_graphql::websocket;
 use std::time::Duration;
 
 /// Limits of the API, as `hotline serve` flags.
@@ -52,6 +54,20 @@ pub struct LimitArgs {
     /// How many requests beyond the average rate a user or an address may make at once.
     #[arg(long, env = "HOTLINE_RATE_BURST", default_value_t = DEFAULT_RATE_BURST)]
     pub rate_burst: u32,
+    /// Operations (subscriptions, and queries sent over the socket while they run) one
+    /// WebSocket connection on /graphql/ws may hold at once; one more is refused with
+    /// LIMIT_EXCEEDED and the others go on.
+    #[arg(long, env = "HOTLINE_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = websocket::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION)]
+    pub max_subscriptions_per_connection: usize,
+    /// Operations one user (the token's subject) may hold at once over all their WebSocket
+    /// connections to this process; one more is refused with LIMIT_EXCEEDED.
+    #[arg(long, env = "HOTLINE_MAX_SUBSCRIPTIONS_PER_USER", default_value_t = websocket::DEFAULT_MAX_SUBSCRIPTIONS_PER_USER)]
+    pub max_subscriptions_per_user: usize,
+    /// Who may introspect the schema (`__schema`, `__type`): `authenticated` (callers with a
+    /// valid token; others get UNAUTHENTICATED) or `off` (everyone gets FORBIDDEN).
+    /// `__typename` is always allowed.
+    #[arg(long, env = "HOTLINE_INTROSPECTION", default_value_t = Introspection::Authenticated)]
+    pub introspection: Introspection,
 }
 
 /// 20 requests a second, every second, for one user: an agent's desk makes about one.
@@ -86,6 +102,11 @@ impl LimitArgs {
             max_aliases: self.max_aliases,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             read_timeout: Duration::from_millis(self.read_timeout_ms),
+            socket: websocket::SocketLimits {
+                max_subscriptions_per_connection: self.max_subscriptions_per_connection,
+                max_subscriptions_per_user: self.max_subscriptions_per_user,
+            },
+            introspection: self.introspection,
         }
     }
 

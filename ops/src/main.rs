@@ -114,8 +114,12 @@ enum Command {
         #[arg(long)]
         org_path: Option<String>,
         /// Hours until it expires.
-        #[arg(long, default_value_t = 12)]
+        #[arg(long, default_value_t = 12, conflicts_with = "expires_in")]
         hours: i64,
+        /// Seconds until it expires, instead of --hours: a short-lived token, e.g. to see a
+        /// client renew one, or to hand out access for one task.
+        #[arg(long)]
+        expires_in: Option<i64>,
     },
     /// Recompute every stream hash in global order. Exits 1 and names the first altered,
     /// missing or reordered event.
@@ -329,7 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 hotline_ops::demo::generate(&hotline, events, seed, progress).await.context("generating demo")?;
             say!("{summary}");
         }
-        Command::Token { user, roles, tenant, org_path, hours } => {
+        Command::Token { user, roles, tenant, org_path, hours, expires_in } => {
             let org_path = match org_path {
                 Some(path) => path,
                 None => {
@@ -344,7 +348,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tenant,
                 org_path,
                 roles,
-                exp: chrono::Utc::now().timestamp() + hours * 3600,
+                exp: chrono::Utc::now().timestamp() + expires_in.unwrap_or(hours * 3600),
             };
             hotline_graphql::auth::Caller::from_claims(claims.clone())?;
             let token = cli

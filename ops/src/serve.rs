@@ -3,7 +3,9 @@
 //! Runs every projection live (catch up, then follow the log's commit notifications) and the
 //! process managers (and, with `HOTLINE_NATS_URL`, the JetStream publisher), and serves the
 //! GraphQL API (`POST /graphql`, GraphiQL on `GET /graphql`, `/graphql/ws`) and `GET /healthz`:
-//! the log's backend and head, and each projection's checkpoint. With `--hep-listen` (or
+//! the log's backend and head, and each projection's checkpoint. `/graphql/ws` refuses a socket
+//! without a valid token, ends its operations when the token expires and caps them per connection
+//! and per user (`hotline_graphql::websocket`); introspection is for authenticated callers, or off. With `--hep-listen` (or
 //! `--sip-listen`) it also runs the SIP adapter: mirrored signalling in, call and phone events out
 //! (`GET /telephony/rejected` shows admins the datagrams it could not read; `/metrics` counts them).
 
@@ -156,7 +158,8 @@ async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json
 }
 
 /// Prometheus text: the log's head, and each projection's position, lag behind the head and
-/// whether it has failed — the figures to alert on.
+/// whether it has failed — the figures to alert on — and the KPI boards computed for `kpiBoard`
+/// subscribers.
 async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, String) {
     let gather = async {
         let head = state.store.head().await.map_err(|e| e.to_string())?;
@@ -177,8 +180,14 @@ async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, Stri
             lag.with_label_values(&id).set(head.saturating_sub(checkpoint.position) as i64);
             failed.with_label_values(&id).set(i64::from(checkpoint.status == "failed"));
         }
+        let boards = prometheus::IntCounter::new(
+            "hotline_kpi_board_computations_total",
+            "KPI boards computed for kpiBoard subscribers: one per change and scope, however many watch it",
+        )
+        .map_err(|e| e.to_string())?;
+        boards.inc_by(hotline_graphql::kpi::subscription::kpi_board_computations());
         let mut collectors: Vec<Box<dyn prometheus::core::Collector>> =
-            vec![Box::new(head_gauge), Box::new(position), Box::new(lag), Box::new(failed)];
+            vec![Box::new(head_gauge), Box::new(position), Box::new(lag), Box::new(failed), Box::new(boards)];
         if let Some((inspector, ingest)) = &state.telephony {
             let sip = prometheus::IntGaugeVec::new(
                 prometheus::Opts::new("hotline_sip_datagrams", "SIP adapter datagrams by outcome"),

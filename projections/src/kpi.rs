@@ -24,7 +24,7 @@ use sqlx::{AnyPool, Row};
 use std::collections::BTreeMap;
 
 /// Whose figures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KpiScope {
     /// The whole group.
     Group,

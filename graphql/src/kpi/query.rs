@@ -23,6 +23,16 @@ pub(crate) async fn kpis_for(
     to: &DateTime<Utc>,
     bucket: BucketSize,
 ) -> std::result::Result<Vec<TicketKpiBucket>, ApiError> {
+    let kpi_scope = authorized_scope(api, caller, scope).await?;
+    compute_kpis(api, &kpi_scope, from, to, bucket).await
+}
+
+/// The KPI scope `scope` names, if the caller may see it; FORBIDDEN otherwise.
+pub(crate) async fn authorized_scope(
+    api: &Api,
+    caller: &Caller,
+    scope: &KpiScopeInput,
+) -> std::result::Result<KpiScope, ApiError> {
     let id = || scope.id.clone().ok_or_else(|| ApiError::InvalidInput("scope.id is required below the group".into()));
     let kpi_scope = match scope.level {
         KpiLevel::Group => KpiScope::Group,
@@ -41,12 +51,23 @@ pub(crate) async fn kpis_for(
     if !allowed {
         return Err(ApiError::Forbidden("these KPIs are outside your scope".into()));
     }
+    Ok(kpi_scope)
+}
+
+/// The ticket KPIs of an authorized scope per bucket over `[from, to)`.
+pub(crate) async fn compute_kpis(
+    api: &Api,
+    kpi_scope: &KpiScope,
+    from: &DateTime<Utc>,
+    to: &DateTime<Utc>,
+    bucket: BucketSize,
+) -> std::result::Result<Vec<TicketKpiBucket>, ApiError> {
     let bucket = match bucket {
         BucketSize::Hour => Bucket::Hour,
         BucketSize::Day => Bucket::Day,
     };
     let now = api.hotline.clock().now();
-    let kpis = ticket_kpis(api.runner.read_store().reader(), &kpi_scope, from, to, bucket, &now).await?;
+    let kpis = ticket_kpis(api.runner.read_store().reader(), kpi_scope, from, to, bucket, &now).await?;
     Ok(kpis.into_iter().map(TicketKpiBucket::from).collect())
 }
 

@@ -5,12 +5,15 @@
 //!
 //! Requests are raw HTTP/1.1 over `TcpStream`, so a test can send exactly the bytes an attacker
 //! would: broken UTF-8, a lying `Content-Length`, a body the server refuses before reading it.
+//! WebSocket tests speak graphql-transport-ws (and the older graphql-ws) through tokio-tungstenite.
 //!
 //! One module per kind of attack; [`support`] starts the server and speaks HTTP to it.
 
 mod audit;
 mod cost;
 mod input;
+mod introspection;
 mod scope;
 mod support;
 mod tokens;
+mod websocket;
