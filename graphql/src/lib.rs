@@ -53,6 +53,7 @@
 pub mod approvals;
 mod audit;
 pub mod auth;
+mod boards;
 mod context;
 pub mod customers;
 pub mod directory;
@@ -100,6 +101,7 @@ pub fn build_schema_with(api: Api, limits: Limits) -> HotlineSchema {
     Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .data(api)
         .data(kpi::subscription::KpiBoards::default())
+        .data(telephony::subscription::CallKpiBoards::default())
         .extension(guard::Guard(limits))
         .extension(introspection::IntrospectionGuard(limits.introspection))
         .extension(audit::Audit)

@@ -414,3 +414,40 @@ async fn agents_and_admins_change_telephony_through_mutations() {
     let types: Vec<&str> = stream.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["AgentSignedIn", "AgentStatusChanged", "AgentSignedOut"]);
 }
+
+/// Many supervisors watching one call KPI board cost one computation per change, not one each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_kpi_board_is_computed_once_per_change_however_many_watch_it() {
+    let w = world().await;
+    let handles = w.runner.spawn();
+    let supervisor = caller("s1", "supervisor", Some("tj01"), "/hq/north/tj01");
+    let query = "subscription { callKpiBoard(scope: {level: SUBSIDIARY, tenant: \"tj01\"}) { offered } }";
+    let before = hotline_graphql::telephony::subscription::call_kpi_board_computations();
+    let mut streams: Vec<_> = (0..8)
+        .map(|_| {
+            let request = async_graphql::Request::new(query)
+                .data(Ok::<hotline_graphql::auth::Caller, hotline_graphql::auth::AuthError>(supervisor.clone()));
+            w.schema.execute_stream(request)
+        })
+        .collect();
+    // The first poll runs each resolver, which subscribes to the live feed.
+    for stream in &mut streams {
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(200), stream.next()).await.is_err());
+    }
+    call(&*w.log, "tj01", "repair", "13800000003", s(800), vec![(s(801), ring("8001", "A-01", "a1"))]).await;
+    let mut received = 0u64;
+    for stream in &mut streams {
+        let response = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await
+            .expect("a board in time")
+            .expect("the stream goes on");
+        assert!(data(response)["callKpiBoard"].is_array());
+        received += 1;
+    }
+    let computed = hotline_graphql::telephony::subscription::call_kpi_board_computations() - before;
+    // One per batch of the call KPI read model the new call made: fewer than the subscribers.
+    assert!(computed >= 1 && computed < received, "{computed} computations for {received} boards");
+    for handle in handles {
+        handle.abort();
+    }
+}

@@ -186,8 +186,20 @@ async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, Stri
         )
         .map_err(|e| e.to_string())?;
         boards.inc_by(hotline_graphql::kpi::subscription::kpi_board_computations());
-        let mut collectors: Vec<Box<dyn prometheus::core::Collector>> =
-            vec![Box::new(head_gauge), Box::new(position), Box::new(lag), Box::new(failed), Box::new(boards)];
+        let call_boards = prometheus::IntCounter::new(
+            "hotline_call_kpi_board_computations_total",
+            "Call KPI boards computed for callKpiBoard subscribers: one per change and scope, however many watch it",
+        )
+        .map_err(|e| e.to_string())?;
+        call_boards.inc_by(hotline_graphql::telephony::subscription::call_kpi_board_computations());
+        let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(head_gauge),
+            Box::new(position),
+            Box::new(lag),
+            Box::new(failed),
+            Box::new(boards),
+            Box::new(call_boards),
+        ];
         if let Some((inspector, ingest)) = &state.telephony {
             let sip = prometheus::IntGaugeVec::new(
                 prometheus::Opts::new("hotline_sip_datagrams", "SIP adapter datagrams by outcome"),

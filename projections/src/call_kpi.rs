@@ -170,7 +170,7 @@ async fn apply_call(conn: &mut AnyConnection, event: &CallEvent) -> Result<(), P
 }
 
 /// Whose call figures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CallKpiScope {
     /// The whole group.
     Group,

@@ -52,11 +52,19 @@ pub(crate) async fn call_kpis_for(
     to: &DateTime<Utc>,
     bucket: BucketSize,
 ) -> std::result::Result<Vec<CallKpiBucket>, ApiError> {
+    compute_call_kpis(api, &authorized_call_scope(caller, scope)?, from, to, bucket).await
+}
+
+/// The call KPI scope `scope` names, if it lies inside the caller's.
+pub(crate) fn authorized_call_scope(
+    caller: &Caller,
+    scope: &CallKpiScopeInput,
+) -> std::result::Result<CallKpiScope, ApiError> {
     let group = matches!(caller.scope(), Scope::Group);
     let required = |value: &Option<String>, name: &str| {
         value.clone().ok_or_else(|| ApiError::InvalidInput(format!("scope.{name} is required")))
     };
-    let kpi_scope = match scope.level {
+    Ok(match scope.level {
         CallKpiLevel::Group if group => CallKpiScope::Group,
         CallKpiLevel::Group => return Err(ApiError::Forbidden("group call KPIs are outside your scope".into())),
         CallKpiLevel::Subsidiary => CallKpiScope::Tenant(one_tenant(caller, scope.tenant.clone())?),
@@ -73,12 +81,22 @@ pub(crate) async fn call_kpis_for(
                 if group && scope.tenant.is_none() { None } else { Some(one_tenant(caller, scope.tenant.clone())?) };
             CallKpiScope::Agent { agent, tenant }
         }
-    };
+    })
+}
+
+/// Call KPIs of an authorized scope.
+pub(crate) async fn compute_call_kpis(
+    api: &Api,
+    scope: &CallKpiScope,
+    from: &DateTime<Utc>,
+    to: &DateTime<Utc>,
+    bucket: BucketSize,
+) -> std::result::Result<Vec<CallKpiBucket>, ApiError> {
     let bucket = match bucket {
         BucketSize::Hour => Bucket::Hour,
         BucketSize::Day => Bucket::Day,
     };
-    let kpis = call_kpis(api.runner.read_store().reader(), &kpi_scope, from, to, bucket).await?;
+    let kpis = call_kpis(api.runner.read_store().reader(), scope, from, to, bucket).await?;
     Ok(kpis.into_iter().map(CallKpiBucket::from).collect())
 }
 

@@ -1,20 +1,34 @@
 //! Telephony subscriptions: the agent's screen pop (弹屏), fed by the `calls` projection's
-//! committed batches, and the call KPI board.
+//! committed batches, and the call KPI board (computed once per change, see `crate::boards`).
 
 use crate::auth::Caller;
+use crate::boards::SharedBoards;
 use crate::context::{api, caller, china_today, next_batch, Api, Result};
 use crate::customers::Customer;
 use crate::error::ApiError;
 use crate::kpi::types::BucketSize;
-use crate::telephony::query::call_kpis_for;
+use crate::telephony::query::{authorized_call_scope, compute_call_kpis};
 use crate::telephony::types::{Call, CallKpiBucket, CallKpiScopeInput, ScreenPop};
 use crate::tickets::types::Ticket;
 use async_graphql::{Context, Subscription};
 use hotline_domain::call::CallEvent;
 use hotline_domain::EventCodec;
+use hotline_projections::call_kpi::CallKpiScope;
 use hotline_projections::calls::CallQueries;
 use hotline_projections::customers::CustomerQueries;
 use hotline_projections::tickets::TicketQueries;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static CALL_BOARD_COMPUTATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many boards `callKpiBoard` has computed in this process: one per change of the call KPI
+/// read model and scope being watched, however many subscribers watch that scope.
+pub fn call_kpi_board_computations() -> u64 {
+    CALL_BOARD_COMPUTATIONS.load(Ordering::Relaxed)
+}
+
+/// The call KPI boards being watched, one per scope.
+pub type CallKpiBoards = SharedBoards<CallKpiScope, Vec<CallKpiBucket>>;
 
 /// Open tickets and recent calls a screen pop shows at most.
 pub const SCREEN_POP_LIMIT: u32 = 5;
@@ -99,22 +113,35 @@ impl TelephonySubscription {
     }
 
     /// Today's call KPIs (China Standard Time) for a scope, each time the call counters change.
+    /// Computed once per change and scope, however many watch it.
     async fn call_kpi_board(
         &self,
         ctx: &Context<'_>,
         scope: CallKpiScopeInput,
     ) -> Result<impl futures_util::Stream<Item = Vec<CallKpiBucket>>> {
-        let caller = caller(ctx)?.clone();
+        let caller = caller(ctx)?;
         let api = api(ctx).clone();
-        // Refuse a scope the caller may not see now, not at the first change.
-        let (from, to) = china_today(api.hotline.clock().now());
-        call_kpis_for(&api, &caller, &scope, &from, &to, BucketSize::Day).await?;
+        // Refuse a scope the caller may not see now, not at the first change; the board is
+        // shared, and the token's expiry ends the subscription.
+        let call_scope = authorized_call_scope(caller, &scope)?;
+        // Always in the schema's data (`build_schema`).
+        let watcher = ctx.data_unchecked::<CallKpiBoards>().watch(call_scope);
         let feed = api.runner.subscribe();
-        Ok(futures_util::stream::unfold((feed, api, caller, scope), |(mut feed, api, caller, scope)| async move {
-            next_batch(&mut feed, "call_kpis").await?;
-            let (from, to) = china_today(api.hotline.clock().now());
-            let board = call_kpis_for(&api, &caller, &scope, &from, &to, BucketSize::Day).await.unwrap_or_default();
-            Some((board, (feed, api, caller, scope)))
+        Ok(futures_util::stream::unfold((feed, api, watcher), |(mut feed, api, watcher)| async move {
+            loop {
+                let batch = next_batch(&mut feed, "call_kpis").await?;
+                let position = batch.events.last().map_or(0, |event| event.global_position);
+                let (from, to) = china_today(api.hotline.clock().now());
+                let computed = watcher
+                    .board((from, position), async {
+                        CALL_BOARD_COMPUTATIONS.fetch_add(1, Ordering::Relaxed);
+                        compute_call_kpis(&api, &watcher.scope, &from, &to, BucketSize::Day).await.ok()
+                    })
+                    .await;
+                if let Some(board) = computed {
+                    return Some((board, (feed, api, watcher)));
+                }
+            }
         }))
     }
 }
