@@ -115,7 +115,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # One `hotline serve` (embedded SQLite) that every test of ops/tests/hostile attacks; once they all
 # have, `hotline verify` must still find its log intact. Limits that tests set low get servers
 # of their own; this one's request rates are off, since the whole suite is one user.
-cargo build --locked -p hotline-ops --bin hotline
+# Built as the test runner builds it (the same features, so the runner does not build again).
+cargo test --workspace --locked --no-run >/dev/null 2>&1 || cargo test --workspace --locked --no-run
 hostile_dir=$(mktemp -d /tmp/hotline-hostile.XXXXXX)
 hostile_port=$(free_port 18400)
 hotline_bin="${CARGO_TARGET_DIR:-target}/debug/hotline"
