@@ -3,12 +3,15 @@
 //! On a version conflict the command is decided again on fresh state, at most
 //! [`MAX_ATTEMPTS`] times, after a short random back-off. A command id seen before returns its first outcome without deciding
 //! again (offline retries, SIP retransmissions). Only accepted commands are recorded: a rejected
-//! command appends nothing, so retrying it is decided again.
+//! command appends nothing, so retrying it is decided again. Before deciding, the texts the command
+//! carries are checked against [`hotline_domain::text`] (lengths, control characters), whatever
+//! the entry point.
 
 use crate::store::{
     AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError, StreamId,
 };
 use chrono::{DateTime, Utc};
+use hotline_domain::text::{self, TextError};
 use hotline_domain::{Decider, DecodeError, EventCodec};
 use uuid::Uuid;
 
@@ -90,6 +93,9 @@ pub enum CommandError<E: std::error::Error> {
     /// A business rule refused it.
     #[error("rejected: {0}")]
     Rejected(E),
+    /// A text it carries is too long or holds a control character ([`hotline_domain::text`]).
+    #[error("invalid text: {0}")]
+    InvalidText(TextError),
     /// The stream kept changing under it for [`MAX_ATTEMPTS`] attempts.
     #[error("conflict on stream {stream}: expected version {expected}, actual {actual}")]
     Conflict {
@@ -139,6 +145,7 @@ pub async fn execute<D: Decider>(
     if let Some(outcome) = store.command_outcome(context.command_id).await? {
         return Ok(Executed { stream_id: stream.clone(), events: Vec::new(), outcome });
     }
+    text::check_all(D::texts(command)).map_err(CommandError::InvalidText)?;
     let mut attempt = 1;
     loop {
         let (state, version) = load::<D>(store, stream).await?;

@@ -31,6 +31,7 @@ use hotline_domain::organisation::{
 };
 use hotline_domain::seal::{self, SealEvent};
 use hotline_domain::settings::{Settings, SettingsCommand, SettingsError, SettingsEvent, TicketPolicy};
+use hotline_domain::text::{self, TextError};
 use hotline_domain::ticket::{
     NewTicket, Ticket, TicketAction, TicketCommand, TicketError, TicketEvent, TicketRequest, UnitRef,
 };
@@ -76,6 +77,9 @@ pub enum ServiceError {
     /// A phone rule refused it.
     #[error(transparent)]
     Phone(hotline_domain::phone::PhoneError),
+    /// A text the command carries is too long or holds a control character.
+    #[error(transparent)]
+    InvalidText(TextError),
     /// A granted approval lacks what its operation needs (e.g. the new deadline of a delay).
     #[error("approval details: {0}")]
     InvalidApprovalDetails(String),
@@ -125,6 +129,7 @@ impl ServiceError {
             ServiceError::Call(e) => Some(e.rule()),
             ServiceError::Agent(e) => Some(e.rule()),
             ServiceError::Phone(e) => Some(e.rule()),
+            ServiceError::InvalidText(e) => Some(e.rule()),
             ServiceError::InvalidApprovalDetails(_)
             | ServiceError::NotFound { .. }
             | ServiceError::Conflict { .. }
@@ -136,6 +141,7 @@ impl ServiceError {
     fn from_command<E: std::error::Error>(error: CommandError<E>, rejected: fn(E) -> ServiceError) -> ServiceError {
         match error {
             CommandError::Rejected(e) => rejected(e),
+            CommandError::InvalidText(e) => ServiceError::InvalidText(e),
             CommandError::Conflict { stream, expected, actual } => ServiceError::Conflict { stream, expected, actual },
             CommandError::Decode { position, source } => ServiceError::Decode { position, source },
             CommandError::Store(e) => ServiceError::Store(e),
@@ -346,6 +352,7 @@ impl Hotline {
             policy: policy.clone(),
             action: TicketAction::Create(NewTicket { ticket_no: "pending".into(), ..new.clone() }),
         };
+        text::check_all(Ticket::texts(&probe)).map_err(ServiceError::InvalidText)?;
         let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;
         Ticket::decide(&state, &probe).map_err(ServiceError::Ticket)?;
         new.ticket_no = self.allocate_ticket_number(&context, &new.tenant, year, new.ticket_id).await?;

@@ -189,7 +189,7 @@ impl SyncMutation {
                 }
                 Err(error) => {
                     let rule = match &error {
-                        ApiError::DomainRule { rule, .. } => rule.clone(),
+                        ApiError::DomainRule { rule, .. } | ApiError::InvalidText { rule, .. } => rule.clone(),
                         other => other.code().to_owned(),
                     };
                     SyncResult {

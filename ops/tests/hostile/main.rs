@@ -6,9 +6,14 @@
 //! Requests are raw HTTP/1.1 over `TcpStream`, so a test can send exactly the bytes an attacker
 //! would: broken UTF-8, a lying `Content-Length`, a body the server refuses before reading it.
 //!
-//! One module per kind of attack; [`support`] starts the server and speaks HTTP to it.
+//! One module per kind of attack; [`support`] starts the servers and speaks HTTP to them. What
+//! only PostgreSQL refuses (a NUL in `text`) runs against a second, PostgreSQL-backed server
+//! ([`support::postgres_server`], a fresh database on `HOTLINE_TEST_DATABASE_URL`).
 
+#[path = "../../../commands/tests/support/mod.rs"]
+mod db;
 mod input;
 mod scope;
 mod support;
+mod text;
 mod tokens;

@@ -1,4 +1,5 @@
-//! The shared server of the hostile suite and the raw HTTP a test sends to it.
+//! The shared servers of the hostile suite (embedded SQLite, and PostgreSQL for what only it
+//! refuses) and the raw HTTP a test sends to them.
 
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -8,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The shared server: its address, data directory, and tokens of agents of tj01 and tj02.
+/// A shared server: its address, data directory, and tokens of agents of tj01 and tj02.
 pub(crate) struct Server {
     pub(crate) address: String,
     pub(crate) data_dir: PathBuf,
@@ -19,6 +20,8 @@ pub(crate) struct Server {
     pub(crate) admin_token: String,
     /// A subsidiary admin of tj01.
     pub(crate) subsidiary_admin_token: String,
+    /// The database of a PostgreSQL-backed server.
+    pub(crate) postgres: Option<Postgres>,
     _child: Child,
     _watchdog: Child,
 }
@@ -29,76 +32,123 @@ pub(crate) struct Server {
 /// process has exited.
 pub(crate) fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| start(None))
+}
+
+/// A second shared server, on PostgreSQL (log and read models in a fresh database on the server
+/// named by `HOTLINE_TEST_DATABASE_URL`, dropped by the watchdog): for what only PostgreSQL
+/// refuses, such as a NUL in `text`.
+pub(crate) fn postgres_server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temporary data directory");
-        let data_dir = dir.keep();
-        let token = hotline(&data_dir, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
-        // A small demo history, so that the organisation (tj01, tj02, …) exists.
-        hotline(&data_dir, &["demo", "--events", "50"]);
-        let other_token =
-            hotline(&data_dir, &["token", "--user", "tj02-agent1", "--roles", "agent", "--tenant", "tj02"]);
-        let admin_token = hotline(&data_dir, &["token", "--user", "admin1", "--roles", "group_admin"]);
-        let subsidiary_admin_token =
-            hotline(&data_dir, &["token", "--user", "tj01-admin", "--roles", "subsidiary_admin", "--tenant", "tj01"]);
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let address = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["serve", "--listen", &address])
-            .env_remove("HOTLINE_DATABASE_URL")
-            .env("HOTLINE_LOG", "warn")
-            // The server outlives this test process until the watchdog stops it: it must not hold
-            // the test's output pipes (the runner would wait for them), so it logs to a file.
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(data_dir.join("serve.log")).expect("serve log file"))
-            .spawn()
-            .expect("start serve");
-        let watchdog = format!(
-            "while kill -0 {test} 2>/dev/null; do sleep 1; done; kill {server} 2>/dev/null; sleep 2; rm -rf '{dir}'",
-            test = std::process::id(),
-            server = child.id(),
-            dir = data_dir.display(),
-        );
-        let watchdog = Command::new("sh")
-            .args(["-c", &watchdog])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the watchdog");
-        let server = Server {
-            address,
-            data_dir,
-            token,
-            other_token,
-            admin_token,
-            subsidiary_admin_token,
-            _child: child,
-            _watchdog: watchdog,
-        };
-        for _ in 0..200 {
-            if TcpStream::connect(&server.address).is_ok() && get(&server.address, "/healthz").0 == 200 {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let log = std::fs::read_to_string(server.data_dir.join("serve.log")).unwrap_or_default();
-        panic!("serve did not come up on {}: {log}", server.address);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let (admin_url, url, database) = runtime.block_on(db::fresh_postgres_database());
+        start(Some(Postgres { admin_url, url, database }))
     })
+}
+
+/// The PostgreSQL database a server runs on.
+pub(crate) struct Postgres {
+    admin_url: String,
+    pub(crate) url: String,
+    database: String,
+}
+
+fn start(postgres: Option<Postgres>) -> Server {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let data_dir = dir.keep();
+    let database_url = postgres.as_ref().map(|p| p.url.as_str());
+    let run = |args: &[&str]| hotline_on(&data_dir, database_url, args);
+    let token = run(&["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
+    // A small demo history, so that the organisation (tj01, tj02, …) exists.
+    run(&["demo", "--events", "50"]);
+    let other_token = run(&["token", "--user", "tj02-agent1", "--roles", "agent", "--tenant", "tj02"]);
+    let admin_token = run(&["token", "--user", "admin1", "--roles", "group_admin"]);
+    let subsidiary_admin_token =
+        run(&["token", "--user", "tj01-admin", "--roles", "subsidiary_admin", "--tenant", "tj01"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
+    command.arg("--data-dir").arg(&data_dir).args(["serve", "--listen", &address]).env("HOTLINE_LOG", "warn");
+    match database_url {
+        Some(url) => command.env("HOTLINE_DATABASE_URL", url),
+        None => command.env_remove("HOTLINE_DATABASE_URL"),
+    };
+    let child = command
+        // The server outlives this test process until the watchdog stops it: it must not hold
+        // the test's output pipes (the runner would wait for them), so it logs to a file.
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(data_dir.join("serve.log")).expect("serve log file"))
+        .spawn()
+        .expect("start serve");
+    // The database goes with the server (best effort: `psql` where it is installed).
+    let drop_database = postgres
+        .as_ref()
+        .map(|p| {
+            format!(
+                "; psql '{}' -q -c 'DROP DATABASE IF EXISTS {} WITH (FORCE)' >/dev/null 2>&1",
+                p.admin_url, p.database
+            )
+        })
+        .unwrap_or_default();
+    let watchdog = format!(
+        "while kill -0 {test} 2>/dev/null; do sleep 1; done; kill {server} 2>/dev/null; sleep 2; rm -rf '{dir}'{drop_database}",
+        test = std::process::id(),
+        server = child.id(),
+        dir = data_dir.display(),
+    );
+    let watchdog = Command::new("sh")
+        .args(["-c", &watchdog])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the watchdog");
+    let server = Server {
+        address,
+        data_dir,
+        token,
+        other_token,
+        admin_token,
+        subsidiary_admin_token,
+        postgres,
+        _child: child,
+        _watchdog: watchdog,
+    };
+    for _ in 0..300 {
+        if TcpStream::connect(&server.address).is_ok() && get(&server.address, "/healthz").0 == 200 {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = std::fs::read_to_string(server.data_dir.join("serve.log")).unwrap_or_default();
+    panic!("serve did not come up on {}: {log}", server.address);
+}
+
+impl Server {
+    /// A query with variables, posted as JSON to this server with `token`.
+    pub(crate) fn graphql(&self, token: &str, query: &str, variables: Value) -> Answer {
+        let body = serde_json::to_vec(&json!({ "query": query, "variables": variables })).unwrap();
+        let authorization = format!("Bearer {token}");
+        post_to(&self.address, &[JSON, ("Authorization", &authorization)], body)
+    }
 }
 
 /// Runs `hotline` on this data directory in embedded mode, expecting success.
 pub(crate) fn hotline(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HOTLINE_DATABASE_URL")
-        .env("HOTLINE_LOG", "warn")
-        .output()
-        .expect("run hotline");
+    hotline_on(dir, None, args)
+}
+
+/// Runs `hotline` on this data directory, on PostgreSQL when a database URL is given.
+fn hotline_on(dir: &Path, database_url: Option<&str>, args: &[&str]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
+    command.arg("--data-dir").arg(dir).args(args).env("HOTLINE_LOG", "warn");
+    match database_url {
+        Some(url) => command.env("HOTLINE_DATABASE_URL", url),
+        None => command.env_remove("HOTLINE_DATABASE_URL"),
+    };
+    let out = command.output().expect("run hotline");
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
@@ -175,6 +225,11 @@ pub(crate) fn get(address: &str, path: &str) -> (u16, Vec<u8>) {
 
 /// `POST /graphql` with these extra header lines and this body, its length declared.
 pub(crate) fn post(headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Answer {
+    post_to(&server().address, headers, body)
+}
+
+/// `POST /graphql` to the server at `address`.
+pub(crate) fn post_to(address: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Answer {
     let body = body.into();
     let mut head =
         format!("POST /graphql HTTP/1.1\r\nHost: hotline\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -182,7 +237,7 @@ pub(crate) fn post(headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Answer
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    send(&server().address, head, body)
+    send(address, head, body)
 }
 
 pub(crate) const JSON: (&str, &str) = ("Content-Type", "application/json");
