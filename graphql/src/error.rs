@@ -94,6 +94,9 @@ impl From<ServiceError> for ApiError {
         match error {
             ServiceError::NotFound { .. } => ApiError::NotFound(error.to_string()),
             ServiceError::Conflict { .. } => ApiError::Conflict(error.to_string()),
+            ServiceError::CommandIdReused { command_id } => ApiError::Conflict(format!(
+                "clientCommandId {command_id} was used for a different command; send a new id for a new command"
+            )),
             ServiceError::InvalidApprovalDetails(message) => ApiError::InvalidInput(message),
             other => {
                 tracing::error!(error = %other, "command failed");

@@ -212,6 +212,7 @@ async fn a_nul_already_in_the_log_stops_no_projection(t: TestStore) {
             expected: ExpectedVersion::NoStream,
             events: vec![NewEvent::encoded(encoded, metadata("tj01"))],
             command_id: None,
+            fingerprint: None,
         };
         t.store.append(request).await.expect("the log takes any JSON string");
     }

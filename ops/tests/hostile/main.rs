@@ -12,6 +12,7 @@
 
 #[path = "../../../commands/tests/support/mod.rs"]
 mod db;
+mod idempotency;
 mod input;
 mod scope;
 mod support;

@@ -42,7 +42,7 @@ pub(crate) fn postgres_server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let (admin_url, url, database) = runtime.block_on(db::fresh_postgres_database());
+        let (admin_url, url, database) = runtime.block_on(crate::db::fresh_postgres_database());
         start(Some(Postgres { admin_url, url, database }))
     })
 }
