@@ -2,13 +2,18 @@
 //!
 //! On a version conflict the command is decided again on fresh state, at most
 //! [`MAX_ATTEMPTS`] times, after a short random back-off. A command id seen before returns its first outcome without deciding
-//! again (offline retries, SIP retransmissions). Only accepted commands are recorded: a rejected
-//! command appends nothing, so retrying it is decided again.
+//! again (offline retries, SIP retransmissions), also when a concurrent delivery of the same
+//! command is appended while this one is decided: a refusal or a conflict is answered with that
+//! outcome. The same id with another fingerprint ([`CommandContext::fingerprint`]) is refused. Only accepted commands are recorded: a rejected
+//! command appends nothing, so retrying it is decided again. Before deciding, the texts the command
+//! carries are checked against [`hotline_domain::text`] (lengths, control characters), whatever
+//! the entry point.
 
 use crate::store::{
     AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError, StreamId,
 };
 use chrono::{DateTime, Utc};
+use hotline_domain::text::{self, TextError};
 use hotline_domain::{Decider, DecodeError, EventCodec};
 use uuid::Uuid;
 
@@ -32,6 +37,10 @@ pub struct CommandContext {
     pub source: String,
     /// When it happened by the caller's clock.
     pub occurred_at: DateTime<Utc>,
+    /// What the command asked, as the entry point fingerprints it (SHA-256 hex of its arguments
+    /// and caller); kept with the command id, so the id reused for a different command is
+    /// refused ([`CommandError::CommandIdReused`]). `None` when the entry point gives none.
+    pub fingerprint: Option<String>,
 }
 
 impl CommandContext {
@@ -46,6 +55,7 @@ impl CommandContext {
             causation_id: None,
             source: source.to_owned(),
             occurred_at,
+            fingerprint: None,
         }
     }
 
@@ -90,6 +100,15 @@ pub enum CommandError<E: std::error::Error> {
     /// A business rule refused it.
     #[error("rejected: {0}")]
     Rejected(E),
+    /// Its command id was used before for a different command (another fingerprint).
+    #[error("command id {command_id} was used for a different command")]
+    CommandIdReused {
+        /// The reused id.
+        command_id: Uuid,
+    },
+    /// A text it carries is too long or holds a control character ([`hotline_domain::text`]).
+    #[error("invalid text: {0}")]
+    InvalidText(TextError),
     /// The stream kept changing under it for [`MAX_ATTEMPTS`] attempts.
     #[error("conflict on stream {stream}: expected version {expected}, actual {actual}")]
     Conflict {
@@ -111,6 +130,30 @@ pub enum CommandError<E: std::error::Error> {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl<E: std::error::Error> From<AppendError> for CommandError<E> {
+    fn from(error: AppendError) -> CommandError<E> {
+        match error {
+            AppendError::Conflict { stream, expected, actual } => CommandError::Conflict { stream, expected, actual },
+            AppendError::CommandIdReused { command_id } => CommandError::CommandIdReused { command_id },
+            AppendError::Store(error) => CommandError::Store(error),
+        }
+    }
+}
+
+/// The first outcome of the context's command id, if it was appended: the answer to a retry. The
+/// id used before for a different command (another fingerprint) is
+/// [`AppendError::CommandIdReused`].
+pub async fn first_outcome(
+    store: &dyn EventStore,
+    context: &CommandContext,
+) -> Result<Option<AppendOutcome>, AppendError> {
+    let Some(recorded) = store.recorded_command(context.command_id).await? else { return Ok(None) };
+    match recorded.outcome_for(context.fingerprint.as_deref()) {
+        Some(outcome) => Ok(Some(outcome)),
+        None => Err(AppendError::CommandIdReused { command_id: context.command_id }),
+    }
 }
 
 /// Loads and folds a stream; returns the state and the stream's version.
@@ -136,36 +179,55 @@ pub async fn execute<D: Decider>(
     command: &D::Command,
     context: &CommandContext,
 ) -> Result<Executed<D::Event>, CommandError<D::Error>> {
-    if let Some(outcome) = store.command_outcome(context.command_id).await? {
-        return Ok(Executed { stream_id: stream.clone(), events: Vec::new(), outcome });
+    let duplicate = |outcome| Ok(Executed { stream_id: stream.clone(), events: Vec::new(), outcome });
+    if let Some(outcome) = first_outcome(store, context).await? {
+        return duplicate(outcome);
     }
+    text::check_all(D::texts(command)).map_err(CommandError::InvalidText)?;
     let mut attempt = 1;
     loop {
         let (state, version) = load::<D>(store, stream).await?;
-        let events = D::decide(&state, command).map_err(CommandError::Rejected)?;
+        let events = match D::decide(&state, command) {
+            Ok(events) => events,
+            Err(rejection) => {
+                // Another delivery of this very command may have been appended since the check
+                // above: its outcome is the answer, not the rule its events now break (e.g. a
+                // retried registration would meet `TicketAlreadyExists`).
+                if let Some(outcome) = first_outcome(store, context).await? {
+                    return duplicate(outcome);
+                }
+                return Err(CommandError::Rejected(rejection));
+            }
+        };
         let metadata = context.metadata();
         let request = AppendRequest {
             stream_id: stream.clone(),
             expected: if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) },
             events: events.iter().map(|event| NewEvent::encoded(event.encode(), metadata.clone())).collect(),
             command_id: Some(context.command_id),
+            fingerprint: context.fingerprint.clone(),
         };
         match store.append(request).await {
             Ok(outcome) if outcome.duplicate => {
                 // Another delivery of the same command won the race: its outcome is the answer.
-                return Ok(Executed { stream_id: stream.clone(), events: Vec::new(), outcome });
+                return duplicate(outcome);
             }
             Ok(outcome) => return Ok(Executed { stream_id: stream.clone(), events, outcome }),
-            Err(AppendError::Conflict { stream, expected, actual }) => {
+            Err(AppendError::Conflict { stream: moved, expected, actual }) => {
+                // The stream moved because another delivery of this command was appended: answer
+                // with its outcome rather than deciding again.
+                if let Some(outcome) = first_outcome(store, context).await? {
+                    return duplicate(outcome);
+                }
                 if attempt >= MAX_ATTEMPTS {
-                    return Err(CommandError::Conflict { stream, expected, actual });
+                    return Err(CommandError::Conflict { stream: moved, expected, actual });
                 }
                 // Random, growing back-off, so writers racing on one stream spread out.
                 let ceiling_ms = 2u64 << attempt;
                 tokio::time::sleep(std::time::Duration::from_millis(rand::random::<u64>() % ceiling_ms)).await;
                 attempt += 1;
             }
-            Err(AppendError::Store(error)) => return Err(error.into()),
+            Err(other) => return Err(other.into()),
         }
     }
 }

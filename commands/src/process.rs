@@ -120,6 +120,7 @@ fn context(actor: &str, name: &str, cause: Uuid, at: DateTime<Utc>) -> CommandCo
         causation_id: Some(cause),
         source: "timer".to_owned(),
         occurred_at: at,
+        fingerprint: None,
     }
 }
 

@@ -120,6 +120,7 @@ pub(crate) async fn seal(
         causation_id: None,
         source: "timer".to_owned(),
         occurred_at: hotline.clock().now(),
+        fingerprint: None,
     };
     hotline.record_checkpoint(&context, SealEvent::CheckpointSealed(checkpoint.clone())).await?;
     Ok(checkpoint)

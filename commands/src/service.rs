@@ -31,6 +31,7 @@ use hotline_domain::organisation::{
 };
 use hotline_domain::seal::{self, SealEvent};
 use hotline_domain::settings::{Settings, SettingsCommand, SettingsError, SettingsEvent, TicketPolicy};
+use hotline_domain::text::{self, TextError};
 use hotline_domain::ticket::{
     NewTicket, Ticket, TicketAction, TicketCommand, TicketError, TicketEvent, TicketRequest, UnitRef,
 };
@@ -76,6 +77,9 @@ pub enum ServiceError {
     /// A phone rule refused it.
     #[error(transparent)]
     Phone(hotline_domain::phone::PhoneError),
+    /// A text the command carries is too long or holds a control character.
+    #[error(transparent)]
+    InvalidText(TextError),
     /// A granted approval lacks what its operation needs (e.g. the new deadline of a delay).
     #[error("approval details: {0}")]
     InvalidApprovalDetails(String),
@@ -86,6 +90,13 @@ pub enum ServiceError {
         what: &'static str,
         /// The id or code the command gave, as given.
         id: String,
+    },
+    /// The command id was used before for a different command (another fingerprint); nothing
+    /// was appended.
+    #[error("command id {command_id} was used for a different command")]
+    CommandIdReused {
+        /// The reused id (the client's `clientCommandId`).
+        command_id: Uuid,
     },
     /// The stream kept changing under the command.
     #[error("conflict on stream {stream}: expected version {expected}, actual {actual}")]
@@ -125,18 +136,30 @@ impl ServiceError {
             ServiceError::Call(e) => Some(e.rule()),
             ServiceError::Agent(e) => Some(e.rule()),
             ServiceError::Phone(e) => Some(e.rule()),
+            ServiceError::InvalidText(e) => Some(e.rule()),
             ServiceError::InvalidApprovalDetails(_)
             | ServiceError::NotFound { .. }
             | ServiceError::Conflict { .. }
+            | ServiceError::CommandIdReused { .. }
             | ServiceError::Decode { .. }
             | ServiceError::Store(_) => None,
+        }
+    }
+
+    fn from_append(error: AppendError) -> ServiceError {
+        match error {
+            AppendError::Conflict { stream, expected, actual } => ServiceError::Conflict { stream, expected, actual },
+            AppendError::CommandIdReused { command_id } => ServiceError::CommandIdReused { command_id },
+            AppendError::Store(error) => ServiceError::Store(error),
         }
     }
 
     fn from_command<E: std::error::Error>(error: CommandError<E>, rejected: fn(E) -> ServiceError) -> ServiceError {
         match error {
             CommandError::Rejected(e) => rejected(e),
+            CommandError::InvalidText(e) => ServiceError::InvalidText(e),
             CommandError::Conflict { stream, expected, actual } => ServiceError::Conflict { stream, expected, actual },
+            CommandError::CommandIdReused { command_id } => ServiceError::CommandIdReused { command_id },
             CommandError::Decode { position, source } => ServiceError::Decode { position, source },
             CommandError::Store(e) => ServiceError::Store(e),
         }
@@ -329,11 +352,8 @@ impl Hotline {
         mut new: NewTicket,
     ) -> Result<CreatedTicket, ServiceError> {
         let stream = StreamId::new(Ticket::CATEGORY, new.ticket_id);
-        if let Some(outcome) = self.store.command_outcome(context.command_id).await? {
-            let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;
-            let ticket_no =
-                state.ticket_no.ok_or(ServiceError::NotFound { what: "ticket", id: new.ticket_id.to_string() })?;
-            return Ok(CreatedTicket { ticket_id: new.ticket_id, ticket_no, outcome });
+        if let Some(created) = self.created_before(context, new.ticket_id).await? {
+            return Ok(created);
         }
         self.require_tenant(&new.tenant).await?;
         let policy = self.policy(&new.tenant).await?;
@@ -346,12 +366,37 @@ impl Hotline {
             policy: policy.clone(),
             action: TicketAction::Create(NewTicket { ticket_no: "pending".into(), ..new.clone() }),
         };
+        text::check_all(Ticket::texts(&probe)).map_err(ServiceError::InvalidText)?;
         let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;
-        Ticket::decide(&state, &probe).map_err(ServiceError::Ticket)?;
+        if let Err(rejection) = Ticket::decide(&state, &probe) {
+            // A concurrent retry of this very command may have registered the ticket since the
+            // check above: its result is the answer, not `TicketAlreadyExists`.
+            if let Some(created) = self.created_before(&context, new.ticket_id).await? {
+                return Ok(created);
+            }
+            return Err(ServiceError::Ticket(rejection));
+        }
         new.ticket_no = self.allocate_ticket_number(&context, &new.tenant, year, new.ticket_id).await?;
         let command = TicketCommand { action: TicketAction::Create(new.clone()), ..probe };
         let executed = run::<Ticket>(self.store.as_ref(), &stream, &command, &context, ServiceError::Ticket).await?;
         Ok(CreatedTicket { ticket_id: new.ticket_id, ticket_no: new.ticket_no, outcome: executed.outcome })
+    }
+
+    /// The ticket an earlier delivery of this command registered, if there was one.
+    async fn created_before(
+        &self,
+        context: &CommandContext,
+        ticket_id: TicketId,
+    ) -> Result<Option<CreatedTicket>, ServiceError> {
+        let Some(outcome) =
+            handler::first_outcome(self.store.as_ref(), context).await.map_err(ServiceError::from_append)?
+        else {
+            return Ok(None);
+        };
+        let stream = StreamId::new(Ticket::CATEGORY, ticket_id);
+        let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;
+        let ticket_no = state.ticket_no.ok_or(ServiceError::NotFound { what: "ticket", id: ticket_id.to_string() })?;
+        Ok(Some(CreatedTicket { ticket_id, ticket_no, outcome }))
     }
 
     async fn allocate_ticket_number(
@@ -385,14 +430,10 @@ impl Hotline {
                 expected: ExpectedVersion::Any,
                 events: vec![NewEvent::encoded(encoded, context.metadata())],
                 command_id: Some(context.command_id),
+                fingerprint: context.fingerprint.clone(),
             })
             .await
-            .map_err(|error| match error {
-                AppendError::Conflict { stream, expected, actual } => {
-                    ServiceError::Conflict { stream, expected, actual }
-                }
-                AppendError::Store(error) => ServiceError::Store(error),
-            })
+            .map_err(ServiceError::from_append)
     }
 
     /// A ticket as the log held it at `at` (by `recorded_at`: what the system knew then), with the
@@ -484,7 +525,9 @@ impl Hotline {
         request: TicketRequest,
     ) -> Result<Executed<TicketEvent>, ServiceError> {
         let stream = StreamId::new(Ticket::CATEGORY, ticket_id);
-        if let Some(outcome) = self.store.command_outcome(context.command_id).await? {
+        if let Some(outcome) =
+            handler::first_outcome(self.store.as_ref(), context).await.map_err(ServiceError::from_append)?
+        {
             return Ok(Executed { stream_id: stream, events: Vec::new(), outcome });
         }
         let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;

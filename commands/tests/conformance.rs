@@ -48,6 +48,7 @@ fn request(stream: &StreamId, expected: ExpectedVersion, count: usize) -> Append
         expected,
         events: (0..count).map(|i| event("TicketUrged", json!({ "n": i, "note": "快点" }))).collect(),
         command_id: None,
+        fingerprint: None,
     }
 }
 

@@ -53,6 +53,7 @@ async fn append_stored(
         expected: ExpectedVersion::Any,
         events: vec![NewEvent::encoded(encoded, ctx("legacy").metadata())],
         command_id: None,
+        fingerprint: None,
     };
     t.store.append(request).await.expect("append a stored event");
 }

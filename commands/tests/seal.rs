@@ -35,6 +35,7 @@ async fn append(t: &TestStore, n: usize, offset: usize) {
                 expected: ExpectedVersion::Any,
                 events: vec![event],
                 command_id: None,
+                fingerprint: None,
             })
             .await
             .unwrap();

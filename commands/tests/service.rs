@@ -307,6 +307,7 @@ async fn ticket_id_by_number_reads_the_numbering_stream(t: TestStore) {
         expected: hotline_commands::store::ExpectedVersion::Any,
         events: vec![hotline_commands::store::NewEvent::encoded(hotline_domain::EventCodec::encode(&gap), metadata)],
         command_id: None,
+        fingerprint: None,
     };
     t.store.append(append).await.expect("allocate a number");
     assert!(t.store.head().await.unwrap() > 100, "the log holds many other events");

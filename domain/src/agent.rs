@@ -10,6 +10,7 @@
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
 use crate::telephony::SeatId;
+use crate::text::{Text, CODE};
 use crate::values::{TenantId, UserId};
 use crate::{Decider, DecodeError, EventCodec};
 use chrono::{DateTime, Utc};
@@ -212,6 +213,17 @@ impl Decider for Agent {
     type Event = AgentEvent;
     type Error = AgentError;
     const CATEGORY: &'static str = "agent";
+
+    fn texts(command: &AgentCommand) -> Vec<Text<'_>> {
+        match command {
+            AgentCommand::SignIn { agent, tenant, seat, .. } => vec![
+                Text::new("agent", CODE, &agent.0),
+                Text::new("tenant", CODE, &tenant.0),
+                Text::new("seat", CODE, &seat.0),
+            ],
+            AgentCommand::SignOut { .. } | AgentCommand::SetStatus { .. } => Vec::new(),
+        }
+    }
 
     fn decide(state: &AgentState, command: &AgentCommand) -> Result<Vec<AgentEvent>, AgentError> {
         if let AgentCommand::SignIn { agent, tenant, seat, seat_defined, seat_occupant, at } = command {

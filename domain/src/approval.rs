@@ -342,6 +342,26 @@ impl Decider for Approval {
     type Error = ApprovalError;
     const CATEGORY: &'static str = "approval";
 
+    fn texts(command: &ApprovalCommand) -> Vec<crate::text::Text<'_>> {
+        use crate::text::{json_texts, Text, CODE, LABEL, NOTE};
+        let mut texts = Vec::new();
+        match &command.action {
+            ApprovalAction::Request(request) => {
+                texts.push(Text::new("ticketNo", CODE, &request.ticket_no));
+                texts.push(Text::new("reason", NOTE, &request.reason));
+                json_texts("details", LABEL, &request.details, &mut texts);
+            }
+            ApprovalAction::Approve { unit, comment, .. } => {
+                texts.extend([Text::new("unit", CODE, &unit.0), Text::new("comment", NOTE, comment)]);
+            }
+            ApprovalAction::RecordApplicationFailure { rule } => texts.push(Text::new("rule", CODE, rule)),
+            ApprovalAction::Reject { unit, reason, .. } => {
+                texts.extend([Text::new("unit", CODE, &unit.0), Text::new("reason", NOTE, reason)]);
+            }
+        }
+        texts
+    }
+
     fn decide(state: &ApprovalState, command: &ApprovalCommand) -> Result<Vec<ApprovalEvent>, ApprovalError> {
         if let ApprovalAction::Request(request) = &command.action {
             if state.status.is_some() {

@@ -48,6 +48,7 @@
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
 use crate::telephony::{CallRouting, Extension, QueueId, SeatId};
+use crate::text::{Text, CODE, PHONE_NUMBER, SIP_TOKEN, URI};
 use crate::values::{PhoneNumber, TenantId, UserId};
 use crate::{Decider, DecodeError, EventCodec};
 use chrono::{DateTime, Utc};
@@ -666,6 +667,38 @@ impl Decider for Call {
     type Event = CallEvent;
     type Error = CallError;
     const CATEGORY: &'static str = "call";
+
+    fn texts(command: &CallCommand) -> Vec<Text<'_>> {
+        let mut texts = Vec::new();
+        match &command.action {
+            CallAction::Offer(offer) => {
+                texts.extend([
+                    Text::new("callId", SIP_TOKEN, &offer.call_id),
+                    Text::new("tenant", CODE, &offer.tenant.0),
+                    Text::new("caller", PHONE_NUMBER, &offer.caller.0),
+                    Text::new("dialled", PHONE_NUMBER, &offer.dialled.0),
+                ]);
+                texts.extend(offer.correlation.iter().map(|value| Text::new("correlation", SIP_TOKEN, value)));
+            }
+            CallAction::Ring { extension, seat, agent } | CallAction::Answer { extension, seat, agent } => {
+                texts.push(Text::new("extension", CODE, &extension.0));
+                texts.extend(seat.iter().map(|seat| Text::new("seat", CODE, &seat.0)));
+                texts.extend(agent.iter().map(|agent| Text::new("agent", CODE, &agent.0)));
+            }
+            CallAction::Transfer { target } => texts.push(Text::new("target", CODE, target)),
+            CallAction::LeaveVoicemail { recording } => texts.push(Text::new("recording", URI, recording)),
+            CallAction::RecordingAvailable { uri } => texts.push(Text::new("uri", URI, uri)),
+            CallAction::Queue
+            | CallAction::Hold { .. }
+            | CallAction::Resume { .. }
+            | CallAction::End { .. }
+            | CallAction::Abandon
+            | CallAction::Reject { .. }
+            | CallAction::TimeOut
+            | CallAction::AnswerSurvey { .. } => {}
+        }
+        texts
+    }
 
     fn decide(state: &CallState, command: &CallCommand) -> Result<Vec<CallEvent>, CallError> {
         let at = command.at;

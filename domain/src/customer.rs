@@ -3,6 +3,7 @@
 //! Enough for the screen pop and the customer index; billing sync adds to it later.
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
+use crate::text::{Text, ADDRESS, CODE, NAME, PHONE_NUMBER};
 use crate::values::{CustomerId, PhoneNumber, TenantId};
 use crate::{Decider, DecodeError, EventCodec};
 use serde::{Deserialize, Serialize};
@@ -114,6 +115,24 @@ impl Decider for Customer {
     type Event = CustomerEvent;
     type Error = CustomerError;
     const CATEGORY: &'static str = "customer";
+
+    fn texts(command: &CustomerCommand) -> Vec<Text<'_>> {
+        let mut texts = Vec::new();
+        let phones = match command {
+            CustomerCommand::Register { tenant, name, address, site_path, phones, .. } => {
+                texts.extend([
+                    Text::new("tenant", CODE, &tenant.0),
+                    Text::new("name", NAME, name),
+                    Text::new("address", ADDRESS, address),
+                    Text::new("sitePath", ADDRESS, site_path),
+                ]);
+                phones
+            }
+            CustomerCommand::ChangePhones { phones } => phones,
+        };
+        texts.extend(phones.iter().map(|phone| Text::new("phones", PHONE_NUMBER, &phone.0)));
+        texts
+    }
 
     fn decide(state: &CustomerState, command: &CustomerCommand) -> Result<Vec<CustomerEvent>, CustomerError> {
         let numbers = |phones: &[PhoneNumber]| -> Result<Vec<String>, CustomerError> {

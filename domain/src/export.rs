@@ -6,6 +6,7 @@
 //! later which bundle is genuine, who asked for it, why, and who approved it.
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
+use crate::text::{Text, CODE, NOTE};
 use crate::values::{TenantId, UserId};
 use crate::{Decider, DecodeError, EventCodec};
 use chrono::{DateTime, Utc};
@@ -223,6 +224,22 @@ impl Decider for Export {
     type Error = ExportError;
 
     const CATEGORY: &'static str = "export";
+
+    fn texts(command: &ExportCommand) -> Vec<Text<'_>> {
+        match &command.action {
+            ExportAction::Request { scope: ExportScope::Ticket { ticket_no }, reason } => {
+                vec![Text::new("ticketNo", CODE, ticket_no), Text::new("reason", NOTE, reason)]
+            }
+            ExportAction::Request { scope: ExportScope::Tenant { tenant, .. }, reason } => {
+                vec![Text::new("tenant", CODE, &tenant.0), Text::new("reason", NOTE, reason)]
+            }
+            ExportAction::Approve { comment } => vec![Text::new("comment", NOTE, comment)],
+            ExportAction::Reject { reason } => vec![Text::new("reason", NOTE, reason)],
+            ExportAction::RecordProduced { manifest_sha256, .. } => {
+                vec![Text::new("manifestSha256", CODE, manifest_sha256)]
+            }
+        }
+    }
 
     fn decide(state: &ExportState, command: &ExportCommand) -> Result<Vec<ExportEvent>, ExportError> {
         let actor = command.actor.clone();

@@ -12,6 +12,7 @@
 //! ```
 //!
 //! # Contents
+//! - [`text`]: what text may enter the log: lengths a form field would have, no control characters.
 //! - [`values`]: ids, phone numbers with masking, org paths, locations, China Standard Time.
 //! - [`codec`]: the wire identity of events (`event_type` + `schema_version`) and upcasters.
 //! - [`ticket`]: the work order (工单) lifecycle.
@@ -56,6 +57,7 @@ pub mod phone;
 pub mod seal;
 pub mod settings;
 pub mod telephony;
+pub mod text;
 pub mod ticket;
 pub mod values;
 
@@ -82,6 +84,11 @@ pub trait Decider {
 
     /// Holds every business rule: the events a command produces, or why it is refused.
     fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Every text the command would carry into the log, each with the [`text::TextRule`] it must
+    /// meet. The command layer checks them ([`text::check_all`]) before deciding, so a command
+    /// with a NUL byte or a 10 MB description is refused whatever its entry point.
+    fn texts(command: &Self::Command) -> Vec<text::Text<'_>>;
 
     /// Folds one event into the state; holds no rule and cannot fail.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;

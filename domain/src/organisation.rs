@@ -5,6 +5,7 @@
 //! and divisions belong to no tenant and see across tenants by role.
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
+use crate::text::{Text, CODE, NAME, PHONE_NUMBER};
 use crate::values::{OrgPath, PhoneNumber, TenantId, UnitCode, UserId};
 use crate::{Decider, DecodeError, EventCodec};
 use serde::{Deserialize, Serialize};
@@ -246,6 +247,29 @@ impl Decider for Organisation {
     type Event = OrganisationEvent;
     type Error = OrganisationError;
     const CATEGORY: &'static str = "org";
+
+    fn texts(command: &OrganisationCommand) -> Vec<Text<'_>> {
+        use OrganisationCommand as C;
+        let mut texts = Vec::new();
+        match command {
+            C::CreateUnit { code, name, parent, .. } => {
+                texts.extend([Text::new("code", CODE, &code.0), Text::new("name", NAME, name)]);
+                texts.extend(parent.iter().map(|parent| Text::new("parent", CODE, &parent.0)));
+            }
+            C::RegisterUser { user_id, name, unit, phone, .. } => {
+                texts.extend([
+                    Text::new("userId", CODE, &user_id.0),
+                    Text::new("name", NAME, name),
+                    Text::new("unit", CODE, &unit.0),
+                ]);
+                texts.extend(phone.iter().map(|phone| Text::new("phone", PHONE_NUMBER, &phone.0)));
+            }
+            C::ChangeUserRoles { user_id, .. } | C::DeactivateUser { user_id } => {
+                texts.push(Text::new("userId", CODE, &user_id.0));
+            }
+        }
+        texts
+    }
 
     fn decide(
         state: &OrganisationState,

@@ -14,6 +14,7 @@
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
 use crate::telephony::Extension;
+use crate::text::{Text, CODE, URI};
 use crate::values::TenantId;
 use crate::{Decider, DecodeError, EventCodec};
 use chrono::{DateTime, Duration, Utc};
@@ -179,6 +180,17 @@ impl Decider for Phone {
     type Event = PhoneEvent;
     type Error = PhoneError;
     const CATEGORY: &'static str = "phone";
+
+    fn texts(command: &PhoneCommand) -> Vec<Text<'_>> {
+        match command {
+            PhoneCommand::Register { tenant, extension, contact, .. } => vec![
+                Text::new("tenant", CODE, &tenant.0),
+                Text::new("extension", CODE, &extension.0),
+                Text::new("contact", URI, contact),
+            ],
+            PhoneCommand::Unregister { .. } | PhoneCommand::ExpireRegistration { .. } => Vec::new(),
+        }
+    }
 
     fn decide(state: &PhoneState, command: &PhoneCommand) -> Result<Vec<PhoneEvent>, PhoneError> {
         let unregistered = |at: DateTime<Utc>| -> Result<Vec<PhoneEvent>, PhoneError> {

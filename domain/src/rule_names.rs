@@ -12,6 +12,7 @@ use crate::organisation::{OrganisationError, UnitKind};
 use crate::phone::PhoneError;
 use crate::settings::SettingsError;
 use crate::telephony::TelephonyError;
+use crate::text::TextError;
 use chrono::{TimeZone, Utc};
 
 /// How rule names were cut from `Debug` output before `rule()` existed: the names must not change.
@@ -55,6 +56,8 @@ fn rule_is_the_variant_name_for_approval_organisation_settings_customer_export()
         case!(CustomerError::Required("name"), "Required"),
         case!(ExportError::SelfApproval, "SelfApproval"),
         case!(ExportError::NotApproved(ExportStatus::Pending), "NotApproved"),
+        case!(TextError::ControlCharacter { field: "description", code: 0, position: 1 }, "ControlCharacter"),
+        case!(TextError::TextTooLong { field: "address", length: 201, max: 200 }, "TextTooLong"),
     ]);
 }
 

@@ -7,6 +7,7 @@
 
 use crate::approval::{ApprovalLevel, GatedOperation};
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
+use crate::text::{Text, CODE, NAME};
 use crate::ticket::vocabulary::{CoreNode, Source, TicketType, Urgency, WorkflowNode};
 use crate::{Decider, DecodeError, EventCodec};
 use serde::{Deserialize, Serialize};
@@ -204,6 +205,19 @@ impl Decider for Settings {
     type Event = SettingsEvent;
     type Error = SettingsError;
     const CATEGORY: &'static str = "settings";
+
+    fn texts(command: &SettingsCommand) -> Vec<Text<'_>> {
+        match command {
+            SettingsCommand::DefineTicketType { code, label_zh } => {
+                vec![Text::new("code", CODE, &code.0), Text::new("labelZh", NAME, label_zh)]
+            }
+            SettingsCommand::AddWorkflowNode(node) => {
+                vec![Text::new("code", CODE, &node.code), Text::new("labelZh", NAME, &node.label_zh)]
+            }
+            SettingsCommand::SetDeadlineRule(rule) => vec![Text::new("ticketType", CODE, &rule.ticket_type.0)],
+            SettingsCommand::ConfigureApprovalChain { .. } => Vec::new(),
+        }
+    }
 
     fn decide(policy: &TicketPolicy, command: &SettingsCommand) -> Result<Vec<SettingsEvent>, SettingsError> {
         match command {

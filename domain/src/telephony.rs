@@ -16,6 +16,7 @@
 //! signalling carries (prefixes, `+86`) before it asks.
 
 use crate::codec::{decode_tagged, encode_tagged, no_upcasters, EncodedEvent};
+use crate::text::{Text, CODE, NAME, NOTE, PHONE_NUMBER};
 use crate::values::PhoneNumber;
 use crate::{Decider, DecodeError, EventCodec};
 use serde::{Deserialize, Serialize};
@@ -368,6 +369,29 @@ impl Decider for Telephony {
     type Event = TelephonyEvent;
     type Error = TelephonyError;
     const CATEGORY: &'static str = "telephony";
+
+    fn texts(command: &TelephonyCommand) -> Vec<Text<'_>> {
+        use TelephonyCommand as C;
+        match command {
+            C::ConfigureQueue(queue) => {
+                vec![Text::new("queueId", CODE, &queue.queue_id.0), Text::new("nameZh", NAME, &queue.name_zh)]
+            }
+            C::RouteNumber { dialled, queue } => {
+                vec![Text::new("dialled", PHONE_NUMBER, &dialled.0), Text::new("queue", CODE, &queue.0)]
+            }
+            C::UnrouteNumber { dialled } => vec![Text::new("dialled", PHONE_NUMBER, &dialled.0)],
+            C::DefineSeat { seat, name_zh } => {
+                vec![Text::new("seat", CODE, &seat.0), Text::new("nameZh", NAME, name_zh)]
+            }
+            C::BindPhone { seat, extension } => {
+                vec![Text::new("seat", CODE, &seat.0), Text::new("extension", CODE, &extension.0)]
+            }
+            C::UnbindPhone { seat } => vec![Text::new("seat", CODE, &seat.0)],
+            C::BlacklistNumber { number, reason } | C::RemoveFromBlacklist { number, reason } => {
+                vec![Text::new("number", PHONE_NUMBER, &number.0), Text::new("reason", NOTE, reason)]
+            }
+        }
+    }
 
     fn decide(config: &TelephonyConfig, command: &TelephonyCommand) -> Result<Vec<TelephonyEvent>, TelephonyError> {
         match command {

@@ -107,6 +107,7 @@ impl Ingest {
             causation_id: None,
             source: "sip".to_owned(),
             occurred_at: signal.at,
+            fingerprint: None,
         };
         let action = match &signal.kind {
             SignalKind::CallOffered { call_id, caller, dialled, correlation } => {

@@ -13,7 +13,13 @@
 //! point: normalising it again changes nothing.
 //!
 //! [`SipParser::parse`] then reads the start line and URIs with `rsip`, and the few headers it needs
-//! from the normalised text. Whitespace-only datagrams (CRLF keep-alives) give `Ok(None)`.
+//! from the normalised text. Whitespace-only datagrams (CRLF keep-alives) give `Ok(None)`. It
+//! refuses a head with a control character other than CR, LF and tab (a NUL in a caller's number
+//! would otherwise reach the log), and a message whose kept values (Call-ID, numbers, Contact,
+//! correlation headers) break the domain's text rules (`hotline_domain::text`): the listener puts
+//! such a datagram in its rejected list. Nothing is sanitised: what the log keeps is what was sent.
+
+use hotline_domain::text::{self, TextError};
 
 /// Why a datagram is not a SIP message this parser can use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +45,19 @@ pub enum SipError {
     /// A header every SIP message must have is absent.
     #[error("required header {0} is missing")]
     MissingHeader(&'static str),
+    /// The head holds a control character other than CR, LF and tab (e.g. a NUL in a caller's
+    /// number): RFC 3261 allows none, and the read models could not store it.
+    #[error("control character U+{code:04X} on line {line} of the head")]
+    ControlCharacter {
+        /// The character's code point.
+        code: u32,
+        /// The head's line it is on, from 1.
+        line: usize,
+    },
+    /// A value the log would keep (Call-ID, a caller's or callee's number, a Contact, a
+    /// correlation header) is longer than the domain allows ([`hotline_domain::text`]).
+    #[error(transparent)]
+    Text(#[from] TextError),
     /// A header is present but its value cannot be read.
     #[error("header {name} has an unreadable value {value:?}")]
     BadHeader {
@@ -429,11 +448,12 @@ impl SipParser {
     /// Normalises and parses one datagram. `Ok(None)` is a keep-alive.
     pub fn parse(&self, raw: &[u8]) -> Result<Option<SipMessage>, SipError> {
         let Some(normalised) = normalise(raw)? else { return Ok(None) };
-        let message = rsip::SipMessage::try_from(normalised.as_slice())
-            .map_err(|e| SipError::Rsip { reason: cut(&e.to_string()) })?;
         let (head, body) = split_head_body(&normalised);
         // The head was checked to be UTF-8 by the normaliser.
         let head = std::str::from_utf8(head).map_err(|_| SipError::NotUtf8)?;
+        refuse_control_characters(head)?;
+        let message = rsip::SipMessage::try_from(normalised.as_slice())
+            .map_err(|e| SipError::Rsip { reason: cut(&e.to_string()) })?;
         let mut lines = head.split("\r\n");
         let start_line = lines.next().unwrap_or_default();
         let headers: Vec<(&str, &str)> =
@@ -470,7 +490,7 @@ impl SipParser {
             .filter_map(|name| first(name).map(|value| (name.clone(), value.to_owned())))
             .collect();
 
-        Ok(Some(SipMessage {
+        let message = SipMessage {
             kind,
             call_id: call_id.to_owned(),
             from_user: uri_user(from.uri),
@@ -488,8 +508,39 @@ impl SipParser {
             refer_to_user: first("Refer-To").and_then(|v| uri_user(name_addr(v).uri)),
             sdp_direction: sdp_direction(body),
             correlation,
-        }))
+        };
+        check_stored_texts(&message)?;
+        Ok(Some(message))
     }
+}
+
+/// Refuses a head with a control character other than CR, LF and tab.
+fn refuse_control_characters(head: &str) -> Result<(), SipError> {
+    for (index, line) in head.split("\r\n").enumerate() {
+        if let Some(c) = line.chars().find(|c| !text::allowed(*c, text::Lines::Many)) {
+            return Err(SipError::ControlCharacter { code: u32::from(c), line: index + 1 });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a message whose values that calls and phones keep in the log break the domain's text
+/// rules, so the datagram lands in the listener's rejected list instead of being refused later
+/// as a signal (and its call lost without a trace of the datagram).
+fn check_stored_texts(message: &SipMessage) -> Result<(), TextError> {
+    let mut texts = vec![text::Text::new("Call-ID", text::SIP_TOKEN, &message.call_id)];
+    let users = [("From user", &message.from_user), ("To user", &message.to_user)];
+    for (field, user) in users {
+        texts.extend(user.as_deref().map(|u| text::Text::new(field, text::PHONE_NUMBER, u)));
+    }
+    if let SipKind::Request { uri_user: Some(user), .. } = &message.kind {
+        texts.push(text::Text::new("Request-URI user", text::PHONE_NUMBER, user));
+    }
+    texts.extend(message.contact_user.as_deref().map(|u| text::Text::new("Contact user", text::CODE, u)));
+    texts.extend(message.contact_uri.as_deref().map(|u| text::Text::new("Contact", text::URI, u)));
+    texts.extend(message.refer_to_user.as_deref().map(|u| text::Text::new("Refer-To user", text::CODE, u)));
+    texts.extend(message.correlation.iter().map(|(_, v)| text::Text::new("correlation header", text::SIP_TOKEN, v)));
+    text::check_all(texts)
 }
 
 #[cfg(test)]
@@ -725,6 +776,33 @@ mod tests {
             SipError::BadHeader { name: "CSeq", value: "one BYE".into() },
         );
         assert!(matches!(parser.parse(b"HELLO world\r\n\r\n"), Err(SipError::Rsip { .. })));
+        check(
+            &[
+                "INVITE sip:4001@h SIP/2.0",
+                "Call-ID: c",
+                "From: <sip:138\01@h>",
+                "To: <sip:4001@h>",
+                "CSeq: 1 INVITE",
+                "",
+            ],
+            SipError::ControlCharacter { code: 0, line: 3 },
+        );
+        check(
+            &[
+                "INVITE sip:4001@h SIP/2.0",
+                "Call-ID: c\u{1b}[2J",
+                "From: <sip:1@h>",
+                "To: <sip:4001@h>",
+                "CSeq: 1 INVITE",
+                "",
+            ],
+            SipError::ControlCharacter { code: 0x1b, line: 2 },
+        );
+        let long_caller = format!("From: <sip:{}@h>", "1".repeat(33));
+        check(
+            &["INVITE sip:4001@h SIP/2.0", "Call-ID: c", &long_caller, "To: <sip:4001@h>", "CSeq: 1 INVITE", ""],
+            SipError::Text(TextError::TextTooLong { field: "From user", length: 33, max: 32 }),
+        );
         assert_eq!(parser.parse(b"\r\n\r\n"), Ok(None));
     }
 

@@ -108,7 +108,9 @@ pub(crate) fn uuid_of(field: &str, id: &ID) -> std::result::Result<Uuid, ApiErro
 
 /// The context of a command the caller sends: who, from where (`graphql`, `mobile`), when (the
 /// device's time for offline commands, the server's otherwise), and the client's command id, which
-/// makes a retry append nothing.
+/// makes a retry append nothing. With a client command id, the context carries the fingerprint of
+/// the mutation's arguments (variables resolved, the id itself left out) and the caller, so the
+/// id reused for a different command answers CONFLICT.
 pub(crate) fn command_context(
     ctx: &Context<'_>,
     client_command_id: Option<&ID>,
@@ -120,8 +122,27 @@ pub(crate) fn command_context(
     if let Some(id) = client_command_id {
         context.command_id = uuid_of("clientCommandId", id)?;
         context.correlation_id = context.command_id;
+        let field = ctx.field();
+        let arguments: serde_json::Map<String, serde_json::Value> = field
+            .arguments()
+            .map_err(|e| ApiError::InvalidInput(e.message))?
+            .into_iter()
+            .filter(|(name, _)| name.as_str() != "clientCommandId")
+            .map(|(name, value)| (name.to_string(), value.into_json().unwrap_or(serde_json::Value::Null)))
+            .collect();
+        let content = serde_json::json!({ "mutation": field.name(), "arguments": arguments });
+        context.fingerprint = Some(fingerprint(&caller.user, &content));
     }
     Ok(context)
+}
+
+/// The fingerprint of a command: SHA-256 (lowercase hex) of the canonical JSON of what it asked
+/// and who asked. Kept with the command id in the log's `commands` table.
+pub(crate) fn fingerprint(user: &str, content: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical =
+        hotline_commands::store::hash::canonical_json(&serde_json::json!({ "caller": user, "command": content }));
+    format!("{:x}", Sha256::digest(canonical.as_bytes()))
 }
 
 /// Waits for the next batch `projection` commits (on this node or, with NATS, another).

@@ -20,6 +20,14 @@ pub enum ApiError {
     Conflict(String),
     /// Malformed input.
     InvalidInput(String),
+    /// A text is too long or holds a control character (`hotline_domain::text`): INVALID_INPUT,
+    /// with the rule (`TextTooLong`, `ControlCharacter`) in `extensions.rule`.
+    InvalidText {
+        /// The rule's stable name.
+        rule: String,
+        /// What it says: the field, and the character or the length.
+        message: String,
+    },
     /// A business rule refused the command.
     DomainRule {
         /// The rule's stable name, e.g. `TicketAlreadyClosed`.
@@ -45,7 +53,7 @@ impl ApiError {
             | ApiError::InvalidInput(m)
             | ApiError::Unavailable(m)
             | ApiError::LimitExceeded(m) => m,
-            ApiError::DomainRule { message, .. } => message,
+            ApiError::DomainRule { message, .. } | ApiError::InvalidText { message, .. } => message,
         }
     }
 
@@ -56,7 +64,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict(_) => "CONFLICT",
-            ApiError::InvalidInput(_) => "INVALID_INPUT",
+            ApiError::InvalidInput(_) | ApiError::InvalidText { .. } => "INVALID_INPUT",
             ApiError::DomainRule { .. } => "DOMAIN_RULE",
             ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
@@ -68,7 +76,7 @@ impl From<ApiError> for async_graphql::Error {
     fn from(error: ApiError) -> async_graphql::Error {
         let code = error.code();
         let rule = match &error {
-            ApiError::DomainRule { rule, .. } => Some(rule.clone()),
+            ApiError::DomainRule { rule, .. } | ApiError::InvalidText { rule, .. } => Some(rule.clone()),
             _ => None,
         };
         async_graphql::ErrorExtensions::extend_with(async_graphql::Error::new(error.message()), |_, extensions| {
@@ -82,12 +90,18 @@ impl From<ApiError> for async_graphql::Error {
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> ApiError {
+        if let ServiceError::InvalidText(text) = &error {
+            return ApiError::InvalidText { rule: text.rule().to_owned(), message: text.to_string() };
+        }
         if let Some(rule) = error.rule() {
             return ApiError::DomainRule { rule: rule.to_owned(), message: error.to_string() };
         }
         match error {
             ServiceError::NotFound { .. } => ApiError::NotFound(error.to_string()),
             ServiceError::Conflict { .. } => ApiError::Conflict(error.to_string()),
+            ServiceError::CommandIdReused { command_id } => ApiError::Conflict(format!(
+                "clientCommandId {command_id} was used for a different command; send a new id for a new command"
+            )),
             ServiceError::InvalidApprovalDetails(message) => ApiError::InvalidInput(message),
             other => {
                 tracing::error!(error = %other, "command failed");

@@ -1,9 +1,10 @@
 //! The offline mobile app's batch (`syncBatch`): field work recorded without a network, replayed
 //! in order with each command's client id and device time. A re-sent batch appends nothing; a
-//! refused command reports its rule and the batch goes on.
+//! refused command reports its rule and the batch goes on; a client id reused for a different
+//! command (another action, ticket, time or arguments) is rejected with `CONFLICT`.
 
 use crate::auth::{Action, Caller, Permission};
-use crate::context::{api, caller, command_context, reach, uuid_of, Result};
+use crate::context::{api, caller, command_context, fingerprint, reach, uuid_of, Result};
 use crate::error::ApiError;
 use crate::tickets::query::visible_ticket;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
@@ -189,7 +190,7 @@ impl SyncMutation {
                 }
                 Err(error) => {
                     let rule = match &error {
-                        ApiError::DomainRule { rule, .. } => rule.clone(),
+                        ApiError::DomainRule { rule, .. } | ApiError::InvalidText { rule, .. } => rule.clone(),
                         other => other.code().to_owned(),
                     };
                     SyncResult {
@@ -224,6 +225,15 @@ async fn sync_one(
     visible_ticket(ctx, &command.ticket_id.0).await?;
     let mut context = command_context(ctx, Some(&command.client_command_id), "mobile", Some(command.device_time))?;
     context.correlation_id = context.command_id;
+    // The batch's arguments hold every command: the fingerprint is this command's own content.
+    let content = serde_json::json!({
+        "mutation": "syncBatch",
+        "ticketId": command.ticket_id.0,
+        "deviceTime": command.device_time,
+        "action": command.action,
+        "args": command.args.0,
+    });
+    context.fingerprint = Some(fingerprint(&caller.user, &content));
     let ticket_id = TicketId(uuid_of("ticketId", &command.ticket_id)?);
     let executed = api(ctx).hotline.ticket(&context, ticket_id, request).await?;
     Ok((executed.outcome.last_position, executed.outcome.duplicate))

@@ -225,6 +225,7 @@ async fn appends(store: Arc<dyn EventStore>, commanders: usize, per: usize) -> a
                         expected,
                         events: vec![sample_event()],
                         command_id: Some(Uuid::now_v7()),
+                        fingerprint: None,
                     };
                     let at = Instant::now();
                     store.append(request).await?;
@@ -277,7 +278,15 @@ async fn rehydrate(path: &Path, events: usize) -> anyhow::Result<Row> {
     for chunk in 0..events / 500 {
         let batch = (0..500).map(|_| sample_event()).collect();
         let expected = if chunk == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(chunk as u64 * 500) };
-        store.append(AppendRequest { stream_id: stream.clone(), expected, events: batch, command_id: None }).await?;
+        store
+            .append(AppendRequest {
+                stream_id: stream.clone(),
+                expected,
+                events: batch,
+                command_id: None,
+                fingerprint: None,
+            })
+            .await?;
     }
     let runs = 5;
     let started = Instant::now();
@@ -525,6 +534,7 @@ async fn rebuild_all(dir: &Path, events: u64) -> anyhow::Result<Row> {
                         expected: ExpectedVersion::NoStream,
                         events: ticket_history(n),
                         command_id: None,
+                        fingerprint: None,
                     };
                     log.append(request).await?;
                     n += 32;
@@ -613,6 +623,7 @@ async fn subscription_latency(dir: &Path, subscribers: usize) -> anyhow::Result<
             expected: ExpectedVersion::NoStream,
             events: ticket_history(n)[..1].to_vec(),
             command_id: None,
+            fingerprint: None,
         };
         log.append(request).await?;
         for _ in 0..subscribers {

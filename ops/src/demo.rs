@@ -124,6 +124,7 @@ impl Demo<'_> {
             causation_id: None,
             source: "demo".to_owned(),
             occurred_at: at,
+            fingerprint: None,
         }
     }
 

@@ -7,12 +7,19 @@
 //! at a time and the others find the work done. A projection that fails records the position and
 //! the error and stops; the others go on. Live runners wake on commit notifications of the log,
 //! never on a timer.
+//!
+//! Events reach projections through [`storable`], the one place the read side turns what the log
+//! holds into what both engines can store: a NUL character (PostgreSQL refuses it in `text`; the
+//! log may hold one from before `hotline_domain::text` refused them) becomes U+FFFD. The log is
+//! never changed, and no projection stops for it.
 
 use crate::store::{Engine, ReadStore};
 use async_trait::async_trait;
-use hotline_commands::store::{EventStore, Metadata, RecordedEvent, StoreError};
+use hotline_commands::store::{EventStore, Metadata, RecordedEvent, StoreError, StreamId};
 use hotline_domain::DecodeError;
+use serde_json::Value;
 use sqlx::{AnyConnection, Row};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,6 +79,48 @@ pub enum ProjectionError {
         /// The error that stopped it, as text (stored in its checkpoint row).
         error: String,
     },
+}
+
+/// What replaces a NUL character on the read side.
+pub const NUL_REPLACEMENT: char = '\u{FFFD}';
+
+/// The event as the read models can store it: each NUL character in its payload, metadata and
+/// stream name replaced by [`NUL_REPLACEMENT`]. Borrowed (no copy) when there is none, which is
+/// every event accepted since the domain refuses control characters.
+pub fn storable(event: &RecordedEvent) -> Cow<'_, RecordedEvent> {
+    fn has_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    fn replace(value: &Value) -> Value {
+        let clean = |s: &str| s.replace('\0', &NUL_REPLACEMENT.to_string());
+        match value {
+            Value::String(s) => Value::String(clean(s)),
+            Value::Array(items) => Value::Array(items.iter().map(replace).collect()),
+            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (clean(k), replace(v))).collect()),
+            other => other.clone(),
+        }
+    }
+    let stream_has_nul = event.stream_id.as_str().contains('\0');
+    if !stream_has_nul && !has_nul(&event.payload) && !has_nul(&event.metadata) {
+        return Cow::Borrowed(event);
+    }
+    let stream_id = if stream_has_nul {
+        let name = event.stream_id.as_str().replace('\0', &NUL_REPLACEMENT.to_string());
+        StreamId::parse(&name).unwrap_or_else(|_| event.stream_id.clone())
+    } else {
+        event.stream_id.clone()
+    };
+    Cow::Owned(RecordedEvent {
+        stream_id,
+        payload: replace(&event.payload),
+        metadata: replace(&event.metadata),
+        ..event.clone()
+    })
 }
 
 /// Metadata of a recorded event, or a decode error naming it.
@@ -214,7 +263,7 @@ impl Runner {
             return Ok(0);
         };
         for event in &events {
-            if let Err(error) = projection.apply(&mut tx, event).await {
+            if let Err(error) = projection.apply(&mut tx, &storable(event)).await {
                 drop(tx);
                 let failure = ProjectionError::Failed {
                     projection: id.to_owned(),
@@ -359,7 +408,7 @@ impl Runner {
             let events = self.log.read_all(position, 5_000).await?;
             let Some(last) = events.last().map(|e| e.global_position) else { break };
             for event in &events {
-                projection.apply(&mut tx, event).await.map_err(|error| ProjectionError::Failed {
+                projection.apply(&mut tx, &storable(event)).await.map_err(|error| ProjectionError::Failed {
                     projection: id.to_owned(),
                     position: event.global_position,
                     error: error.to_string(),

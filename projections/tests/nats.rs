@@ -78,6 +78,7 @@ async fn append(log: &dyn EventStore, n: usize, offset: usize) {
             expected: ExpectedVersion::NoStream,
             events: vec![event],
             command_id: None,
+            fingerprint: None,
         };
         log.append(request).await.expect("commands commit whether NATS is up or not");
     }
@@ -200,6 +201,7 @@ async fn a_batch_committed_on_one_node_reaches_subscribers_on_another() {
         expected: ExpectedVersion::NoStream,
         events: vec![event],
         command_id: None,
+        fingerprint: None,
     };
     nodes[0].0.append(request).await.unwrap();
     nodes[0].1.catch_up_all().await.unwrap();

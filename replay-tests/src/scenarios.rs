@@ -95,6 +95,7 @@ impl Script {
             causation_id: None,
             source: source.to_owned(),
             occurred_at: self.now,
+            fingerprint: None,
         }
     }
 

@@ -228,6 +228,7 @@ async fn every_fixture_replays_into_every_projection() {
                     metadata,
                 }],
                 command_id: None,
+                fingerprint: None,
             };
             log.append(request).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         }

@@ -7,7 +7,8 @@
 //! 3. Global order: `global_position` rises strictly in commit order with no gaps, so a reader that
 //!    has seen position N has seen every event below N.
 //! 4. Idempotency: an append with a command id that was appended before returns the first outcome
-//!    and appends nothing, forever (the ids live in table `commands`, never purged).
+//!    and appends nothing, forever (the ids live in table `commands`, never purged); with another
+//!    fingerprint ([`AppendRequest::fingerprint`]) it is [`AppendError::CommandIdReused`].
 //! 5. Tamper evidence: `stream_hash = SHA-256(previous stream_hash ‖ canonical bytes)`, see [`hash`].
 //! 6. Events keep their `schema_version`; upcasting happens in `domain` on read, never here.
 
@@ -203,6 +204,30 @@ pub struct AppendRequest {
     pub events: Vec<NewEvent>,
     /// Idempotency key.
     pub command_id: Option<Uuid>,
+    /// What the command asked, as a fingerprint kept with its id (SHA-256 hex of its arguments and
+    /// caller): the same id with another fingerprint is [`AppendError::CommandIdReused`]. `None`
+    /// (SIP, timers, rows from before fingerprints) matches any.
+    pub fingerprint: Option<String>,
+}
+
+/// A command id as table `commands` holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedCommand {
+    /// Its first outcome, marked as a duplicate.
+    pub outcome: AppendOutcome,
+    /// The fingerprint it was first appended with, if any.
+    pub fingerprint: Option<String>,
+}
+
+impl RecordedCommand {
+    /// The first outcome, for a delivery with `fingerprint`; `None` when the id was used for a
+    /// different command. An unknown fingerprint on either side matches.
+    pub fn outcome_for(&self, fingerprint: Option<&str>) -> Option<AppendOutcome> {
+        match (self.fingerprint.as_deref(), fingerprint) {
+            (Some(first), Some(now)) if first != now => None,
+            _ => Some(self.outcome),
+        }
+    }
 }
 
 /// What an append did.
@@ -230,6 +255,12 @@ pub enum AppendError {
         expected: ExpectedVersion,
         /// The version found.
         actual: u64,
+    },
+    /// The command id was appended before for a command with another fingerprint.
+    #[error("command id {command_id} was used for a different command")]
+    CommandIdReused {
+        /// The reused id.
+        command_id: Uuid,
     },
     /// The store failed.
     #[error(transparent)]
@@ -270,8 +301,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// Appends atomically, or not at all.
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError>;
 
-    /// The first outcome of a command id, if it was appended.
-    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError>;
+    /// A command id's first outcome and fingerprint, if it was appended.
+    async fn recorded_command(&self, command_id: Uuid) -> Result<Option<RecordedCommand>, StoreError>;
+
+    /// The first outcome of a command id, if it was appended (whatever its fingerprint).
+    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError> {
+        Ok(self.recorded_command(command_id).await?.map(|command| command.outcome))
+    }
 
     /// A stream's events with `stream_version >= from_version`, in order.
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError>;

@@ -12,7 +12,7 @@
 
 use super::{
     outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest, EventStore,
-    PreparedRow, RecordedEvent, StoreError, StreamId,
+    PreparedRow, RecordedCommand, RecordedEvent, StoreError, StreamId,
 };
 use crate::clock::Clock;
 use async_trait::async_trait;
@@ -151,22 +151,23 @@ async fn write_batch(
     let start: i64 =
         sqlx::query_scalar("UPDATE log_head SET position = position RETURNING position").fetch_one(&mut *tx).await?;
     let command_ids: Vec<Uuid> = batch.iter().filter_map(|(r, _)| r.command_id).collect();
-    let mut known: HashMap<Uuid, AppendOutcome> = HashMap::new();
+    let mut known: HashMap<Uuid, RecordedCommand> = HashMap::new();
     if !command_ids.is_empty() {
-        let rows: Vec<(Uuid, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT command_id, stream_version, first_position, last_position FROM commands WHERE command_id = ANY($1)",
+        let rows: Vec<(Uuid, i64, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT command_id, stream_version, first_position, last_position, fingerprint FROM commands \
+             WHERE command_id = ANY($1)",
         )
         .bind(&command_ids)
         .fetch_all(&mut *tx)
         .await?;
-        for (id, version, first, last) in rows {
+        for (id, version, first, last, fingerprint) in rows {
             let outcome = AppendOutcome {
                 stream_version: version as u64,
                 first_position: first.map(|p| p as u64),
                 last_position: last.map(|p| p as u64),
                 duplicate: true,
             };
-            known.insert(id, outcome);
+            known.insert(id, RecordedCommand { outcome, fingerprint });
         }
     }
     let stream_ids: Vec<String> = batch.iter().map(|(r, _)| r.stream_id.as_str().to_owned()).collect();
@@ -183,10 +184,11 @@ async fn write_batch(
     let mut position = start as u64;
     let mut results = Vec::with_capacity(batch.len());
     let mut rows: Vec<(String, PreparedRow)> = Vec::new();
-    let mut commands: Vec<(Uuid, String, AppendOutcome)> = Vec::new();
+    let mut commands: Vec<(Uuid, String, AppendOutcome, Option<String>)> = Vec::new();
     for (request, _) in batch {
-        if let Some(outcome) = request.command_id.and_then(|id| known.get(&id)) {
-            results.push(Ok(*outcome));
+        if let Some((command_id, recorded)) = request.command_id.and_then(|id| Some((id, known.get(&id)?))) {
+            let outcome = recorded.outcome_for(request.fingerprint.as_deref());
+            results.push(outcome.ok_or(AppendError::CommandIdReused { command_id }));
             continue;
         }
         let stream = request.stream_id.as_str().to_owned();
@@ -205,8 +207,9 @@ async fn write_batch(
         let last_hash = prepared.last().map(|r| r.stream_hash.clone()).or(previous_hash);
         streams.insert(stream.clone(), (outcome.stream_version, last_hash));
         if let Some(command_id) = request.command_id {
-            known.insert(command_id, AppendOutcome { duplicate: true, ..outcome });
-            commands.push((command_id, stream.clone(), outcome));
+            let recorded = AppendOutcome { duplicate: true, ..outcome };
+            known.insert(command_id, RecordedCommand { outcome: recorded, fingerprint: request.fingerprint.clone() });
+            commands.push((command_id, stream.clone(), outcome, request.fingerprint.clone()));
         }
         rows.extend(prepared.into_iter().map(|row| (stream.clone(), row)));
         results.push(Ok(outcome));
@@ -235,14 +238,15 @@ async fn write_batch(
     }
     if !commands.is_empty() {
         sqlx::query(
-            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position) \
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])",
+            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, fingerprint) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])",
         )
-        .bind(commands.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
-        .bind(commands.iter().map(|(_, s, _)| s.clone()).collect::<Vec<_>>())
-        .bind(commands.iter().map(|(_, _, o)| o.stream_version as i64).collect::<Vec<_>>())
-        .bind(commands.iter().map(|(_, _, o)| o.first_position.map(|p| p as i64)).collect::<Vec<_>>())
-        .bind(commands.iter().map(|(_, _, o)| o.last_position.map(|p| p as i64)).collect::<Vec<_>>())
+        .bind(commands.iter().map(|(id, _, _, _)| *id).collect::<Vec<_>>())
+        .bind(commands.iter().map(|(_, s, _, _)| s.clone()).collect::<Vec<_>>())
+        .bind(commands.iter().map(|(_, _, o, _)| o.stream_version as i64).collect::<Vec<_>>())
+        .bind(commands.iter().map(|(_, _, o, _)| o.first_position.map(|p| p as i64)).collect::<Vec<_>>())
+        .bind(commands.iter().map(|(_, _, o, _)| o.last_position.map(|p| p as i64)).collect::<Vec<_>>())
+        .bind(commands.iter().map(|(_, _, _, f)| f.clone()).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
     }
@@ -278,20 +282,24 @@ fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-async fn find_command<'c, E>(executor: E, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError>
+async fn find_command<'c, E>(executor: E, command_id: Uuid) -> Result<Option<RecordedCommand>, StoreError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Postgres>,
 {
-    let row: Option<(i64, Option<i64>, Option<i64>)> =
-        sqlx::query_as("SELECT stream_version, first_position, last_position FROM commands WHERE command_id = $1")
-            .bind(command_id)
-            .fetch_optional(executor)
-            .await?;
-    Ok(row.map(|(version, first, last)| AppendOutcome {
-        stream_version: version as u64,
-        first_position: first.map(|p| p as u64),
-        last_position: last.map(|p| p as u64),
-        duplicate: true,
+    let row: Option<(i64, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT stream_version, first_position, last_position, fingerprint FROM commands WHERE command_id = $1",
+    )
+    .bind(command_id)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|(version, first, last, fingerprint)| RecordedCommand {
+        outcome: AppendOutcome {
+            stream_version: version as u64,
+            first_position: first.map(|p| p as u64),
+            last_position: last.map(|p| p as u64),
+            duplicate: true,
+        },
+        fingerprint,
     }))
 }
 
@@ -303,7 +311,7 @@ impl EventStore for PostgresEventStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError> {
+    async fn recorded_command(&self, command_id: Uuid) -> Result<Option<RecordedCommand>, StoreError> {
         find_command(&self.pool, command_id).await
     }
 

@@ -8,7 +8,7 @@
 
 use super::{
     format_recorded_at, outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest,
-    EventStore, RecordedEvent, StoreError, StreamId,
+    EventStore, RecordedCommand, RecordedEvent, StoreError, StreamId,
 };
 use crate::clock::Clock;
 use async_trait::async_trait;
@@ -105,7 +105,7 @@ async fn write_batch(
         sqlx::query("SAVEPOINT append").execute(&mut *conn).await?;
         let before = *position;
         let result = append_one(conn, request, position, &recorded_at).await;
-        if matches!(result, Err(AppendError::Conflict { .. }) | Err(AppendError::Store(_))) {
+        if result.is_err() {
             *position = before;
             sqlx::query("ROLLBACK TO append").execute(&mut *conn).await?;
         }
@@ -123,8 +123,10 @@ async fn append_one(
     recorded_at: &DateTime<Utc>,
 ) -> Result<AppendOutcome, AppendError> {
     if let Some(command_id) = request.command_id {
-        if let Some(outcome) = find_command(&mut *conn, command_id).await? {
-            return Ok(outcome);
+        if let Some(recorded) = find_command(&mut *conn, command_id).await? {
+            return recorded
+                .outcome_for(request.fingerprint.as_deref())
+                .ok_or(AppendError::CommandIdReused { command_id });
         }
     }
     let current: Option<(i64, String)> = sqlx::query_as(
@@ -169,13 +171,15 @@ async fn append_one(
     let outcome = outcome_of(&rows, version + rows.len() as u64);
     if let Some(command_id) = request.command_id {
         sqlx::query(
-            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, fingerprint) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(command_id.hyphenated().to_string())
         .bind(request.stream_id.as_str())
         .bind(outcome.stream_version as i64)
         .bind(outcome.first_position.map(|p| p as i64))
         .bind(outcome.last_position.map(|p| p as i64))
+        .bind(request.fingerprint.as_deref())
         .execute(&mut *conn)
         .await
         .map_err(StoreError::from)?;
@@ -186,20 +190,24 @@ async fn append_one(
     Ok(outcome)
 }
 
-async fn find_command<'c, E>(executor: E, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError>
+async fn find_command<'c, E>(executor: E, command_id: Uuid) -> Result<Option<RecordedCommand>, StoreError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
 {
-    let row: Option<(i64, Option<i64>, Option<i64>)> =
-        sqlx::query_as("SELECT stream_version, first_position, last_position FROM commands WHERE command_id = ?")
-            .bind(command_id.hyphenated().to_string())
-            .fetch_optional(executor)
-            .await?;
-    Ok(row.map(|(version, first, last)| AppendOutcome {
-        stream_version: version as u64,
-        first_position: first.map(|p| p as u64),
-        last_position: last.map(|p| p as u64),
-        duplicate: true,
+    let row: Option<(i64, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT stream_version, first_position, last_position, fingerprint FROM commands WHERE command_id = ?",
+    )
+    .bind(command_id.hyphenated().to_string())
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|(version, first, last, fingerprint)| RecordedCommand {
+        outcome: AppendOutcome {
+            stream_version: version as u64,
+            first_position: first.map(|p| p as u64),
+            last_position: last.map(|p| p as u64),
+            duplicate: true,
+        },
+        fingerprint,
     }))
 }
 
@@ -236,7 +244,7 @@ impl EventStore for SqliteEventStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError> {
+    async fn recorded_command(&self, command_id: Uuid) -> Result<Option<RecordedCommand>, StoreError> {
         find_command(&self.readers, command_id).await
     }
 

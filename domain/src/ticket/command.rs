@@ -5,6 +5,7 @@
 use crate::approval::ApprovalEvidence;
 use crate::organisation::UnitKind;
 use crate::settings::TicketPolicy;
+use crate::text::{Text, ADDRESS, CODE, DESCRIPTION, LABEL, NAME, NOTE, PHONE_NUMBER, URI};
 use crate::ticket::vocabulary::{EvidenceKind, Part, Satisfaction, Source, TicketType, Urgency};
 use crate::values::{ApprovalId, CustomerId, GeoPoint, OrgPath, PhoneNumber, TenantId, TicketId, UnitCode, UserId};
 use chrono::{DateTime, Utc};
@@ -301,6 +302,78 @@ impl<S, P> TicketAction<S, P> {
             A::RecordDeadlineBreach { deadline_at } => A::RecordDeadlineBreach { deadline_at },
             A::RemindCallback => A::RemindCallback,
         }
+    }
+
+    /// Every text the action would carry into the log, with its rule (see [`crate::text`]). The
+    /// station an action names is not listed: it is resolved from the organisation, never stored
+    /// as given.
+    pub fn texts(&self) -> Vec<Text<'_>> {
+        use TicketAction as A;
+        let mut texts = Vec::new();
+        macro_rules! add {
+            ($field:literal, $rule:expr, $value:expr) => {
+                texts.push(Text::new($field, $rule, $value))
+            };
+        }
+        match self {
+            A::Create(new) => {
+                add!("ticketNo", CODE, &new.ticket_no);
+                add!("tenant", CODE, &new.tenant.0);
+                add!("type", CODE, &new.ticket_type.0);
+                if let Some(phone) = &new.caller_phone {
+                    add!("callerPhone", PHONE_NUMBER, &phone.0);
+                }
+                add!("address", ADDRESS, &new.address);
+                add!("description", DESCRIPTION, &new.description);
+            }
+            A::Dispatch { note, .. } | A::Urge { note } | A::Close { note } => add!("note", NOTE, note),
+            A::Accept { station, worker } => {
+                add!("station", CODE, &station.0);
+                if let Some(worker) = worker {
+                    add!("worker", CODE, &worker.0);
+                }
+            }
+            A::Reject { reason }
+            | A::Return { reason, .. }
+            | A::Escalate { reason }
+            | A::ExtendDeadline { reason, .. }
+            | A::ExemptCallback { reason, .. }
+            | A::Void { reason, .. }
+            | A::Cancel { reason, .. } => add!("reason", NOTE, reason),
+            A::Reassign { worker, reason, .. } => {
+                if let Some(worker) = worker {
+                    add!("worker", CODE, &worker.0);
+                }
+                add!("reason", NOTE, reason);
+            }
+            A::Supervise { unit, note } => {
+                add!("unit", CODE, &unit.0);
+                add!("note", NOTE, note);
+            }
+            A::AttachEvidence { uri, sha256, .. } => {
+                add!("uri", URI, uri);
+                add!("sha256", CODE, sha256);
+            }
+            A::RecordTemperature { room, .. } => add!("room", LABEL, room),
+            A::RecordResult { result, parts, .. } => {
+                add!("result", NOTE, result);
+                for part in parts {
+                    add!("part.code", CODE, &part.code);
+                    add!("part.name", NAME, &part.name);
+                }
+            }
+            A::CollectSignature { signature_uri, sha256, .. } => {
+                add!("signatureUri", URI, signature_uri);
+                add!("sha256", CODE, sha256);
+            }
+            A::RecordCallback { note, .. } => add!("note", NOTE, note),
+            A::CompleteNode { node, note } => {
+                add!("node", CODE, node);
+                add!("note", NOTE, note);
+            }
+            A::CheckIn { .. } | A::CompleteWork | A::RemindCallback | A::RecordDeadlineBreach { .. } => {}
+        }
+        texts
     }
 
     /// The action's name, as in logs and sync results.

@@ -60,6 +60,10 @@ impl Decider for Ticket {
         decide::decide(state, command)
     }
 
+    fn texts(command: &TicketCommand) -> Vec<crate::text::Text<'_>> {
+        command.action.texts()
+    }
+
     fn evolve(state: TicketState, event: &TicketEvent) -> TicketState {
         state::evolve(state, event)
     }

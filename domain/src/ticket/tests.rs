@@ -2204,3 +2204,34 @@ fn remind_callback_rejected_before_completion() {
         .when(cmd("system:callback-timer", TicketAction::RemindCallback))
         .then_err(TicketError::InvalidTransition { action: "remind the callback of", status: "accepted" });
 }
+
+/// Issue 12: a NUL byte or an over-long text never reaches a ticket event; every text an action
+/// carries is listed with its rule.
+#[test]
+fn texts_refuse_control_characters_and_overlong_fields() {
+    use crate::text::check_all;
+    let check = |action: TicketAction, expect: Result<(), &str>| {
+        let name = action.name();
+        assert_eq!(check_all(Ticket::texts(&cmd("agent1", action))).map_err(|e| e.rule()), expect, "{name}");
+    };
+    check(TicketAction::Create(new_ticket()), Ok(()));
+    check(TicketAction::Create(NewTicket { description: "暖气不热\n\t三楼".into(), ..new_ticket() }), Ok(()));
+    check(
+        TicketAction::Create(NewTicket { description: "暖气\0不热".into(), ..new_ticket() }),
+        Err("ControlCharacter"),
+    );
+    check(TicketAction::Create(NewTicket { description: "热".repeat(2_001), ..new_ticket() }), Err("TextTooLong"));
+    check(TicketAction::Create(NewTicket { address: "幸福里\n1号楼".into(), ..new_ticket() }), Err("ControlCharacter"));
+    check(TicketAction::Create(NewTicket { address: "a".repeat(201), ..new_ticket() }), Err("TextTooLong"));
+    check(TicketAction::Urge { note: "\u{1b}[2J".into() }, Err("ControlCharacter"));
+    check(TicketAction::Void { reason: "r".repeat(2_001), approval: None }, Err("TextTooLong"));
+    let part = Part { code: "valve".into(), name: "阀\0门".into(), quantity: 1 };
+    check(
+        TicketAction::RecordResult { result: "换阀门".into(), parts: vec![part], duration_minutes: 5 },
+        Err("ControlCharacter"),
+    );
+    check(
+        TicketAction::RecordTemperature { room: "卧室\t".into(), celsius: 18.0, taken_at: at() },
+        Err("ControlCharacter"),
+    );
+}

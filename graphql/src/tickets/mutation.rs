@@ -24,7 +24,8 @@ fn approval_ref(approval_id: &Option<ID>) -> std::result::Result<Option<Approval
 }
 
 /// Ticket commands. Each takes an optional `clientCommandId` (a UUID): sending the same one
-/// again returns the first result and appends nothing.
+/// again returns the first result and appends nothing. Every text is checked against the
+/// domain's limits (README "Limits"): a refusal is `INVALID_INPUT` with `extensions.rule`.
 #[derive(Default)]
 pub struct TicketMutation;
 

@@ -251,9 +251,11 @@ pub struct CreateTicketInput {
     pub(crate) customer_id: Option<ID>,
     /// The caller's number.
     pub(crate) caller_phone: Option<String>,
-    /// Address of the premises.
+    /// Address of the premises: one line, at most 200 characters (`TextTooLong`,
+    /// `ControlCharacter`: `INVALID_INPUT`).
     pub(crate) address: String,
-    /// What the customer reported.
+    /// What the customer reported: at most 2,000 characters; line breaks and tabs are kept, other
+    /// control characters (e.g. NUL) are refused with `INVALID_INPUT`.
     pub(crate) description: String,
     /// A deadline set by hand instead of the policy's.
     pub(crate) deadline: Option<DateTime<Utc>>,

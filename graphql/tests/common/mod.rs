@@ -22,8 +22,13 @@ where
         let events = D::decide(&state, &command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
         let metadata = CommandContext::new("sip", "sip", at).metadata();
         let new = events.iter().map(|event| NewEvent::encoded(event.encode(), metadata.clone())).collect();
-        let request =
-            AppendRequest { stream_id: stream.clone(), expected: ExpectedVersion::Any, events: new, command_id: None };
+        let request = AppendRequest {
+            stream_id: stream.clone(),
+            expected: ExpectedVersion::Any,
+            events: new,
+            command_id: None,
+            fingerprint: None,
+        };
         log.append(request).await.expect("append");
         state = events.iter().fold(state, D::evolve);
     }

@@ -7,13 +7,19 @@
 //! would: broken UTF-8, a lying `Content-Length`, a body the server refuses before reading it.
 //! WebSocket tests speak graphql-transport-ws (and the older graphql-ws) through tokio-tungstenite.
 //!
-//! One module per kind of attack; [`support`] starts the server and speaks HTTP to it.
+//! One module per kind of attack; [`support`] starts the servers and speaks HTTP to them. What
+//! only PostgreSQL refuses (a NUL in `text`) runs against a second, PostgreSQL-backed server
+//! ([`support::postgres_server`], a fresh database on `HOTLINE_TEST_DATABASE_URL`).
 
 mod audit;
 mod cost;
+#[path = "../../../commands/tests/support/mod.rs"]
+mod db;
+mod idempotency;
 mod input;
 mod introspection;
 mod scope;
 mod support;
+mod text;
 mod tokens;
 mod websocket;

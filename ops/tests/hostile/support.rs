@@ -1,4 +1,5 @@
-//! The shared server of the hostile suite and the raw HTTP a test sends to it.
+//! The shared servers of the hostile suite (embedded SQLite, and PostgreSQL for what only it
+//! refuses), servers of a test's own for limits it sets low, and the raw HTTP a test sends.
 
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -19,8 +20,17 @@ pub(crate) struct Server {
     pub(crate) admin_token: String,
     /// A subsidiary admin of tj01.
     pub(crate) subsidiary_admin_token: String,
+    /// The database of a PostgreSQL-backed server.
+    pub(crate) postgres: Option<Postgres>,
     /// The server and its watchdog, when this test process started them.
     _processes: Option<(Child, Child)>,
+}
+
+/// The PostgreSQL database a server runs on.
+pub(crate) struct Postgres {
+    admin_url: String,
+    pub(crate) url: String,
+    database: String,
 }
 
 /// The shared server. `ops/test.sh` starts one for the whole suite (`HOTLINE_HOSTILE_SERVER`,
@@ -34,7 +44,7 @@ pub(crate) fn server() -> &'static Server {
     SERVER.get_or_init(|| match (std::env::var("HOTLINE_HOSTILE_SERVER"), std::env::var("HOTLINE_HOSTILE_DATA_DIR")) {
         (Ok(address), Ok(data_dir)) => {
             let data_dir = PathBuf::from(data_dir);
-            let server = with_tokens(address, data_dir, None);
+            let server = with_tokens(address, data_dir, None, None);
             wait_until_up(&server);
             server
         }
@@ -42,14 +52,40 @@ pub(crate) fn server() -> &'static Server {
     })
 }
 
+/// A second shared server, on PostgreSQL (log and read models in a fresh database on the server
+/// named by `HOTLINE_TEST_DATABASE_URL`, dropped by the watchdog): for what only PostgreSQL
+/// refuses, such as a NUL in `text`.
+pub(crate) fn postgres_server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let (admin_url, url, database) = runtime.block_on(crate::db::fresh_postgres_database());
+        start_on(Some(Postgres { admin_url, url, database }), &[])
+    })
+}
+
 /// The server at `address` on `data_dir`, with tokens of its users.
-fn with_tokens(address: String, data_dir: PathBuf, processes: Option<(Child, Child)>) -> Server {
+fn with_tokens(
+    address: String,
+    data_dir: PathBuf,
+    postgres: Option<Postgres>,
+    processes: Option<(Child, Child)>,
+) -> Server {
     let token = hotline(&data_dir, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
     let other_token = hotline(&data_dir, &["token", "--user", "tj02-agent1", "--roles", "agent", "--tenant", "tj02"]);
     let admin_token = hotline(&data_dir, &["token", "--user", "admin1", "--roles", "group_admin"]);
     let subsidiary_admin_token =
         hotline(&data_dir, &["token", "--user", "tj01-admin", "--roles", "subsidiary_admin", "--tenant", "tj01"]);
-    Server { address, data_dir, token, other_token, admin_token, subsidiary_admin_token, _processes: processes }
+    Server {
+        address,
+        data_dir,
+        token,
+        other_token,
+        admin_token,
+        subsidiary_admin_token,
+        postgres,
+        _processes: processes,
+    }
 }
 
 /// Waits (up to 20 s) until the server answers `/healthz`.
@@ -67,20 +103,32 @@ fn wait_until_up(server: &Server) {
 /// Starts a server of its own, with these extra `serve` flags (a test of a limit sets it low),
 /// on a data directory like the shared server's. It runs until this test process exits.
 pub(crate) fn start(serve_flags: &[&str]) -> Server {
+    start_on(None, serve_flags)
+}
+
+/// Starts a server on embedded SQLite, or on this PostgreSQL database.
+fn start_on(postgres: Option<Postgres>, serve_flags: &[&str]) -> Server {
     let dir = tempfile::tempdir().expect("temporary data directory");
     let data_dir = dir.keep();
+    let database_url = postgres.as_ref().map(|p| p.url.clone());
+    let run = |args: &[&str]| hotline_on(&data_dir, database_url.as_deref(), args);
     // Creates the keys; then a small demo history, so that the organisation (tj01, tj02, …) exists.
-    hotline(&data_dir, &["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
-    hotline(&data_dir, &["demo", "--events", "50"]);
+    run(&["token", "--user", "tj01-agent1", "--roles", "agent", "--tenant", "tj01"]);
+    run(&["demo", "--events", "50"]);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let address = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
+    command
         .arg("--data-dir")
         .arg(&data_dir)
         .args(["serve", "--listen", &address])
         .args(serve_flags)
-        .env_remove("HOTLINE_DATABASE_URL")
-        .env("HOTLINE_LOG", "warn")
+        .env("HOTLINE_LOG", "warn");
+    match &database_url {
+        Some(url) => command.env("HOTLINE_DATABASE_URL", url),
+        None => command.env_remove("HOTLINE_DATABASE_URL"),
+    };
+    let child = command
         // The server outlives this test process until the watchdog stops it: it must not hold
         // the test's output pipes (the runner would wait for them), so it logs to a file.
         .stdin(Stdio::null())
@@ -88,8 +136,18 @@ pub(crate) fn start(serve_flags: &[&str]) -> Server {
         .stderr(std::fs::File::create(data_dir.join("serve.log")).expect("serve log file"))
         .spawn()
         .expect("start serve");
+    // The database goes with the server (best effort: `psql` where it is installed).
+    let drop_database = postgres
+        .as_ref()
+        .map(|p| {
+            format!(
+                "; psql '{}' -q -c 'DROP DATABASE IF EXISTS {} WITH (FORCE)' >/dev/null 2>&1",
+                p.admin_url, p.database
+            )
+        })
+        .unwrap_or_default();
     let watchdog = format!(
-        "while kill -0 {test} 2>/dev/null; do sleep 1; done; kill {server} 2>/dev/null; sleep 2; rm -rf '{dir}'",
+        "while kill -0 {test} 2>/dev/null; do sleep 1; done; kill {server} 2>/dev/null; sleep 2; rm -rf '{dir}'{drop_database}",
         test = std::process::id(),
         server = child.id(),
         dir = data_dir.display(),
@@ -101,12 +159,19 @@ pub(crate) fn start(serve_flags: &[&str]) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the watchdog");
-    let server = with_tokens(address, data_dir, Some((child, watchdog)));
+    let server = with_tokens(address, data_dir, postgres, Some((child, watchdog)));
     wait_until_up(&server);
     server
 }
 
 impl Server {
+    /// A query with variables, posted as JSON to this server with `token`.
+    pub(crate) fn graphql(&self, token: &str, query: &str, variables: Value) -> Answer {
+        let body = serde_json::to_vec(&json!({ "query": query, "variables": variables })).unwrap();
+        let authorization = format!("Bearer {token}");
+        post_to(&self.address, &[JSON, ("Authorization", &authorization)], body)
+    }
+
     /// `Bearer` and the tj01 agent's token.
     pub(crate) fn bearer(&self) -> String {
         format!("Bearer {}", self.token)
@@ -129,14 +194,18 @@ impl Server {
 
 /// Runs `hotline` on this data directory in embedded mode, expecting success.
 pub(crate) fn hotline(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HOTLINE_DATABASE_URL")
-        .env("HOTLINE_LOG", "warn")
-        .output()
-        .expect("run hotline");
+    hotline_on(dir, None, args)
+}
+
+/// Runs `hotline` on this data directory, on PostgreSQL when a database URL is given.
+fn hotline_on(dir: &Path, database_url: Option<&str>, args: &[&str]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
+    command.arg("--data-dir").arg(dir).args(args).env("HOTLINE_LOG", "warn");
+    match database_url {
+        Some(url) => command.env("HOTLINE_DATABASE_URL", url),
+        None => command.env_remove("HOTLINE_DATABASE_URL"),
+    };
+    let out = command.output().expect("run hotline");
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
@@ -217,7 +286,7 @@ pub(crate) fn post(headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Answer
 }
 
 /// `POST /graphql` with these extra header lines and this body, its length declared.
-fn post_to(address: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
+pub(crate) fn post_to(address: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
     let mut head =
         format!("POST /graphql HTTP/1.1\r\nHost: hotline\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
