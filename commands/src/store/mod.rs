@@ -25,6 +25,10 @@ use std::fmt;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+/// A row of the `commands` table as read back: stream version, first and last position, and the
+/// command's fingerprint (none for rows written before fingerprints).
+pub(crate) type CommandRow = (i64, Option<i64>, Option<i64>, Option<String>);
+
 /// A stream name, `<category>-<id>`: the category is lowercase letters, the id is not empty.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

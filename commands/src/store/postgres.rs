@@ -11,7 +11,7 @@
 //! `pg_notify('hotline_log', head)`, so readers in every process wake without polling.
 
 use super::{
-    outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest, EventStore,
+    outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest, CommandRow, EventStore,
     PreparedRow, RecordedCommand, RecordedEvent, StoreError, StreamId,
 };
 use crate::clock::Clock;
@@ -25,6 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
+
+/// A row of the `commands` table with its command id.
+type KeyedCommandRow = (Uuid, i64, Option<i64>, Option<i64>, Option<String>);
 
 /// The channel commits are announced on.
 pub const NOTIFY_CHANNEL: &str = "hotline_log";
@@ -153,7 +156,7 @@ async fn write_batch(
     let command_ids: Vec<Uuid> = batch.iter().filter_map(|(r, _)| r.command_id).collect();
     let mut known: HashMap<Uuid, RecordedCommand> = HashMap::new();
     if !command_ids.is_empty() {
-        let rows: Vec<(Uuid, i64, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<KeyedCommandRow> = sqlx::query_as(
             "SELECT command_id, stream_version, first_position, last_position, fingerprint FROM commands \
              WHERE command_id = ANY($1)",
         )
@@ -286,7 +289,7 @@ async fn find_command<'c, E>(executor: E, command_id: Uuid) -> Result<Option<Rec
 where
     E: sqlx::Executor<'c, Database = sqlx::Postgres>,
 {
-    let row: Option<(i64, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+    let row: Option<CommandRow> = sqlx::query_as(
         "SELECT stream_version, first_position, last_position, fingerprint FROM commands WHERE command_id = $1",
     )
     .bind(command_id)
