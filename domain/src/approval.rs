@@ -576,8 +576,8 @@ impl Decider for Approval {
     }
 }
 
-/// Whether `actor` may decide the current level (`expected`) of this pending approval: the level
-/// they name is the current one, they work in the approval's tenant, hold the level's role at (or
+/// Whether `actor` may decide the current level (`expected`) of this pending approval: they work
+/// in the approval's tenant, the level they name is the current one, hold the level's role at (or
 /// below) its unit, did not request it and decided no other level of it.
 fn check_approver(
     state: &ApprovalState,
@@ -586,11 +586,12 @@ fn check_approver(
     level: ApprovalLevel,
     approver: &Approver,
 ) -> Result<(), ApprovalError> {
-    if level != expected {
-        return Err(ApprovalError::NotCurrentLevel { expected, actual: level });
-    }
+    // First, so that an outsider learns nothing about the approval, not even its current level.
     if approver.tenant.as_ref().is_some_and(|tenant| Some(tenant) != state.tenant.as_ref()) {
         return Err(ApprovalError::ApproverOutsideTenant);
+    }
+    if level != expected {
+        return Err(ApprovalError::NotCurrentLevel { expected, actual: level });
     }
     match state.approvers.get(state.approved_levels) {
         Some(named) => {
@@ -806,6 +807,10 @@ mod tests {
             .then_err(ApprovalError::ApproverOutsideTenant);
         given::<Approval>(vec![requested(vec![Station, Subsidiary]), approved(Station)])
             .when(as_tj02(Subsidiary))
+            .then_err(ApprovalError::ApproverOutsideTenant);
+        // Not even the level whose turn it is gives the approval away.
+        given::<Approval>(vec![requested(vec![Station, Subsidiary])])
+            .when(as_tj02(Group))
             .then_err(ApprovalError::ApproverOutsideTenant);
     }
 

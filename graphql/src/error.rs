@@ -14,6 +14,14 @@ pub enum ApiError {
     Unauthenticated(String),
     /// The caller may not see or do this.
     Forbidden(String),
+    /// A business rule says the caller may not do this (e.g. the requester deciding their own
+    /// approval): FORBIDDEN, with the rule's name.
+    ForbiddenByRule {
+        /// The rule's stable name, e.g. `RequesterMayNotDecide`.
+        rule: String,
+        /// What it says.
+        message: String,
+    },
     /// Nothing by that id.
     NotFound(String),
     /// The data changed under the command; retry.
@@ -41,7 +49,7 @@ impl ApiError {
             | ApiError::Conflict(m)
             | ApiError::InvalidInput(m)
             | ApiError::Unavailable(m) => m,
-            ApiError::DomainRule { message, .. } => message,
+            ApiError::DomainRule { message, .. } | ApiError::ForbiddenByRule { message, .. } => message,
         }
     }
 
@@ -49,7 +57,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
-            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::Forbidden(_) | ApiError::ForbiddenByRule { .. } => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::InvalidInput(_) => "INVALID_INPUT",
@@ -63,7 +71,7 @@ impl From<ApiError> for async_graphql::Error {
     fn from(error: ApiError) -> async_graphql::Error {
         let code = error.code();
         let rule = match &error {
-            ApiError::DomainRule { rule, .. } => Some(rule.clone()),
+            ApiError::DomainRule { rule, .. } | ApiError::ForbiddenByRule { rule, .. } => Some(rule.clone()),
             _ => None,
         };
         async_graphql::ErrorExtensions::extend_with(async_graphql::Error::new(error.message()), |_, extensions| {

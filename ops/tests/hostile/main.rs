@@ -8,6 +8,7 @@
 //!
 //! One module per kind of attack; [`support`] starts the server and speaks HTTP to it.
 
+mod approvals;
 mod input;
 mod scope;
 mod support;
