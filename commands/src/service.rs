@@ -19,8 +19,8 @@ use crate::store::{
 };
 use chrono::{DateTime, Datelike, Duration, Utc};
 use hotline_domain::approval::{
-    Approval, ApprovalAction, ApprovalCommand, ApprovalError, ApprovalEvent, ApprovalUnit, ApprovalUnits, GatedOperation,
-    RequestApproval,
+    Approval, ApprovalAction, ApprovalCommand, ApprovalError, ApprovalEvent, ApprovalUnit, ApprovalUnits,
+    GatedOperation, RequestApproval,
 };
 use hotline_domain::audit::{self, AuditEvent};
 use hotline_domain::codec::EncodedEvent;

@@ -9,8 +9,8 @@ use hotline_commands::process::{ApprovalApplier, Follower, PhoneTimers, TicketTi
 use hotline_commands::store::StreamId;
 use hotline_commands::Hotline;
 use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
-use hotline_domain::ticket::{NewTicket, Source, TicketAction, TicketType, Urgency};
 use hotline_domain::organisation::Role;
+use hotline_domain::ticket::{NewTicket, Source, TicketAction, TicketType, Urgency};
 use hotline_domain::values::{ApprovalId, GeoPoint, TenantId, TicketId, UnitCode, UserId};
 use std::sync::Arc;
 use support::TestStore;

@@ -552,7 +552,15 @@ impl Decider for Approval {
     fn evolve(mut state: ApprovalState, event: &ApprovalEvent) -> ApprovalState {
         match event {
             ApprovalEvent::Requested {
-                tenant, ticket_id, operation, chain, approvers, reason, details, requested_by, ..
+                tenant,
+                ticket_id,
+                operation,
+                chain,
+                approvers,
+                reason,
+                details,
+                requested_by,
+                ..
             } => {
                 state.status = Some(ApprovalStatus::Pending);
                 state.tenant = Some(tenant.clone());
@@ -725,8 +733,9 @@ mod tests {
 
     #[test]
     fn request_approval_accepted_naming_each_levels_approver() {
-        let events =
-            given::<Approval>(vec![]).when(command("agent1", ApprovalAction::Request(request(vec![Station, Subsidiary])))).events();
+        let events = given::<Approval>(vec![])
+            .when(command("agent1", ApprovalAction::Request(request(vec![Station, Subsidiary]))))
+            .events();
         assert_eq!(events, vec![requested(vec![Station, Subsidiary])]);
         let ApprovalEvent::Requested { approvers, .. } = &events[0] else { panic!("{events:?}") };
         let named: Vec<(ApprovalLevel, Role, &str)> =
@@ -736,7 +745,8 @@ mod tests {
 
     #[test]
     fn request_approval_accepted_with_the_supervisor_for_a_ticket_without_station() {
-        let request = RequestApproval { units: ApprovalUnits { station: None, ..units() }, ..request(vec![Station, Group]) };
+        let request =
+            RequestApproval { units: ApprovalUnits { station: None, ..units() }, ..request(vec![Station, Group]) };
         let events = given::<Approval>(vec![]).when(command("agent1", ApprovalAction::Request(request))).events();
         let ApprovalEvent::Requested { approvers, .. } = &events[0] else { panic!("{events:?}") };
         let named: Vec<(Role, &str)> = approvers.iter().map(|a| (a.role, a.unit.0.as_str())).collect();
@@ -800,7 +810,10 @@ mod tests {
     fn approve_rejected_from_another_tenant() {
         let tj02_lead = approver(&[Role::StationLead], Some("tj02"), "/hq/north/tj02/tj02-st01");
         let as_tj02 = |level| {
-            command("tj02-st01-lead", ApprovalAction::Approve { level, approver: tj02_lead.clone(), comment: "".into() })
+            command(
+                "tj02-st01-lead",
+                ApprovalAction::Approve { level, approver: tj02_lead.clone(), comment: "".into() },
+            )
         };
         given::<Approval>(vec![requested(vec![Station, Subsidiary])])
             .when(as_tj02(Station))
@@ -819,12 +832,18 @@ mod tests {
     fn approve_rejected_from_another_station_or_without_the_levels_role() {
         let other_station = approver(&[Role::StationLead], Some("tj01"), "/hq/north/tj01/tj01-st02");
         given::<Approval>(vec![requested(vec![Station, Subsidiary])])
-            .when(command("tj01-st02-lead", ApprovalAction::Approve { level: Station, approver: other_station, comment: "".into() }))
+            .when(command(
+                "tj01-st02-lead",
+                ApprovalAction::Approve { level: Station, approver: other_station, comment: "".into() },
+            ))
             .then_err(ApprovalError::ApproverOutsideLevelUnit { level: Station, unit: "tj01-st01".into() });
         // A subsidiary admin is above the station, but the station level is its lead's.
         let (_, admin) = who(Subsidiary);
         given::<Approval>(vec![requested(vec![Station, Subsidiary])])
-            .when(command("tj01-admin", ApprovalAction::Approve { level: Station, approver: admin, comment: "".into() }))
+            .when(command(
+                "tj01-admin",
+                ApprovalAction::Approve { level: Station, approver: admin, comment: "".into() },
+            ))
             .then_err(ApprovalError::NotLevelApprover { level: Station, role: Role::StationLead });
         // A station lead under the subsidiary is inside its unit, but not its admin.
         let (_, lead) = who(Station);
@@ -878,7 +897,10 @@ mod tests {
             .when(command("x", ApprovalAction::Approve { level: Station, approver: agent, comment: "".into() }))
             .then_err(ApprovalError::NotLevelApprover { level: Station, role: Role::StationLead });
         given::<Approval>(history)
-            .when(command("agent1", ApprovalAction::Approve { level: Station, approver: who(Station).1, comment: "".into() }))
+            .when(command(
+                "agent1",
+                ApprovalAction::Approve { level: Station, approver: who(Station).1, comment: "".into() },
+            ))
             .then_err(ApprovalError::RequesterMayNotDecide);
     }
 

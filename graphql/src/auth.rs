@@ -409,9 +409,7 @@ impl Caller {
             Permission::Arrange => &[StationLead, Supervisor, SubsidiaryAdmin, GroupAdmin],
             Permission::FieldWork => &[FieldWorker, StationLead],
             Permission::Supervise => &[Supervisor, SubsidiaryAdmin, GroupAdmin],
-            Permission::RequestApproval => {
-                &[Agent, Supervisor, SubsidiaryAdmin, GroupAdmin, StationLead, FieldWorker]
-            }
+            Permission::RequestApproval => &[Agent, Supervisor, SubsidiaryAdmin, GroupAdmin, StationLead, FieldWorker],
             // A supervisor (班长) decides the station level of a ticket that has no station yet.
             Permission::Approve => &[StationLead, Supervisor, SubsidiaryAdmin, GroupAdmin],
             Permission::ReadHistory => &[GroupAuditor, GroupAdmin, SubsidiaryAdmin, Supervisor],

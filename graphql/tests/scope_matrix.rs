@@ -12,15 +12,15 @@ use hotline_commands::clock::ManualClock;
 use hotline_commands::handler::CommandContext;
 use hotline_commands::store::sqlite::SqliteEventStore;
 use hotline_commands::Hotline;
+use hotline_domain::approval::GatedOperation;
 use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
 use hotline_domain::ticket::{NewTicket, Source, TicketAction, TicketType, Urgency};
-use hotline_domain::approval::GatedOperation;
 use hotline_domain::values::{ApprovalId, PhoneNumber, TenantId, TicketId, UnitCode, UserId};
-use serde_json::json;
 use hotline_graphql::auth::{Caller, Claims};
 use hotline_graphql::schema::Api;
 use hotline_projections::runner::Runner;
 use hotline_projections::store::ReadStore;
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -19,7 +19,9 @@ use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
 use hotline_domain::phone::{Phone, PhoneCommand};
 use hotline_domain::telephony::{CallRouting, Extension, QueueId, SeatId, Telephony, TelephonyCommand};
 use hotline_domain::ticket::{NewTicket, Satisfaction, Source, TicketAction, TicketStatus, TicketType, Urgency};
-use hotline_domain::values::{ApprovalId, CustomerId, GeoPoint, OrgPath, PhoneNumber, TenantId, TicketId, UnitCode, UserId};
+use hotline_domain::values::{
+    ApprovalId, CustomerId, GeoPoint, OrgPath, PhoneNumber, TenantId, TicketId, UnitCode, UserId,
+};
 use hotline_domain::{Decider, EventCodec};
 use hotline_projections::agents::AgentQueries;
 use hotline_projections::all_projections;
@@ -166,9 +168,10 @@ async fn kpis_match_a_hand_computation(t: TestStore) {
         .await
         .unwrap();
     // The ticket has no station: tj01's supervisor decides the station level, its admin the next.
-    for (level, actor, role) in
-        [(ApprovalLevel::Station, "supervisor1", Role::Supervisor), (ApprovalLevel::Subsidiary, "boss", Role::SubsidiaryAdmin)]
-    {
+    for (level, actor, role) in [
+        (ApprovalLevel::Station, "supervisor1", Role::Supervisor),
+        (ApprovalLevel::Subsidiary, "boss", Role::SubsidiaryAdmin),
+    ] {
         let approve = ApprovalAction::Approve { level, approver: tj01_approver(role), comment: String::new() };
         w.hotline.decide_approval(&ctx(actor, t0()), approval, approve).await.unwrap();
     }
@@ -673,7 +676,14 @@ async fn approvals_and_customers(t: TestStore) {
     assert_eq!(
         levels,
         [
-            (ApprovalLevel::Station, Some(Role::Supervisor), Some("tj01"), Some(LevelDecision::Approved), Some("supervisor1"), true),
+            (
+                ApprovalLevel::Station,
+                Some(Role::Supervisor),
+                Some("tj01"),
+                Some(LevelDecision::Approved),
+                Some("supervisor1"),
+                true
+            ),
             (ApprovalLevel::Subsidiary, Some(Role::SubsidiaryAdmin), Some("tj01"), None, None, false),
         ]
     );
@@ -683,7 +693,14 @@ async fn approvals_and_customers(t: TestStore) {
     assert!(approvals.list(Some(&tj01), Some(&lead), false, &t0()).await.unwrap().is_empty());
     let admin = reach("/hq/north/tj01", Role::SubsidiaryAdmin);
     assert_eq!(approvals.list(Some(&tj01), Some(&admin), true, &t0()).await.unwrap().len(), 1);
-    act(&w, "agent1", t0(), ticket, TicketAction::Dispatch { station: UnitCode("st01".into()), note: String::new(), approval: None }).await;
+    act(
+        &w,
+        "agent1",
+        t0(),
+        ticket,
+        TicketAction::Dispatch { station: UnitCode("st01".into()), note: String::new(), approval: None },
+    )
+    .await;
     w.runner.catch_up_all().await.unwrap();
     assert_eq!(approvals.list(Some(&tj01), Some(&lead), false, &t0()).await.unwrap().len(), 1, "its ticket is at st01");
 

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// Every scenario's name, in recording order.
-pub const SCENARIOS: [&str; 14] = [
+pub const SCENARIOS: [&str; 15] = [
     "plain_repair_closed",
     "rejected_then_dispatched_elsewhere",
     "returned_with_approval_and_redispatched",
@@ -45,6 +45,7 @@ pub const SCENARIOS: [&str; 14] = [
     "custom_type_and_quality_check_node",
     "reassigned_to_another_station",
     "callback_exempted_with_approval",
+    "void_approved_along_its_chain",
 ];
 
 /// Every telephony scenario's name, in recording order.
@@ -459,6 +460,13 @@ pub async fn record(name: &str) -> Result<Vec<RecordedEvent>, ServiceError> {
         }
         "voided_after_two_level_approval" => {
             let t = s.ticket("consultation", Urgency::Normal).await?;
+            let a = s.approval(t, GatedOperation::Void, false).await?;
+            s.act("tj01-agent1", t, TicketAction::Void { reason: "重复工单".into(), approval: Some(a) }).await?;
+        }
+        "void_approved_along_its_chain" => {
+            // Recorded after levels named their approvers: the station's lead, then tj01's admin.
+            let t = s.ticket("repair", Urgency::Normal).await?;
+            s.dispatch(t, "tj01-st01", None).await?;
             let a = s.approval(t, GatedOperation::Void, false).await?;
             s.act("tj01-agent1", t, TicketAction::Void { reason: "重复工单".into(), approval: Some(a) }).await?;
         }

@@ -98,8 +98,11 @@ impl ApprovalMutation {
         };
         let context = command_context(ctx, client_command_id.as_ref(), "graphql", None)?;
         let id = ApprovalId(uuid_of("approvalId", &approval_id)?);
-        let executed =
-            api(ctx).hotline.decide_approval(&context, id, action).await.map_err(|e| decision_refused(e, &approval_id))?;
+        let executed = api(ctx)
+            .hotline
+            .decide_approval(&context, id, action)
+            .await
+            .map_err(|e| decision_refused(e, &approval_id))?;
         reach(ctx, executed.outcome.last_position).await?;
         Ok(ApprovalPayload {
             approval_id,

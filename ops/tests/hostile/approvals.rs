@@ -47,7 +47,8 @@ fn data(answer: &Answer) -> Value {
 
 /// A tj01 ticket registered by tj01's agent and dispatched to tj01-st01; its id.
 fn ticket_at_tj01_st01() -> String {
-    let create = "mutation { createTicket(input: {type: \"repair\", urgency: \"normal\", callerPhone: \"13812345678\", \
+    let create =
+        "mutation { createTicket(input: {type: \"repair\", urgency: \"normal\", callerPhone: \"13812345678\", \
                   address: \"幸福里3号楼\", description: \"暖气不热\"}) { ticket { id } } }";
     let created = data(&run(&bearer(), create));
     let id = created["createTicket"]["ticket"]["id"].as_str().unwrap().to_owned();
@@ -175,7 +176,10 @@ fn nobody_decides_two_levels_of_one_approval() {
         .collect();
     assert_eq!(
         named,
-        [("station", "station_lead", "tj01-st01", "tj01-st01-lead"), ("subsidiary", "subsidiary_admin", "tj01", "tj01-admin")]
+        [
+            ("station", "station_lead", "tj01-st01", "tj01-st01-lead"),
+            ("subsidiary", "subsidiary_admin", "tj01", "tj01-admin")
+        ]
     );
     for _ in 0..100 {
         if status(&ticket) == "voided" {
