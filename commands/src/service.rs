@@ -19,7 +19,8 @@ use crate::store::{
 };
 use chrono::{DateTime, Datelike, Duration, Utc};
 use hotline_domain::approval::{
-    Approval, ApprovalAction, ApprovalCommand, ApprovalError, ApprovalEvent, GatedOperation, RequestApproval,
+    Approval, ApprovalAction, ApprovalCommand, ApprovalError, ApprovalEvent, ApprovalUnit, ApprovalUnits,
+    GatedOperation, RequestApproval,
 };
 use hotline_domain::audit::{self, AuditEvent};
 use hotline_domain::codec::EncodedEvent;
@@ -587,6 +588,7 @@ impl Hotline {
             return Err(ServiceError::Ticket(TicketError::TicketNotFound));
         };
         let policy = self.policy(&tenant).await?;
+        let units = self.approval_units(&tenant, ticket.station.as_ref()).await?;
         let command = ApprovalCommand {
             actor: UserId(context.actor.clone()),
             at: context.occurred_at,
@@ -599,6 +601,7 @@ impl Hotline {
                 reason: reason.to_owned(),
                 details,
                 chain: policy.approval_chain(operation),
+                units,
                 due_at: context.occurred_at + Duration::hours(APPROVAL_DUE_HOURS),
             }),
         };
@@ -611,6 +614,26 @@ impl Hotline {
             ServiceError::Approval,
         )
         .await
+    }
+
+    /// The units an approval of a ticket of `tenant` at `station` is decided at, from the
+    /// organisation in the log.
+    async fn approval_units(
+        &self,
+        tenant: &TenantId,
+        station: Option<&UnitCode>,
+    ) -> Result<ApprovalUnits, ServiceError> {
+        let org = self.organisation_state().await?;
+        let unit = |code: &UnitCode| {
+            org.unit(code)
+                .map(|unit| ApprovalUnit { code: unit.code.clone(), path: unit.path.clone() })
+                .ok_or_else(|| ServiceError::NotFound { what: "unit", id: code.0.clone() })
+        };
+        Ok(ApprovalUnits {
+            station: station.map(unit).transpose()?,
+            subsidiary: unit(&UnitCode(tenant.0.clone()))?,
+            group: unit(&self.group)?,
+        })
     }
 
     /// Carries out the operation a granted approval was requested for (审批后操作), with what the
@@ -650,7 +673,8 @@ impl Hotline {
         self.ticket(context, ticket_id, request).await
     }
 
-    /// Approves or rejects at the current level.
+    /// Approves or rejects at the current level; the approver named in `action` must be the one
+    /// the level names (see [`hotline_domain::approval`]).
     pub async fn decide_approval(
         &self,
         context: &CommandContext,

@@ -22,7 +22,8 @@ use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
 use hotline_domain::codec::EncodedEvent;
 use hotline_domain::export::{ExportAction, ExportScope};
 use hotline_domain::numbering::NumberingEvent;
-use hotline_domain::values::{ApprovalId, TicketId, UnitCode};
+use hotline_domain::organisation::Role;
+use hotline_domain::values::{ApprovalId, TicketId};
 use hotline_domain::EventCodec;
 use serde_json::json;
 use std::sync::Arc;
@@ -86,9 +87,10 @@ async fn granted_delay(hotline: &Hotline, ticket_id: TicketId) -> ApprovalId {
         .request_approval(&ctx("lead"), approval_id, ticket_id, GatedOperation::Delay, "等待配件", details)
         .await
         .unwrap();
+    // The ticket has no station: the subsidiary's supervisor decides the station level.
     let approve = ApprovalAction::Approve {
         level: ApprovalLevel::Station,
-        unit: UnitCode("st01".into()),
+        approver: support::approver(Role::Supervisor),
         comment: String::new(),
     };
     hotline.decide_approval(&ctx("boss"), approval_id, approve).await.unwrap();

@@ -9,6 +9,7 @@ use hotline_commands::process::{ApprovalApplier, Follower, PhoneTimers, TicketTi
 use hotline_commands::store::StreamId;
 use hotline_commands::Hotline;
 use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
+use hotline_domain::organisation::Role;
 use hotline_domain::ticket::{NewTicket, Source, TicketAction, TicketType, Urgency};
 use hotline_domain::values::{ApprovalId, GeoPoint, TenantId, TicketId, UnitCode, UserId};
 use std::sync::Arc;
@@ -104,9 +105,10 @@ async fn granted_approval_takes_effect_by_itself_or_records_why_not(t: TestStore
     let delay = ApprovalId(Uuid::now_v7());
     let details = serde_json::json!({ "new_deadline": "2026-11-25T09:00:00Z" });
     hotline.request_approval(&ctx("lead"), delay, ticket_id, GatedOperation::Delay, "等待配件", details).await.unwrap();
+    // The ticket has no station yet: the subsidiary's supervisor decides the station level.
     let approve = ApprovalAction::Approve {
         level: ApprovalLevel::Station,
-        unit: UnitCode("st01".into()),
+        approver: support::approver(Role::Supervisor),
         comment: String::new(),
     };
     hotline.decide_approval(&ctx("boss"), delay, approve.clone()).await.unwrap();

@@ -177,9 +177,10 @@ async fn gated_operations_wait_for_their_approval(t: TestStore) {
         .expect("request approval");
     let pending = hotline.ticket(&ctx("lead1"), ticket_id, give_back(Some(approval_id))).await;
     assert!(matches!(pending, Err(ServiceError::Ticket(TicketError::ApprovalNotGranted(id))) if id == approval_id));
+    // The requester is st01's lead: another lead of st01 decides.
     let approve = ApprovalAction::Approve {
         level: ApprovalLevel::Station,
-        unit: UnitCode("st01".into()),
+        approver: support::approver(Role::StationLead),
         comment: "同意".into(),
     };
     hotline.decide_approval(&ctx("stationboss"), approval_id, approve).await.expect("approve");
@@ -204,16 +205,30 @@ async fn gated_operations_wait_for_their_approval(t: TestStore) {
         )
         .await
         .expect("request");
-    assert!(
-        matches!(&requested.events[..], [hotline_domain::approval::ApprovalEvent::Requested { chain, .. }] if chain.len() == 3)
+    let [hotline_domain::approval::ApprovalEvent::Requested { approvers, .. }] = &requested.events[..] else {
+        panic!("{:?}", requested.events)
+    };
+    // Each level names its approver: the ticket's station lead, its subsidiary's admin, the group's.
+    let named: Vec<(Role, &str, &str)> =
+        approvers.iter().map(|a| (a.role, a.unit.0.as_str(), a.path.0.as_str())).collect();
+    assert_eq!(
+        named,
+        [
+            (Role::StationLead, "st01", "/hq/north/tj01/st01"),
+            (Role::SubsidiaryAdmin, "tj01", "/hq/north/tj01"),
+            (Role::GroupAdmin, "hq", "/hq"),
+        ]
     );
-    for (level, unit) in [(ApprovalLevel::Station, "st01"), (ApprovalLevel::Subsidiary, "tj01")] {
-        let approve = ApprovalAction::Approve { level, unit: UnitCode(unit.into()), comment: String::new() };
-        hotline.decide_approval(&ctx("boss"), cancel_approval, approve).await.expect("approve level");
+    for (level, actor, role) in [
+        (ApprovalLevel::Station, "stationboss", Role::StationLead),
+        (ApprovalLevel::Subsidiary, "boss", Role::SubsidiaryAdmin),
+    ] {
+        let approve = ApprovalAction::Approve { level, approver: support::approver(role), comment: String::new() };
+        hotline.decide_approval(&ctx(actor), cancel_approval, approve).await.expect("approve level");
     }
     let reject = ApprovalAction::Reject {
         level: ApprovalLevel::Group,
-        unit: UnitCode("hq".into()),
+        approver: support::approver(Role::GroupAdmin),
         reason: "须继续处理".into(),
     };
     hotline.decide_approval(&ctx("groupboss"), cancel_approval, reject).await.expect("reject at group");

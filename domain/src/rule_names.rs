@@ -8,7 +8,7 @@ use crate::approval::{ApprovalError, ApprovalLevel, ApprovalStatus};
 use crate::call::CallError;
 use crate::customer::CustomerError;
 use crate::export::{ExportError, ExportStatus};
-use crate::organisation::{OrganisationError, UnitKind};
+use crate::organisation::{OrganisationError, Role, UnitKind};
 use crate::phone::PhoneError;
 use crate::settings::SettingsError;
 use crate::telephony::TelephonyError;
@@ -44,6 +44,17 @@ fn rule_is_the_variant_name_for_approval_organisation_settings_customer_export()
             ApprovalError::NotCurrentLevel { expected: ApprovalLevel::Station, actual: ApprovalLevel::Group },
             "NotCurrentLevel"
         ),
+        case!(ApprovalError::ApproverOutsideTenant, "ApproverOutsideTenant"),
+        case!(
+            ApprovalError::NotLevelApprover { level: ApprovalLevel::Station, role: Role::StationLead },
+            "NotLevelApprover"
+        ),
+        case!(
+            ApprovalError::ApproverOutsideLevelUnit { level: ApprovalLevel::Station, unit: "tj01-st01".into() },
+            "ApproverOutsideLevelUnit"
+        ),
+        case!(ApprovalError::RequesterMayNotDecide, "RequesterMayNotDecide"),
+        case!(ApprovalError::ApproverDecidedAnotherLevel("u1".into()), "ApproverDecidedAnotherLevel"),
         case!(OrganisationError::InvalidUnitCode("x y".into()), "InvalidUnitCode"),
         case!(OrganisationError::EmptyName, "EmptyName"),
         case!(

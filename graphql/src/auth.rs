@@ -140,7 +140,11 @@ pub enum Permission {
     FieldWork,
     /// Supervise (督办).
     Supervise,
-    /// Approve or reject approvals.
+    /// Ask for an approval of a gated operation: whoever handles, arranges or works tickets (a
+    /// field worker asks for a delay from the app); not auditors or integrations.
+    RequestApproval,
+    /// Approve or reject approvals; which level a caller may decide is the approval's chain's
+    /// rule (each level names its role and unit), checked by the domain.
     Approve,
     /// Read a ticket's full history.
     ReadHistory,
@@ -149,8 +153,8 @@ pub enum Permission {
     /// Change a tenant's telephony configuration (queues, number routes, seats, phones, the
     /// blacklist).
     ConfigureTelephony,
-    /// Any authenticated caller: what limits the command lies elsewhere (the ticket's scope for
-    /// an approval request, each command's own permission in an offline batch).
+    /// Any authenticated caller: what limits the command lies elsewhere (each command's own
+    /// permission in an offline batch).
     Authenticated,
 }
 
@@ -339,8 +343,8 @@ impl Permission {
             Action::ExemptCallback => Permission::Handle,
             Action::VoidTicket => Permission::Handle,
             Action::CancelTicket => Permission::Handle,
-            // Whoever sees the ticket may ask; deciding is what needs a role.
-            Action::RequestApproval => Permission::Authenticated,
+            // The ticket must also be in the requester's scope.
+            Action::RequestApproval => Permission::RequestApproval,
             Action::DecideApproval => Permission::Approve,
             // The batch itself needs nothing: each of its commands is checked as its mutation is.
             Action::SyncBatch => Permission::Authenticated,
@@ -421,7 +425,9 @@ impl Caller {
             Permission::Arrange => &[StationLead, Supervisor, SubsidiaryAdmin, GroupAdmin],
             Permission::FieldWork => &[FieldWorker, StationLead],
             Permission::Supervise => &[Supervisor, SubsidiaryAdmin, GroupAdmin],
-            Permission::Approve => &[StationLead, SubsidiaryAdmin, GroupAdmin],
+            Permission::RequestApproval => &[Agent, Supervisor, SubsidiaryAdmin, GroupAdmin, StationLead, FieldWorker],
+            // A supervisor (班长) decides the station level of a ticket that has no station yet.
+            Permission::Approve => &[StationLead, Supervisor, SubsidiaryAdmin, GroupAdmin],
             Permission::ReadHistory => &[GroupAuditor, GroupAdmin, SubsidiaryAdmin, Supervisor],
             Permission::AnswerCalls => &[Agent, Supervisor],
             Permission::ConfigureTelephony => &[SubsidiaryAdmin, GroupAdmin],

@@ -14,6 +14,14 @@ pub enum ApiError {
     Unauthenticated(String),
     /// The caller may not see or do this.
     Forbidden(String),
+    /// A business rule says the caller may not do this (e.g. the requester deciding their own
+    /// approval): FORBIDDEN, with the rule's name.
+    ForbiddenByRule {
+        /// The rule's stable name, e.g. `RequesterMayNotDecide`.
+        rule: String,
+        /// What it says.
+        message: String,
+    },
     /// Nothing by that id.
     NotFound(String),
     /// The data changed under the command; retry.
@@ -53,7 +61,9 @@ impl ApiError {
             | ApiError::InvalidInput(m)
             | ApiError::Unavailable(m)
             | ApiError::LimitExceeded(m) => m,
-            ApiError::DomainRule { message, .. } | ApiError::InvalidText { message, .. } => message,
+            ApiError::DomainRule { message, .. }
+            | ApiError::InvalidText { message, .. }
+            | ApiError::ForbiddenByRule { message, .. } => message,
         }
     }
 
@@ -61,7 +71,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
-            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::Forbidden(_) | ApiError::ForbiddenByRule { .. } => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::InvalidInput(_) | ApiError::InvalidText { .. } => "INVALID_INPUT",
@@ -76,7 +86,9 @@ impl From<ApiError> for async_graphql::Error {
     fn from(error: ApiError) -> async_graphql::Error {
         let code = error.code();
         let rule = match &error {
-            ApiError::DomainRule { rule, .. } | ApiError::InvalidText { rule, .. } => Some(rule.clone()),
+            ApiError::DomainRule { rule, .. }
+            | ApiError::InvalidText { rule, .. }
+            | ApiError::ForbiddenByRule { rule, .. } => Some(rule.clone()),
             _ => None,
         };
         async_graphql::ErrorExtensions::extend_with(async_graphql::Error::new(error.message()), |_, extensions| {

@@ -1,6 +1,9 @@
 //! Every role against every kind of ticket: what each caller sees, and that everything else is
 //! NOT_FOUND (like an unknown ticket) — a subsidiary never sees another's tickets, a station only its own. Calls and the
 //! agent board likewise: group roles see every tenant's, subsidiary roles their own, stations none.
+//! Approvals: each caller lists the approvals of the tickets it sees (a station's roles also those
+//! waiting for them), and deciding a level it is not the approver of is refused — NOT_FOUND for
+//! another subsidiary's approval, FORBIDDEN within its own.
 
 mod common;
 
@@ -9,13 +12,15 @@ use hotline_commands::clock::ManualClock;
 use hotline_commands::handler::CommandContext;
 use hotline_commands::store::sqlite::SqliteEventStore;
 use hotline_commands::Hotline;
+use hotline_domain::approval::GatedOperation;
 use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
 use hotline_domain::ticket::{NewTicket, Source, TicketAction, TicketType, Urgency};
-use hotline_domain::values::{PhoneNumber, TenantId, TicketId, UnitCode, UserId};
+use hotline_domain::values::{ApprovalId, PhoneNumber, TenantId, TicketId, UnitCode, UserId};
 use hotline_graphql::auth::{Caller, Claims};
 use hotline_graphql::schema::Api;
 use hotline_projections::runner::Runner;
 use hotline_projections::store::ReadStore;
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -81,6 +86,17 @@ async fn every_role_sees_exactly_its_scope() {
             hotline.ticket(&ctx("agent"), ticket_id, dispatch).await.unwrap();
         }
         tickets.insert(name, ticket_id.to_string());
+    }
+    let mut approvals = std::collections::BTreeMap::new();
+    for (name, ticket) in &tickets {
+        let approval_id = ApprovalId(uuid::Uuid::now_v7());
+        let ticket_id = TicketId(ticket.parse().unwrap());
+        let reason = "重复工单";
+        hotline
+            .request_approval(&ctx("agent"), approval_id, ticket_id, GatedOperation::Void, reason, json!({}))
+            .await
+            .unwrap();
+        approvals.insert(*name, approval_id.to_string());
     }
     let t = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
     let tj01_call = common::call(&*log, "tj01", "repair", "13800000001", t, vec![]).await.to_string();
@@ -176,6 +192,30 @@ async fn every_role_sees_exactly_its_scope() {
                 let code = first.errors.first().and_then(|e| e.extensions.as_ref()).and_then(|e| e.get("code"));
                 assert_eq!(code.map(|v| v.to_string()).as_deref(), Some("\"FORBIDDEN\""), "{role}: kpiBoard of {id}");
             }
+        }
+        // Approvals: those of the tickets the caller sees (none waits for a station lead of
+        // tj01-st01 but the one of its own ticket).
+        let listed = run("{ approvals(pending: false) { id } }".into()).await;
+        assert!(listed.errors.is_empty(), "{role}: {:?}", listed.errors);
+        let json = listed.data.into_json().unwrap();
+        let ids: BTreeSet<String> =
+            json["approvals"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect();
+        let expected: BTreeSet<String> = visible.iter().map(|name| approvals[name].clone()).collect();
+        assert_eq!(ids, expected, "{role} lists exactly the approvals of its scope");
+        // Nobody here is the station level's approver of tj01-st02's ticket (its lead is), and
+        // another subsidiary's approval does not exist for a tj01 approver.
+        let may_approve = ["group_admin", "subsidiary_admin", "supervisor", "station_lead"].contains(&role);
+        for (name, expected) in [
+            ("st02", "FORBIDDEN"),
+            ("other_tenant", if may_approve && tenant.is_some() { "NOT_FOUND" } else { "FORBIDDEN" }),
+        ] {
+            let decided = run(format!(
+                "mutation {{ decideApproval(approvalId: \"{}\", level: \"station\", approve: true) {{ position }} }}",
+                approvals[name]
+            ))
+            .await;
+            let code = decided.errors.first().and_then(|e| e.extensions.as_ref()).and_then(|e| e.get("code"));
+            assert_eq!(code.map(|v| v.to_string()), Some(format!("\"{expected}\"")), "{role} decides {name}");
         }
         for (name, id) in &tickets {
             let one = run(format!("{{ ticket(id: \"{id}\") {{ number }} }}")).await;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use hotline_commands::handler::CommandContext;
 use hotline_commands::service::ServiceError;
 use hotline_commands::Hotline;
-use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
+use hotline_domain::approval::{ApprovalAction, ApprovalLevel, Approver, GatedOperation, LevelApprover};
 use hotline_domain::customer::CustomerCommand;
 use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
 use hotline_domain::settings::{DeadlineRule, SettingsCommand};
@@ -345,7 +345,9 @@ impl Demo<'_> {
                 self.dispatch(&mut t, station, None).await?;
                 self.accept(&mut t, station).await?;
                 let lead = self.lead(&t, station);
-                let approval = self.approve(&mut t, &lead, GatedOperation::Return, "需供热管网部门处理").await?;
+                // A worker asks; the station's lead approves (never the requester).
+                let worker = self.subsidiaries[index].stations[station].workers[0].clone();
+                let approval = self.approve(&mut t, &worker, GatedOperation::Return, "需供热管网部门处理").await?;
                 self.act(
                     &mut t,
                     &lead,
@@ -386,7 +388,9 @@ impl Demo<'_> {
                 self.dispatch(&mut t, station, None).await?;
                 self.accept(&mut t, station).await?;
                 let lead = self.lead(&t, station);
-                let approval = self.approve(&mut t, &lead, GatedOperation::Delay, "等待更换管件").await?;
+                // The worker asks for the delay from the app; the station's lead approves.
+                let worker = self.subsidiaries[index].stations[station].workers[0].clone();
+                let approval = self.approve(&mut t, &worker, GatedOperation::Delay, "等待更换管件").await?;
                 let extend = TicketAction::ExtendDeadline {
                     new_deadline: t.at + Duration::days(3),
                     reason: "等待更换管件".into(),
@@ -573,9 +577,9 @@ impl Demo<'_> {
         operation: GatedOperation,
         reason: &str,
     ) -> Result<ApprovalId, ServiceError> {
-        let (approval_id, chain) = self.request(t, requester, operation, reason).await?;
-        for level in chain {
-            self.decide(t, approval_id, level, true).await?;
+        let (approval_id, approvers) = self.request(t, requester, operation, reason).await?;
+        for approver in approvers {
+            self.decide(t, approval_id, approver, true).await?;
         }
         Ok(approval_id)
     }
@@ -588,10 +592,10 @@ impl Demo<'_> {
         operation: GatedOperation,
         reason: &str,
     ) -> Result<(), ServiceError> {
-        let (approval_id, chain) = self.request(t, requester, operation, reason).await?;
-        let last = chain.len() - 1;
-        for (i, level) in chain.into_iter().enumerate() {
-            self.decide(t, approval_id, level, i < last).await?;
+        let (approval_id, approvers) = self.request(t, requester, operation, reason).await?;
+        let last = approvers.len() - 1;
+        for (i, approver) in approvers.into_iter().enumerate() {
+            self.decide(t, approval_id, approver, i < last).await?;
         }
         Ok(())
     }
@@ -602,7 +606,7 @@ impl Demo<'_> {
         requester: &str,
         operation: GatedOperation,
         reason: &str,
-    ) -> Result<(ApprovalId, Vec<ApprovalLevel>), ServiceError> {
+    ) -> Result<(ApprovalId, Vec<LevelApprover>), ServiceError> {
         let approval_id = ApprovalId(Uuid::from_u128(self.rng.gen()));
         t.at += self.minutes(1, 10);
         let context = self.context(requester, t.at);
@@ -610,31 +614,38 @@ impl Demo<'_> {
             .hotline
             .request_approval(&context, approval_id, t.ticket_id, operation, reason, serde_json::json!({}))
             .await?;
-        let chain = match requested.events.first() {
-            Some(hotline_domain::approval::ApprovalEvent::Requested { chain, .. }) => chain.clone(),
+        let approvers = match requested.events.first() {
+            Some(hotline_domain::approval::ApprovalEvent::Requested { approvers, .. }) => approvers.clone(),
             _ => Vec::new(),
         };
-        Ok((approval_id, chain))
+        Ok((approval_id, approvers))
     }
 
     async fn decide(
         &mut self,
         t: &mut TicketRun,
         approval_id: ApprovalId,
-        level: ApprovalLevel,
+        named: LevelApprover,
         approve: bool,
     ) -> Result<(), ServiceError> {
-        let tenant = self.subsidiaries[t.index].tenant.0.clone();
-        let (actor, unit) = match level {
-            ApprovalLevel::Station => (self.subsidiaries[t.index].stations[0].lead.clone(), format!("{tenant}-st01")),
-            ApprovalLevel::Subsidiary => (format!("{tenant}-admin"), tenant),
-            ApprovalLevel::Group => ("hq-admin".to_owned(), "hq".to_owned()),
+        // The demo's user holding the role the level names at its unit.
+        let tenant = self.subsidiaries[t.index].tenant.clone();
+        let actor = match named.role {
+            Role::StationLead => format!("{}-lead", named.unit.0),
+            Role::Supervisor => format!("{}-supervisor", tenant.0),
+            Role::SubsidiaryAdmin => format!("{}-admin", tenant.0),
+            _ => "hq-admin".to_owned(),
         };
-        let unit = UnitCode(unit);
+        let approver = Approver {
+            roles: vec![named.role],
+            tenant: (named.role != Role::GroupAdmin).then_some(tenant),
+            path: named.path.clone(),
+        };
+        let level = named.level;
         let action = if approve {
-            ApprovalAction::Approve { level, unit, comment: "同意".into() }
+            ApprovalAction::Approve { level, approver, comment: "同意".into() }
         } else {
-            ApprovalAction::Reject { level, unit, reason: "理由不充分，继续处理".into() }
+            ApprovalAction::Reject { level, approver, reason: "理由不充分，继续处理".into() }
         };
         t.at += self.minutes(10, 180);
         let context = self.context(&actor, t.at);

@@ -12,18 +12,20 @@ use hotline_commands::store::RecordedEvent;
 use hotline_commands::store::{AppendRequest, ExpectedVersion, NewEvent, StreamId};
 use hotline_commands::Hotline;
 use hotline_domain::agent::{Agent, AgentCommand, AgentStatus};
-use hotline_domain::approval::{ApprovalAction, ApprovalLevel, GatedOperation};
+use hotline_domain::approval::{ApprovalAction, ApprovalLevel, Approver, GatedOperation};
 use hotline_domain::call::{Call, CallAction, CallCommand, CallKey, CallStatus, OfferCall, Party};
 use hotline_domain::customer::CustomerCommand;
 use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
 use hotline_domain::phone::{Phone, PhoneCommand};
 use hotline_domain::telephony::{CallRouting, Extension, QueueId, SeatId, Telephony, TelephonyCommand};
 use hotline_domain::ticket::{NewTicket, Satisfaction, Source, TicketAction, TicketStatus, TicketType, Urgency};
-use hotline_domain::values::{ApprovalId, CustomerId, GeoPoint, PhoneNumber, TenantId, TicketId, UnitCode, UserId};
+use hotline_domain::values::{
+    ApprovalId, CustomerId, GeoPoint, OrgPath, PhoneNumber, TenantId, TicketId, UnitCode, UserId,
+};
 use hotline_domain::{Decider, EventCodec};
 use hotline_projections::agents::AgentQueries;
 use hotline_projections::all_projections;
-use hotline_projections::approvals::ApprovalQueries;
+use hotline_projections::approvals::{ApprovalQueries, ApprovalReach, LevelDecision};
 use hotline_projections::call_kpi::{agent_call_totals, call_kpis, CallKpiScope};
 use hotline_projections::calls::{CallFilter, CallQueries};
 use hotline_projections::customers::CustomerQueries;
@@ -165,9 +167,13 @@ async fn kpis_match_a_hand_computation(t: TestStore) {
         .request_approval(&ctx("agent1", t0()), approval, c, GatedOperation::Void, "重复", serde_json::json!({}))
         .await
         .unwrap();
-    for (level, unit) in [(ApprovalLevel::Station, "st01"), (ApprovalLevel::Subsidiary, "tj01")] {
-        let approve = ApprovalAction::Approve { level, unit: UnitCode(unit.into()), comment: String::new() };
-        w.hotline.decide_approval(&ctx("boss", t0()), approval, approve).await.unwrap();
+    // The ticket has no station: tj01's supervisor decides the station level, its admin the next.
+    for (level, actor, role) in [
+        (ApprovalLevel::Station, "supervisor1", Role::Supervisor),
+        (ApprovalLevel::Subsidiary, "boss", Role::SubsidiaryAdmin),
+    ] {
+        let approve = ApprovalAction::Approve { level, approver: tj01_approver(role), comment: String::new() };
+        w.hotline.decide_approval(&ctx(actor, t0()), approval, approve).await.unwrap();
     }
     act(
         &w,
@@ -640,10 +646,10 @@ async fn approvals_and_customers(t: TestStore) {
         .unwrap();
     let approve = ApprovalAction::Approve {
         level: ApprovalLevel::Station,
-        unit: UnitCode("st01".into()),
+        approver: tj01_approver(Role::Supervisor),
         comment: String::new(),
     };
-    w.hotline.decide_approval(&ctx("lead", t0()), approval, approve).await.unwrap();
+    w.hotline.decide_approval(&ctx("supervisor1", t0()), approval, approve).await.unwrap();
     let customer = CustomerId(Uuid::now_v7());
     let register = CustomerCommand::Register {
         customer_id: customer,
@@ -660,12 +666,48 @@ async fn approvals_and_customers(t: TestStore) {
 
     let approvals = ApprovalQueries(w.runner.read_store().reader());
     let tj01 = ["tj01".to_owned()];
-    let pending = approvals.list(Some(&tj01), true, &t0()).await.unwrap();
+    let pending = approvals.list(Some(&tj01), None, true, &t0()).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!((pending[0].next_level, pending[0].overdue), (Some(ApprovalLevel::Subsidiary), false));
-    let later = approvals.list(Some(&tj01), true, &(t0() + Duration::hours(25))).await.unwrap();
+    let later = approvals.list(Some(&tj01), None, true, &(t0() + Duration::hours(25))).await.unwrap();
     assert!(later[0].overdue, "pending past its 24 h is flagged");
-    assert!(approvals.list(Some(&["tj02".to_owned()]), true, &t0()).await.unwrap().is_empty());
+    assert!(approvals.list(Some(&["tj02".to_owned()]), None, true, &t0()).await.unwrap().is_empty());
+    // Each level names who may decide it, and who did.
+    let levels: Vec<_> = pending[0]
+        .levels
+        .iter()
+        .map(|l| (l.level, l.role, l.unit.as_deref(), l.decision, l.decided_by.as_deref(), l.decided_at.is_some()))
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            (
+                ApprovalLevel::Station,
+                Some(Role::Supervisor),
+                Some("tj01"),
+                Some(LevelDecision::Approved),
+                Some("supervisor1"),
+                true
+            ),
+            (ApprovalLevel::Subsidiary, Some(Role::SubsidiaryAdmin), Some("tj01"), None, None, false),
+        ]
+    );
+    // A station's roles see an approval of a ticket they cannot read only while it waits for them.
+    let reach = |path: &str, role| ApprovalReach { path: path.into(), roles: vec![role] };
+    let lead = reach("/hq/north/tj01/st01", Role::StationLead);
+    assert!(approvals.list(Some(&tj01), Some(&lead), false, &t0()).await.unwrap().is_empty());
+    let admin = reach("/hq/north/tj01", Role::SubsidiaryAdmin);
+    assert_eq!(approvals.list(Some(&tj01), Some(&admin), true, &t0()).await.unwrap().len(), 1);
+    act(
+        &w,
+        "agent1",
+        t0(),
+        ticket,
+        TicketAction::Dispatch { station: UnitCode("st01".into()), note: String::new(), approval: None },
+    )
+    .await;
+    w.runner.catch_up_all().await.unwrap();
+    assert_eq!(approvals.list(Some(&tj01), Some(&lead), false, &t0()).await.unwrap().len(), 1, "its ticket is at st01");
 
     let customers = CustomerQueries(w.runner.read_store().reader());
     assert!(customers.by_phone("13800000001").await.unwrap().is_empty(), "old number dropped");
@@ -811,3 +853,8 @@ on_every_backend!(
     live_runner_answers_read_your_writes,
     a_row_that_does_not_decode_is_an_error_naming_column_and_value,
 );
+
+/// An approver of tj01 with this role, working at the subsidiary.
+fn tj01_approver(role: Role) -> Approver {
+    Approver { roles: vec![role], tenant: Some(TenantId("tj01".into())), path: OrgPath("/hq/north/tj01".into()) }
+}

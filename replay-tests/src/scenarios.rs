@@ -13,7 +13,7 @@ use hotline_commands::store::sqlite::SqliteEventStore;
 use hotline_commands::store::{EventStore, RecordedEvent};
 use hotline_commands::Hotline;
 use hotline_domain::agent::AgentStatus;
-use hotline_domain::approval::{ApprovalAction, ApprovalEvent, ApprovalLevel, GatedOperation};
+use hotline_domain::approval::{ApprovalAction, ApprovalEvent, ApprovalLevel, Approver, GatedOperation};
 use hotline_domain::call::{CallAction, CallCommand, CallKey, OfferCall, Party};
 use hotline_domain::customer::CustomerCommand;
 use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
@@ -30,7 +30,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// Every scenario's name, in recording order.
-pub const SCENARIOS: [&str; 14] = [
+pub const SCENARIOS: [&str; 15] = [
     "plain_repair_closed",
     "rejected_then_dispatched_elsewhere",
     "returned_with_approval_and_redispatched",
@@ -45,6 +45,7 @@ pub const SCENARIOS: [&str; 14] = [
     "custom_type_and_quality_check_node",
     "reassigned_to_another_station",
     "callback_exempted_with_approval",
+    "void_approved_along_its_chain",
 ];
 
 /// Every telephony scenario's name, in recording order.
@@ -354,24 +355,30 @@ impl Script {
         let context = self.context("tj01-agent1", "graphql");
         let requested =
             self.hotline.request_approval(&context, approval_id, ticket_id, operation, "申请审批", json!({})).await?;
-        let chain = match requested.events.first() {
-            Some(ApprovalEvent::Requested { chain, .. }) => chain.clone(),
+        let approvers = match requested.events.first() {
+            Some(ApprovalEvent::Requested { approvers, .. }) => approvers.clone(),
             _ => Vec::new(),
         };
-        for (i, level) in chain.iter().enumerate() {
+        for (i, named) in approvers.iter().enumerate() {
             self.later(30);
-            let (approver, unit) = match level {
-                ApprovalLevel::Station => ("tj01-st01-lead", "tj01-st01"),
-                ApprovalLevel::Subsidiary => ("tj01-admin", "tj01"),
-                ApprovalLevel::Group => ("hq-admin", "hq"),
+            // tj01's user holding the role the level names at its unit.
+            let (actor, tenant) = match named.role {
+                Role::StationLead => (format!("{}-lead", named.unit.0), Some("tj01")),
+                Role::Supervisor => ("tj01-supervisor".to_owned(), Some("tj01")),
+                Role::SubsidiaryAdmin => ("tj01-admin".to_owned(), Some("tj01")),
+                _ => ("hq-admin".to_owned(), None),
             };
-            let unit = UnitCode(unit.into());
-            let action = if reject_last && i + 1 == chain.len() {
-                ApprovalAction::Reject { level: *level, unit, reason: "理由不充分".into() }
+            let approver = Approver {
+                roles: vec![named.role],
+                tenant: tenant.map(|t| TenantId(t.into())),
+                path: named.path.clone(),
+            };
+            let action = if reject_last && i + 1 == approvers.len() {
+                ApprovalAction::Reject { level: named.level, approver, reason: "理由不充分".into() }
             } else {
-                ApprovalAction::Approve { level: *level, unit, comment: "同意".into() }
+                ApprovalAction::Approve { level: named.level, approver, comment: "同意".into() }
             };
-            let context = self.context(approver, "graphql");
+            let context = self.context(&actor, "graphql");
             self.hotline.decide_approval(&context, approval_id, action).await?;
         }
         Ok(approval_id)
@@ -454,6 +461,13 @@ pub async fn record(name: &str) -> Result<Vec<RecordedEvent>, ServiceError> {
         }
         "voided_after_two_level_approval" => {
             let t = s.ticket("consultation", Urgency::Normal).await?;
+            let a = s.approval(t, GatedOperation::Void, false).await?;
+            s.act("tj01-agent1", t, TicketAction::Void { reason: "重复工单".into(), approval: Some(a) }).await?;
+        }
+        "void_approved_along_its_chain" => {
+            // Recorded after levels named their approvers: the station's lead, then tj01's admin.
+            let t = s.ticket("repair", Urgency::Normal).await?;
+            s.dispatch(t, "tj01-st01", None).await?;
             let a = s.approval(t, GatedOperation::Void, false).await?;
             s.act("tj01-agent1", t, TicketAction::Void { reason: "重复工单".into(), approval: Some(a) }).await?;
         }

@@ -156,7 +156,7 @@ async fn ticket_read_models(runner: &Runner, events: &[FixtureEvent]) -> serde_j
     for view in &views {
         timelines.insert(view.ticket_no.clone(), tickets.timeline(&view.ticket_id.to_string()).await.unwrap());
     }
-    let approvals = ApprovalQueries(pool).list(None, false, &now).await.unwrap();
+    let approvals = ApprovalQueries(pool).list(None, None, false, &now).await.unwrap();
     let customers = CustomerQueries(pool).by_phone("13812345678").await.unwrap();
     let from = first_day(events);
     let kpis =

@@ -10,8 +10,9 @@ use hotline_commands::store::postgres::PostgresEventStore;
 use hotline_commands::store::sqlite::{connect_raw, SqliteEventStore};
 use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
-use hotline_domain::organisation::{OrganisationCommand, UnitKind};
-use hotline_domain::values::UnitCode;
+use hotline_domain::approval::Approver;
+use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
+use hotline_domain::values::{OrgPath, TenantId, UnitCode};
 use sqlx::{Connection, Executor, PgConnection};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -216,4 +217,15 @@ pub async fn small_organisation(hotline: &Hotline, at: DateTime<Utc>) {
         };
         hotline.organisation(&CommandContext::new("admin", "test", at), &command).await.expect("create unit");
     }
+}
+
+/// An approver with this role in [`small_organisation`]: a station lead works at st01, a
+/// supervisor or subsidiary admin at tj01, a group admin at the group.
+pub fn approver(role: Role) -> Approver {
+    let (tenant, path) = match role {
+        Role::StationLead | Role::FieldWorker => (Some("tj01"), "/hq/north/tj01/st01"),
+        Role::GroupAdmin | Role::GroupAuditor => (None, "/hq"),
+        _ => (Some("tj01"), "/hq/north/tj01"),
+    };
+    Approver { roles: vec![role], tenant: tenant.map(|t| TenantId(t.into())), path: OrgPath(path.into()) }
 }

@@ -11,6 +11,7 @@
 //! only PostgreSQL refuses (a NUL in `text`) runs against a second, PostgreSQL-backed server
 //! ([`support::postgres_server`], a fresh database on `HOTLINE_TEST_DATABASE_URL`).
 
+mod approvals;
 mod audit;
 mod cost;
 #[path = "../../../commands/tests/support/mod.rs"]
