@@ -780,7 +780,7 @@ mod tests {
             &[
                 "INVITE sip:4001@h SIP/2.0",
                 "Call-ID: c",
-                "From: <sip:138\01@h>",
+                "From: <sip:138\u{0}1@h>",
                 "To: <sip:4001@h>",
                 "CSeq: 1 INVITE",
                 "",

@@ -219,7 +219,24 @@ pub struct RecordedCommand {
     pub fingerprint: Option<String>,
 }
 
+/// A row of table `commands` as both backends read it: stream version, first and last position,
+/// fingerprint.
+type CommandRow = (i64, Option<i64>, Option<i64>, Option<String>);
+
 impl RecordedCommand {
+    /// A row of table `commands`, as a duplicate's answer.
+    fn from_row((version, first, last, fingerprint): CommandRow) -> RecordedCommand {
+        RecordedCommand {
+            outcome: AppendOutcome {
+                stream_version: version as u64,
+                first_position: first.map(|p| p as u64),
+                last_position: last.map(|p| p as u64),
+                duplicate: true,
+            },
+            fingerprint,
+        }
+    }
+
     /// The first outcome, for a delivery with `fingerprint`; `None` when the id was used for a
     /// different command. An unknown fingerprint on either side matches.
     pub fn outcome_for(&self, fingerprint: Option<&str>) -> Option<AppendOutcome> {

@@ -11,7 +11,7 @@
 //! `pg_notify('hotline_log', head)`, so readers in every process wake without polling.
 
 use super::{
-    outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest, EventStore,
+    outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest, CommandRow, EventStore,
     PreparedRow, RecordedCommand, RecordedEvent, StoreError, StreamId,
 };
 use crate::clock::Clock;
@@ -153,7 +153,9 @@ async fn write_batch(
     let command_ids: Vec<Uuid> = batch.iter().filter_map(|(r, _)| r.command_id).collect();
     let mut known: HashMap<Uuid, RecordedCommand> = HashMap::new();
     if !command_ids.is_empty() {
-        let rows: Vec<(Uuid, i64, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+        // The id beside the columns of a `CommandRow`.
+        type IdentifiedCommandRow = (Uuid, i64, Option<i64>, Option<i64>, Option<String>);
+        let rows: Vec<IdentifiedCommandRow> = sqlx::query_as(
             "SELECT command_id, stream_version, first_position, last_position, fingerprint FROM commands \
              WHERE command_id = ANY($1)",
         )
@@ -161,13 +163,7 @@ async fn write_batch(
         .fetch_all(&mut *tx)
         .await?;
         for (id, version, first, last, fingerprint) in rows {
-            let outcome = AppendOutcome {
-                stream_version: version as u64,
-                first_position: first.map(|p| p as u64),
-                last_position: last.map(|p| p as u64),
-                duplicate: true,
-            };
-            known.insert(id, RecordedCommand { outcome, fingerprint });
+            known.insert(id, RecordedCommand::from_row((version, first, last, fingerprint)));
         }
     }
     let stream_ids: Vec<String> = batch.iter().map(|(r, _)| r.stream_id.as_str().to_owned()).collect();
@@ -286,21 +282,13 @@ async fn find_command<'c, E>(executor: E, command_id: Uuid) -> Result<Option<Rec
 where
     E: sqlx::Executor<'c, Database = sqlx::Postgres>,
 {
-    let row: Option<(i64, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+    let row: Option<CommandRow> = sqlx::query_as(
         "SELECT stream_version, first_position, last_position, fingerprint FROM commands WHERE command_id = $1",
     )
     .bind(command_id)
     .fetch_optional(executor)
     .await?;
-    Ok(row.map(|(version, first, last, fingerprint)| RecordedCommand {
-        outcome: AppendOutcome {
-            stream_version: version as u64,
-            first_position: first.map(|p| p as u64),
-            last_position: last.map(|p| p as u64),
-            duplicate: true,
-        },
-        fingerprint,
-    }))
+    Ok(row.map(RecordedCommand::from_row))
 }
 
 #[async_trait]

@@ -8,7 +8,7 @@
 
 use super::{
     format_recorded_at, outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest,
-    EventStore, RecordedCommand, RecordedEvent, StoreError, StreamId,
+    CommandRow, EventStore, RecordedCommand, RecordedEvent, StoreError, StreamId,
 };
 use crate::clock::Clock;
 use async_trait::async_trait;
@@ -194,21 +194,13 @@ async fn find_command<'c, E>(executor: E, command_id: Uuid) -> Result<Option<Rec
 where
     E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
 {
-    let row: Option<(i64, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+    let row: Option<CommandRow> = sqlx::query_as(
         "SELECT stream_version, first_position, last_position, fingerprint FROM commands WHERE command_id = ?",
     )
     .bind(command_id.hyphenated().to_string())
     .fetch_optional(executor)
     .await?;
-    Ok(row.map(|(version, first, last, fingerprint)| RecordedCommand {
-        outcome: AppendOutcome {
-            stream_version: version as u64,
-            first_position: first.map(|p| p as u64),
-            last_position: last.map(|p| p as u64),
-            duplicate: true,
-        },
-        fingerprint,
-    }))
+    Ok(row.map(RecordedCommand::from_row))
 }
 
 const SELECT_EVENTS: &str = "SELECT global_position, stream_id, stream_version, event_id, event_type, schema_version, \
