@@ -25,10 +25,6 @@ use std::fmt;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// A row of the `commands` table as read back: stream version, first and last position, and the
-/// command's fingerprint (none for rows written before fingerprints).
-pub(crate) type CommandRow = (i64, Option<i64>, Option<i64>, Option<String>);
-
 /// A stream name, `<category>-<id>`: the category is lowercase letters, the id is not empty.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -223,7 +219,24 @@ pub struct RecordedCommand {
     pub fingerprint: Option<String>,
 }
 
+/// A row of table `commands` as both backends read it: stream version, first and last position,
+/// fingerprint (none for rows written before fingerprints).
+pub(crate) type CommandRow = (i64, Option<i64>, Option<i64>, Option<String>);
+
 impl RecordedCommand {
+    /// A row of table `commands`, as a duplicate's answer.
+    fn from_row((version, first, last, fingerprint): CommandRow) -> RecordedCommand {
+        RecordedCommand {
+            outcome: AppendOutcome {
+                stream_version: version as u64,
+                first_position: first.map(|p| p as u64),
+                last_position: last.map(|p| p as u64),
+                duplicate: true,
+            },
+            fingerprint,
+        }
+    }
+
     /// The first outcome, for a delivery with `fingerprint`; `None` when the id was used for a
     /// different command. An unknown fingerprint on either side matches.
     pub fn outcome_for(&self, fingerprint: Option<&str>) -> Option<AppendOutcome> {

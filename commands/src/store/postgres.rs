@@ -164,13 +164,7 @@ async fn write_batch(
         .fetch_all(&mut *tx)
         .await?;
         for (id, version, first, last, fingerprint) in rows {
-            let outcome = AppendOutcome {
-                stream_version: version as u64,
-                first_position: first.map(|p| p as u64),
-                last_position: last.map(|p| p as u64),
-                duplicate: true,
-            };
-            known.insert(id, RecordedCommand { outcome, fingerprint });
+            known.insert(id, RecordedCommand::from_row((version, first, last, fingerprint)));
         }
     }
     let stream_ids: Vec<String> = batch.iter().map(|(r, _)| r.stream_id.as_str().to_owned()).collect();
@@ -295,15 +289,7 @@ where
     .bind(command_id)
     .fetch_optional(executor)
     .await?;
-    Ok(row.map(|(version, first, last, fingerprint)| RecordedCommand {
-        outcome: AppendOutcome {
-            stream_version: version as u64,
-            first_position: first.map(|p| p as u64),
-            last_position: last.map(|p| p as u64),
-            duplicate: true,
-        },
-        fingerprint,
-    }))
+    Ok(row.map(RecordedCommand::from_row))
 }
 
 #[async_trait]

@@ -200,15 +200,7 @@ where
     .bind(command_id.hyphenated().to_string())
     .fetch_optional(executor)
     .await?;
-    Ok(row.map(|(version, first, last, fingerprint)| RecordedCommand {
-        outcome: AppendOutcome {
-            stream_version: version as u64,
-            first_position: first.map(|p| p as u64),
-            last_position: last.map(|p| p as u64),
-            duplicate: true,
-        },
-        fingerprint,
-    }))
+    Ok(row.map(RecordedCommand::from_row))
 }
 
 const SELECT_EVENTS: &str = "SELECT global_position, stream_id, stream_version, event_id, event_type, schema_version, \
