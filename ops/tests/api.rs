@@ -266,7 +266,8 @@ async fn a_ticket_through_every_core_node_and_every_refusal() {
     let approval = data(&requested, "requestApproval")["approvalId"].as_str().unwrap().to_owned();
     let subsidiary_admin =
         hotline(dir, &["token", "--user", "tj01-admin", "--roles", "subsidiary_admin", "--tenant", "tj01"]);
-    for (token, level) in [(&lead, "station"), (&subsidiary_admin, "subsidiary")] {
+    // The ticket has no station: the subsidiary's supervisor decides the station level.
+    for (token, level) in [(&supervisor, "station"), (&subsidiary_admin, "subsidiary")] {
         let decide = gql(
             &server,
             Some(token),
