@@ -10,7 +10,7 @@
 use crate::auth::{AuthError, Caller};
 use crate::context::Api;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest};
-use async_graphql::{Context, Request, Response, ServerError, ServerResult};
+use async_graphql::{Context, Request, Response, ServerResult};
 use hotline_commands::handler::CommandContext;
 use hotline_domain::audit::AuditEvent;
 use hotline_domain::values::TicketId;
@@ -105,9 +105,8 @@ impl Extension for AuditExtension {
 
 /// The answer instead of one whose audit record could not be appended.
 fn unrecorded() -> Response {
-    let mut error = ServerError::new("the read could not be recorded in the audit trail; retry later", None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", "UNAVAILABLE");
-    error.extensions = Some(extensions);
-    Response::from_errors(vec![error])
+    Response::from_errors(vec![crate::guard::refusal(
+        "UNAVAILABLE",
+        "the read could not be recorded in the audit trail; retry later".into(),
+    )])
 }

@@ -31,8 +31,8 @@ impl ExtensionFactory for Guard {
 
 struct GuardExtension(Limits);
 
-/// An input refusal with `extensions.code`, as the engine's own are answered.
-fn refusal(code: &str, message: String) -> ServerError {
+/// A refusal with `extensions.code`, shaped as the engine's own errors are.
+pub(crate) fn refusal(code: &str, message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
     let mut extensions = async_graphql::ErrorExtensionValues::default();
     extensions.set("code", code);
