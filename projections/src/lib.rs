@@ -12,6 +12,8 @@
 //!
 //! # Contents
 //! - [`store`]: the read-model database (SQLite or PostgreSQL, one SQL dialect via sqlx `Any`).
+//! - [`health`]: what each projection's runner is doing (in memory), and which database errors
+//!   are transient (retried) or permanent (the projection stops).
 //! - [`runner`]: the [`runner::Projection`] trait and [`runner::Runner`]: checkpoint committed with
 //!   the writes, catch-up then live, rebuild, read-your-writes waits, the in-process live feed.
 //! - [`tickets`]: pools, ticket detail and timeline (`rm_ticket`, `rm_ticket_timeline`).
@@ -47,6 +49,7 @@ pub mod call_kpi;
 pub mod calls;
 mod columns;
 pub mod customers;
+pub mod health;
 pub mod kpi;
 pub mod runner;
 pub mod store;

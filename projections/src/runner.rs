@@ -12,7 +12,15 @@
 //! holds into what both engines can store: a NUL character (PostgreSQL refuses it in `text`; the
 //! log may hold one from before `hotline_domain::text` refused them) becomes U+FFFD. The log is
 //! never changed, and no projection stops for it.
+//!
+//! A transient database error (see [`crate::health`]) is never recorded as a failure: the live
+//! runner retries the batch, after 100 ms doubling up to [`RETRY_CAP`], until it passes, and
+//! shows `retrying` with the error meanwhile. On start each live runner retries a stopped
+//! projection once, so an error that a fixed binary or a passing fault no longer raises does not
+//! keep it stopped; an event that still cannot be applied stops it again. A runner task that ends
+//! (a panic, the log closed) says so in [`Runner::health`].
 
+use crate::health::{self, ProjectionHealth, Tracker};
 use crate::store::{Engine, ReadStore};
 use async_trait::async_trait;
 use hotline_commands::store::{EventStore, Metadata, RecordedEvent, StoreError, StreamId};
@@ -27,6 +35,17 @@ use tokio::sync::{broadcast, watch};
 
 /// Events read per batch.
 pub const BATCH: u32 = 500;
+
+/// The first wait before a batch that failed with a transient error is retried; it doubles on
+/// each further failure up to [`RETRY_CAP`].
+pub const RETRY_FIRST: Duration = Duration::from_millis(100);
+
+/// The longest wait between retries of a batch, so that a projection catches up within this
+/// long of the database returning.
+pub const RETRY_CAP: Duration = Duration::from_secs(5);
+
+/// How often a stopped projection's runner looks whether a rebuild (from any process) cleared it.
+pub const STOPPED_RECHECK: Duration = Duration::from_secs(10);
 
 /// A read model built from the log.
 #[async_trait]
@@ -123,6 +142,19 @@ pub fn storable(event: &RecordedEvent) -> Cow<'_, RecordedEvent> {
     })
 }
 
+impl ProjectionError {
+    /// Whether the error says nothing about the event and may pass by itself (the database
+    /// unreachable, busy or full): the batch is retried rather than the projection stopped.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProjectionError::Database(error) | ProjectionError::Store(StoreError::Database(error)) => {
+                health::is_transient(error)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Metadata of a recorded event, or a decode error naming it.
 pub fn metadata(event: &RecordedEvent) -> Result<Metadata, ProjectionError> {
     Ok(event.meta()?)
@@ -170,17 +202,20 @@ pub struct Runner {
     projections: Vec<Arc<dyn Projection>>,
     positions: watch::Sender<BTreeMap<&'static str, u64>>,
     committed: broadcast::Sender<Committed>,
+    tracker: Tracker,
 }
 
 impl Runner {
     /// A runner for these projections.
     pub fn new(log: Arc<dyn EventStore>, read: ReadStore, projections: Vec<Arc<dyn Projection>>) -> Runner {
+        let tracker = Tracker::new(projections.iter().map(|p| p.id()));
         Runner {
             log,
             read,
             projections,
             positions: watch::channel(BTreeMap::new()).0,
             committed: broadcast::channel(1024).0,
+            tracker,
         }
     }
 
@@ -233,23 +268,61 @@ impl Runner {
 
     /// Opens the batch transaction and locks the projection's checkpoint; returns its position,
     /// or `Stopped` for a projection that failed.
-    async fn lock(&self, projection: &str) -> Result<(sqlx::Transaction<'static, sqlx::Any>, u64), ProjectionError> {
+    async fn lock(
+        &self,
+        projection: &'static str,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, u64), ProjectionError> {
         let (tx, row) = self.begin_locked(projection).await?;
         let position = row.try_get::<i64, _>(0)? as u64;
         if row.try_get::<String, _>(1)? == "failed" {
+            let failed_position = row.try_get::<Option<i64>, _>(2)?.unwrap_or_default() as u64;
+            let error = row.try_get::<Option<String>, _>(3)?.unwrap_or_default();
+            self.tracker.failed(projection, position, failed_position, error.clone());
             return Err(ProjectionError::Stopped {
                 projection: projection.to_owned(),
-                position: row.try_get::<Option<i64>, _>(2)?.unwrap_or_default() as u64,
-                error: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+                position: failed_position,
+                error,
             });
         }
         Ok((tx, position))
     }
 
+    /// The highest log position this process knows of, without asking the database.
+    pub fn known_head(&self) -> u64 {
+        *self.log.watch_head().borrow()
+    }
+
     fn publish(&self, projection: &'static str, position: u64) {
+        // Health first: whoever waits for the position then sees the health that goes with it.
+        self.tracker.advanced(projection, position, self.known_head());
         self.positions.send_modify(|positions| {
             positions.insert(projection, position);
         });
+    }
+
+    /// What each projection's runner is doing, from memory: answers at once whatever the
+    /// database does.
+    pub fn health(&self) -> Vec<ProjectionHealth> {
+        let mut health = self.tracker.health(self.known_head());
+        // In the order the projections run, like every other listing of them.
+        health.sort_by_key(|h| self.projections.iter().position(|p| p.id() == h.projection));
+        health
+    }
+
+    /// Clears a stopped projection's failure so that its next batch tries the event again
+    /// (once per start of a live runner; see the module docs).
+    async fn retry_stopped(&self, projection: &'static str) -> Result<(), ProjectionError> {
+        let cleared = sqlx::query(
+            "UPDATE rm_checkpoints SET status = 'running', failed_position = NULL, error = NULL \
+             WHERE projection = $1 AND status = 'failed'",
+        )
+        .bind(projection)
+        .execute(&self.read.writer)
+        .await?;
+        if cleared.rows_affected() > 0 {
+            tracing::warn!(projection, "retrying a stopped projection once at start");
+        }
+        Ok(())
     }
 
     /// Applies the next batch; returns how many events it applied (0: caught up).
@@ -265,12 +338,17 @@ impl Runner {
         for event in &events {
             if let Err(error) = projection.apply(&mut tx, &storable(event)).await {
                 drop(tx);
+                // The database went away or filled up mid-batch: nothing is wrong with the event.
+                if error.is_transient() {
+                    return Err(error);
+                }
                 let failure = ProjectionError::Failed {
                     projection: id.to_owned(),
                     position: event.global_position,
                     error: error.to_string(),
                 };
                 self.record_failure(id, event.global_position, &error.to_string()).await?;
+                self.tracker.failed(id, position, event.global_position, error.to_string());
                 return Err(failure);
             }
         }
@@ -319,7 +397,9 @@ impl Runner {
     }
 
     /// Runs every projection live until the log's sender is gone: catch up, then wait for the
-    /// next commit notification. A failed projection stops; the others go on.
+    /// next commit notification. A transient error is retried with capped back-off; a failed
+    /// projection stops (its runner looks every [`STOPPED_RECHECK`] whether a rebuild cleared
+    /// it); the others go on.
     pub fn spawn(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         self.projections
             .iter()
@@ -327,19 +407,44 @@ impl Runner {
                 let runner = Arc::clone(self);
                 let projection = Arc::clone(projection);
                 tokio::spawn(async move {
+                    let id = projection.id();
+                    let _ended = EndedGuard { runner: Arc::clone(&runner), projection: id };
                     let mut head = runner.log.watch_head();
+                    let mut backoff = RETRY_FIRST;
+                    let mut retry_stopped = true;
                     loop {
-                        head.borrow_and_update();
-                        match runner.step(&projection).await {
-                            Ok(0) => {
-                                if head.changed().await.is_err() {
+                        let known = *head.borrow_and_update();
+                        runner.tracker.saw_head(id, known);
+                        let attempt = async {
+                            if retry_stopped {
+                                runner.retry_stopped(id).await?;
+                            }
+                            runner.step(&projection).await
+                        };
+                        match attempt.await {
+                            Ok(applied) => {
+                                retry_stopped = false;
+                                backoff = RETRY_FIRST;
+                                if applied == 0 && head.changed().await.is_err() {
                                     return;
                                 }
                             }
-                            Ok(_) => {}
+                            Err(error) if error.is_transient() => {
+                                runner.tracker.retrying(id, error.to_string());
+                                tracing::warn!(projection = id, %error, retry_in = ?backoff, "projection batch failed; retrying");
+                                tokio::time::sleep(backoff).await;
+                                backoff = (backoff * 2).min(RETRY_CAP);
+                            }
                             Err(error) => {
-                                tracing::error!(projection = projection.id(), %error, "projection runner stopped");
-                                return;
+                                retry_stopped = false;
+                                if !matches!(error, ProjectionError::Failed { .. } | ProjectionError::Stopped { .. }) {
+                                    // Not an event it could not apply (that was recorded): the
+                                    // log itself, say, could not be read. Shown, and tried again.
+                                    tracing::error!(projection = id, %error, "projection runner stopped");
+                                    let position = runner.positions.borrow().get(id).copied().unwrap_or(0);
+                                    runner.tracker.failed(id, position, position + 1, error.to_string());
+                                }
+                                tokio::time::sleep(STOPPED_RECHECK).await;
                             }
                         }
                     }
@@ -426,6 +531,21 @@ impl Runner {
         tx.commit().await?;
         self.publish(id, position);
         Ok(RebuildReport { events: replayed, rate: replayed as f64 / started.elapsed().as_secs_f64().max(1e-9) })
+    }
+}
+
+/// Marks a projection's runner as ended when its task ends for any reason (returns, panics or is
+/// aborted), so that health never shows a runner that is gone as running.
+struct EndedGuard {
+    runner: Arc<Runner>,
+    projection: &'static str,
+}
+
+impl Drop for EndedGuard {
+    fn drop(&mut self) {
+        let why = if std::thread::panicking() { "its runner task panicked" } else { "its runner task ended" };
+        tracing::error!(projection = self.projection, why, "projection runner ended");
+        self.runner.tracker.ended(self.projection, why.to_owned());
     }
 }
 

@@ -12,6 +12,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// How long a query waits for a connection before it fails: while the database is unreachable a
+/// request fails in this long rather than hanging, and the pools reconnect by themselves when it
+/// returns. (The SQLite writer waits longer: its one connection may be busy with a rebuild.)
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The database engine behind the read models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -70,7 +75,8 @@ impl ReadStore {
             })
             .connect_with(options.clone())
             .await?;
-        let reader = AnyPoolOptions::new().max_connections(4).connect_with(options).await?;
+        let reader =
+            AnyPoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
         Ok(ReadStore { writer, reader, engine: Engine::Sqlite })
     }
 
@@ -83,8 +89,9 @@ impl ReadStore {
         migrator.run(&mut conn).await?;
         conn.close().await?;
         let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
-        let writer = AnyPoolOptions::new().max_connections(8).connect_with(options.clone()).await?;
-        let reader = AnyPoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = || AnyPoolOptions::new().max_connections(8).acquire_timeout(ACQUIRE_TIMEOUT);
+        let writer = pool().connect_with(options.clone()).await?;
+        let reader = pool().connect_with(options).await?;
         Ok(ReadStore { writer, reader, engine: Engine::Postgres })
     }
 

@@ -788,6 +788,135 @@ async fn catch_up_is_idempotent_failures_stop_one_projection_and_rebuild_matches
     assert_eq!(snapshot().await, before, "a rebuild from position 0 gives the same read models");
 }
 
+/// Fails on `TicketEscalated` while `broken` holds, with a transient error (the database went
+/// away mid-batch) or a permanent one (an event it cannot apply), counting its attempts.
+struct Flaky {
+    broken: std::sync::atomic::AtomicU32,
+    transient: bool,
+    attempts: std::sync::atomic::AtomicU32,
+}
+
+impl Flaky {
+    fn new(failures: u32, transient: bool) -> Arc<Flaky> {
+        let (broken, attempts) = (failures.into(), 0.into());
+        Arc::new(Flaky { broken, transient, attempts })
+    }
+}
+
+#[async_trait]
+impl Projection for Flaky {
+    fn id(&self) -> &'static str {
+        "flaky"
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+    async fn apply(&self, _: &mut sqlx::AnyConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if event.event_type != "TicketEscalated" {
+            return Ok(());
+        }
+        self.attempts.fetch_add(1, SeqCst);
+        if self.broken.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_err() {
+            return Ok(());
+        }
+        if self.transient {
+            return Err(ProjectionError::Database(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into())));
+        }
+        Err(ProjectionError::Decode {
+            event_type: event.event_type.clone(),
+            source: hotline_domain::DecodeError::UnknownEventType {
+                event_type: event.event_type.clone(),
+                schema_version: 1,
+            },
+        })
+    }
+}
+
+async fn escalated_ticket(w: &World) -> u64 {
+    let ticket = create(w, "tj01", "repair", Urgency::Normal, t0()).await;
+    act(w, "agent1", t0(), ticket, TicketAction::Escalate { reason: "越级".into() }).await;
+    w.hotline.store().head().await.unwrap()
+}
+
+/// Issue 13: a transient error mid-batch ended the projection's task, and was once stored as a
+/// permanent failure. Now the batch is retried with back-off, shown as `retrying`, and nothing is
+/// recorded as failed.
+async fn a_transient_error_is_retried_until_it_passes_and_never_stored_as_a_failure(t: TestStore) {
+    use hotline_projections::health::ProjectionStatus;
+    let flaky = Flaky::new(4, true);
+    let w = world(&t, vec![Arc::clone(&flaky) as Arc<dyn Projection>]).await;
+    let head = escalated_ticket(&w).await;
+    let handles = w.runner.spawn();
+    let mut seen_retrying = false;
+    let started = std::time::Instant::now();
+    while w.runner.wait_for(head, std::time::Duration::from_millis(20)).await.is_err() {
+        let [health] = w.runner.health().try_into().expect("one projection");
+        if health.status == ProjectionStatus::Retrying {
+            seen_retrying = true;
+            assert!(health.error.as_deref().is_some_and(|e| e.contains("reset")), "{health:?}");
+            assert_eq!(health.lag_events, head - health.position, "{health:?}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "never caught up: {health:?}");
+    }
+    assert!(seen_retrying, "the retries were shown");
+    assert_eq!(flaky.attempts.load(std::sync::atomic::Ordering::SeqCst), 5, "four failures, then applied");
+    let [health] = w.runner.health().try_into().expect("one projection");
+    assert_eq!(
+        (health.status, health.lag_events, health.retries, health.error),
+        (ProjectionStatus::Running, 0, 0, None)
+    );
+    let checkpoints = w.runner.checkpoints().await.unwrap();
+    assert_eq!((checkpoints[0].status.as_str(), checkpoints[0].position), ("running", head));
+    for handle in handles {
+        handle.abort();
+    }
+    tokio::task::yield_now().await;
+}
+
+/// Issue 13: a failure stored earlier (once, a transient error) kept the projection stopped
+/// across restarts. A live runner retries a stopped projection once at start; an event that still
+/// cannot be applied stops it again, and its runner stays alive, saying so.
+async fn a_stopped_projection_is_retried_once_at_start_and_a_bad_event_stops_it_again(t: TestStore) {
+    use hotline_projections::health::ProjectionStatus;
+    let once = Flaky::new(1, false);
+    let w = world(&t, vec![Arc::clone(&once) as Arc<dyn Projection>]).await;
+    let head = escalated_ticket(&w).await;
+    w.runner.catch_up_all().await.expect_err("the bad event stops it");
+    assert_eq!(w.runner.checkpoints().await.unwrap()[0].status, "failed");
+    let [health] = w.runner.health().try_into().expect("one projection");
+    assert_eq!((health.status, health.failed_position), (ProjectionStatus::Failed, Some(head)));
+    // A new runner (a restart, a fixed binary) tries the event again, and it passes now.
+    let restarted = Arc::new(Runner::new(Arc::clone(w.hotline.store()), w.runner.read_store().clone(), vec![once]));
+    let handles = restarted.spawn();
+    restarted.wait_for(head, std::time::Duration::from_secs(10)).await.expect("caught up after the retry");
+    assert_eq!(w.runner.checkpoints().await.unwrap()[0].status, "running");
+    for handle in handles {
+        handle.abort();
+    }
+
+    let broken = Flaky::new(u32::MAX, false);
+    let read = w.runner.read_store().clone();
+    let again = Arc::new(Runner::new(Arc::clone(w.hotline.store()), read, vec![broken as Arc<dyn Projection>]));
+    let head = escalated_ticket(&w).await;
+    let handles = again.spawn();
+    let started = std::time::Instant::now();
+    loop {
+        let [health] = again.health().try_into().expect("one projection");
+        if health.status == ProjectionStatus::Failed {
+            assert_eq!(health.failed_position, Some(head), "{health:?}");
+            assert!(health.error.as_deref().is_some_and(|e| e.contains("TicketEscalated")), "{health:?}");
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{health:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(handles.iter().all(|h| !h.is_finished()), "a stopped projection's runner stays alive");
+    for handle in handles {
+        handle.abort();
+    }
+}
+
 async fn live_runner_answers_read_your_writes(t: TestStore) {
     let w = world(&t, all_projections()).await;
     let handles = w.runner.spawn();
@@ -851,6 +980,8 @@ on_every_backend!(
     approvals_and_customers,
     catch_up_is_idempotent_failures_stop_one_projection_and_rebuild_matches,
     live_runner_answers_read_your_writes,
+    a_transient_error_is_retried_until_it_passes_and_never_stored_as_a_failure,
+    a_stopped_projection_is_retried_once_at_start_and_a_bad_event_stops_it_again,
     a_row_that_does_not_decode_is_an_error_naming_column_and_value,
 );
 

@@ -40,6 +40,11 @@ pub struct PostgresEventStore {
     tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
+/// How long a caller waits for a connection before the store answers with an error: while the
+/// database is unreachable a request fails in this long (and the pool reconnects by itself when
+/// it returns), rather than hanging.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Most appends committed in one transaction.
 pub const MAX_BATCH: usize = 256;
 
@@ -57,11 +62,8 @@ impl PostgresEventStore {
     /// Connects, migrates and starts listening for commits of other processes.
     pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<PostgresEventStore, StoreError> {
         let options = PgConnectOptions::from_str(url)?.disable_statement_logging();
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await?;
+        let pool =
+            PgPoolOptions::new().max_connections(16).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
         // The read models may share this database and record their own migrations beside ours.
         let mut migrator = sqlx::migrate!("../migrations/eventstore/postgres");
         migrator.set_ignore_missing(true);
