@@ -4,7 +4,7 @@
 //!
 //! The rates are token buckets (`governor`), kept in memory per process: with several nodes
 //! behind a balancer each node allows the rate, which is the intent (a node protects itself).
-//! `/healthz` and `/metrics` are never limited, so that monitoring sees the truth under attack.
+//! `/healthz`, `/readyz` and `/metrics` are never limited, so that monitoring sees the truth under attack.
 
 use crate::limits::RateLimits;
 use axum::extract::{ConnectInfo, Request, State};
@@ -85,7 +85,7 @@ pub async fn limit_rates(
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(request.uri().path(), "/healthz" | "/metrics") {
+    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
         return next.run(request).await;
     }
     match rates.check(peer.ip(), &request) {

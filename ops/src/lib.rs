@@ -4,6 +4,8 @@
 //!   PostgreSQL with `HOTLINE_DATABASE_URL`).
 //! - [`serve`]: the HTTP service; [`http`], its accept loop and request rates; [`limits`], the
 //!   flags that bound what a caller may send.
+//! - [`health`]: `/healthz` (liveness), `/readyz` (readiness) and the health figures of
+//!   `/metrics`: the database probe, the appends' outcome, each projection's state.
 //! - [`demo`]: a realistic, seeded history generated through the real command path.
 //! - [`verify`]: recomputes every stream hash and names the first altered event.
 //! - [`bench`]: performance figures beside same-run baselines.
@@ -15,6 +17,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod health;
 pub mod http;
 pub mod limits;
 pub mod serve;

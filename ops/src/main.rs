@@ -270,7 +270,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             telephony_tenant,
             limits,
         } => {
-            let hotline = cli.store.open_service().await?;
+            // The log's appends are observed, so that health shows a full disk or a read-only
+            // database while writes fail.
+            let (store, appends) = hotline_ops::health::ObservedStore::new(cli.store.open_store().await?);
+            let clock = std::sync::Arc::new(hotline_commands::clock::SystemClock);
+            let hotline = hotline_commands::Hotline::new(std::sync::Arc::new(store), clock, &cli.store.group);
             let read = cli.store.open_read_store().await?;
             let keys = cli.store.keys()?;
             let seal_every = chrono::Duration::seconds(seal_every_seconds);
@@ -281,6 +285,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sealer,
                 limits: limits.limits(),
                 rates: limits.rates(),
+                appends,
                 telephony: (hep_listen.is_some() || sip_listen.is_some()).then(|| {
                     use hotline_gateway_adapters::listener::{ListenerConfig, SourceAllowlist};
                     hotline_ops::serve::TelephonyOptions {

@@ -2,13 +2,16 @@
 //!
 //! Runs every projection live (catch up, then follow the log's commit notifications) and the
 //! process managers (and, with `HOTLINE_NATS_URL`, the JetStream publisher), and serves the
-//! GraphQL API (`POST /graphql`, GraphiQL on `GET /graphql`, `/graphql/ws`) and `GET /healthz`:
-//! the log's backend and head, and each projection's checkpoint. `/graphql/ws` refuses a socket
+//! GraphQL API (`POST /graphql`, GraphiQL on `GET /graphql`, `/graphql/ws`), `GET /healthz`
+//! (liveness: the log's head, the database, the appends and each projection's state, from memory),
+//! `GET /readyz` (readiness for a load balancer) and `GET /metrics` ([`crate::health`] has the
+//! rules). `/graphql/ws` refuses a socket
 //! without a valid token, ends its operations when the token expires and caps them per connection
 //! and per user (`hotline_graphql::websocket`); introspection is for authenticated callers, or off. With `--hep-listen` (or
 //! `--sip-listen`) it also runs the SIP adapter: mirrored signalling in, call and phone events out
 //! (`GET /telephony/rejected` shows admins the datagrams it could not read; `/metrics` counts them).
 
+use crate::health::{Appends, Health};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
@@ -16,7 +19,6 @@ use axum::{Json, Router};
 use hotline_commands::handler::CommandContext;
 use hotline_commands::process::{ApprovalApplier, Follower, PhoneTimers, TicketTimers};
 use hotline_commands::seal::Sealer;
-use hotline_commands::store::EventStore;
 use hotline_commands::Hotline;
 use hotline_domain::audit::AuditEvent;
 use hotline_domain::organisation::Role;
@@ -37,9 +39,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 struct AppState {
     hotline: Hotline,
-    store: Arc<dyn EventStore>,
-    runner: Arc<Runner>,
-    backend: String,
+    health: Arc<Health>,
     telephony: Option<(Inspector, Arc<IngestStats>)>,
     keys: Keys,
 }
@@ -48,6 +48,7 @@ struct AppState {
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/telephony/rejected", get(rejected))
         .with_state(state)
@@ -129,57 +130,25 @@ fn mask_digit_runs(text: &str) -> String {
     masked
 }
 
+/// Liveness, from memory: answers at once whatever the database does.
 async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
-    match (state.store.head().await, state.runner.checkpoints().await) {
-        (Ok(head), Ok(checkpoints)) => {
-            // Every projection is listed, also one whose runner has not written a checkpoint yet.
-            let projections: serde_json::Map<String, Value> = state
-                .runner
-                .projections()
-                .iter()
-                .map(|p| {
-                    let entry = match checkpoints.iter().find(|c| c.projection == p.id()) {
-                        Some(c) => json!({ "position": c.position, "status": c.status, "error": c.error }),
-                        None => json!({ "position": 0, "status": "starting", "error": null }),
-                    };
-                    (p.id().to_owned(), entry)
-                })
-                .collect();
-            let healthy = projections.values().all(|p| p["status"] != "failed");
-            let status = if healthy { "ok" } else { "degraded" };
-            let body = json!({ "status": status, "backend": state.backend, "head": head, "projections": projections });
-            (axum::http::StatusCode::OK, Json(body))
-        }
-        (head, checkpoints) => {
-            tracing::error!(head = ?head.err(), checkpoints = ?checkpoints.err(), "health check could not read the log or read models");
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
-        }
-    }
+    let (code, body) = state.health.liveness();
+    (code, Json(body))
 }
 
-/// Prometheus text: the log's head, and each projection's position, lag behind the head and
-/// whether it has failed — the figures to alert on — and the KPI boards computed for `kpiBoard`
-/// subscribers.
+/// Readiness for a load balancer: 503 with the reasons, within about a second.
+async fn readyz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Value>) {
+    let (code, body) = state.health.readiness().await;
+    (code, Json(body))
+}
+
+/// Prometheus text, from memory: the log's head, whether the database answers and appends
+/// succeed, each projection's position, status, lag in events and seconds and retries — the
+/// figures to alert on — and the KPI boards computed for `kpiBoard` subscribers.
 async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, String) {
     let gather = async {
-        let head = state.store.head().await.map_err(|e| e.to_string())?;
-        let checkpoints = state.runner.checkpoints().await.map_err(|e| e.to_string())?;
         let registry = prometheus::Registry::new();
-        let gauge = |name: &str, help: &str| prometheus::IntGauge::new(name, help).map_err(|e| e.to_string());
-        let labelled = |name: &str, help: &str| {
-            prometheus::IntGaugeVec::new(prometheus::Opts::new(name, help), &["projection"]).map_err(|e| e.to_string())
-        };
-        let head_gauge = gauge("hotline_log_head", "Highest committed log position")?;
-        head_gauge.set(head as i64);
-        let position = labelled("hotline_projection_position", "Last log position a projection applied")?;
-        let lag = labelled("hotline_projection_lag", "Events a projection is behind the log head")?;
-        let failed = labelled("hotline_projection_failed", "1 when a projection stopped on an error")?;
-        for checkpoint in &checkpoints {
-            let id = [checkpoint.projection.as_str()];
-            position.with_label_values(&id).set(checkpoint.position as i64);
-            lag.with_label_values(&id).set(head.saturating_sub(checkpoint.position) as i64);
-            failed.with_label_values(&id).set(i64::from(checkpoint.status == "failed"));
-        }
+        let mut collectors = state.health.collectors().map_err(|e| e.to_string())?;
         let boards = prometheus::IntCounter::new(
             "hotline_kpi_board_computations_total",
             "KPI boards computed for kpiBoard subscribers: one per change and scope, however many watch it",
@@ -192,14 +161,8 @@ async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, Stri
         )
         .map_err(|e| e.to_string())?;
         call_boards.inc_by(hotline_graphql::telephony::subscription::call_kpi_board_computations());
-        let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
-            Box::new(head_gauge),
-            Box::new(position),
-            Box::new(lag),
-            Box::new(failed),
-            Box::new(boards),
-            Box::new(call_boards),
-        ];
+        collectors.push(Box::new(boards));
+        collectors.push(Box::new(call_boards));
         if let Some((inspector, ingest)) = &state.telephony {
             let sip = prometheus::IntGaugeVec::new(
                 prometheus::Opts::new("hotline_sip_datagrams", "SIP adapter datagrams by outcome"),
@@ -264,6 +227,8 @@ pub struct ServeOptions {
     pub limits: hotline_graphql::limits::Limits,
     /// How often one user or address may call.
     pub rates: crate::limits::RateLimits,
+    /// The outcome of the log's appends (the log wrapped in [`crate::health::ObservedStore`]).
+    pub appends: Arc<Appends>,
 }
 
 /// The SIP adapter's settings.
@@ -285,10 +250,12 @@ pub async fn serve(
     keys: Keys,
     options: ServeOptions,
 ) -> anyhow::Result<()> {
-    let ServeOptions { nats_url, backend, sealer, telephony, limits, rates } = options;
+    let ServeOptions { nats_url, backend, sealer, telephony, limits, rates, appends } = options;
     let store = Arc::clone(hotline.store());
     let runner = Arc::new(Runner::new(Arc::clone(&store), read.clone(), all_projections()));
     let mut background = runner.spawn();
+    let health = Arc::new(Health::new(Arc::clone(&store), Arc::clone(&runner), appends, backend.clone()));
+    background.push(tokio::spawn(Arc::clone(&health).probe_forever()));
     if let Some(url) = nats_url {
         let publisher = NatsPublisher::connect(&url, Arc::clone(&store), read).await?;
         background.push(tokio::spawn(publisher.run()));
@@ -319,7 +286,7 @@ pub async fn serve(
     let api =
         hotline_graphql::router(Api { hotline: hotline.clone(), runner: Arc::clone(&runner) }, keys.clone(), limits);
     let rates = Arc::new(crate::http::Rates::new(rates, keys.clone()));
-    let app = router(AppState { hotline, store, runner, backend, telephony, keys })
+    let app = router(AppState { hotline, health, telephony, keys })
         .merge(api)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&rates), crate::http::limit_rates));
     background.push(tokio::spawn(async move {

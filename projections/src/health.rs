@@ -68,6 +68,8 @@ pub fn fault_kind(message: &str) -> &'static str {
         "the database system is",
         "connection closed",
         "error communicating with database",
+        "at eof",
+        "no answer within",
     ]) {
         "database unreachable"
     } else {
@@ -369,6 +371,7 @@ mod tests {
             ("error communicating with database: Connection refused (os error 111)", "database unreachable"),
             ("pool timed out while waiting for an open connection", "database unreachable"),
             ("terminating connection due to administrator command", "database unreachable"),
+            ("log: no answer within 1000 ms; read models: no answer within 1000 ms", "database unreachable"),
             ("attempt to write a readonly database", "database read-only"),
             ("duplicate key value violates unique constraint", "database error"),
         ];
