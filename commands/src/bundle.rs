@@ -234,7 +234,7 @@ pub async fn export(
         None => {
             let next_no = scan.checkpoints.iter().map(|c| c.checkpoint_no).max().unwrap_or(0) + 1;
             let covered = &scan.covered;
-            seal::seal(hotline, key, next_no, &covered.frontier, covered.chain, covered.last_position).await?
+            seal::seal(hotline, key, next_no, &covered.frontier, covered.chain, covered.last_position).await?.checkpoint
         }
     };
     let indexes: Vec<usize> = scan.selected.iter().map(|(_, leaf)| *leaf as usize).collect();

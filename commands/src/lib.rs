@@ -19,6 +19,8 @@
 //!   SIP, timers, CLI) goes through it.
 //! - [`process`]: process managers (ticket timers, the approval applier).
 //! - [`seal`]: the sealer (signed Merkle checkpoints in the log) and their checker.
+//! - [`witness`]: copies of the checkpoints outside the database (a witness file; NATS in
+//!   `projections`), which `hotline verify --witness` checks the log against.
 //! - [`bundle`]: compliance export bundles (events, inclusion proofs, signed checkpoint, zh-CN CSV)
 //!   of approved export requests, and their offline verification.
 //! - [`telephony`]: telephony configuration, calls, agents and phones in the service.
@@ -42,5 +44,6 @@ mod seats;
 pub mod service;
 pub mod store;
 pub mod telephony;
+pub mod witness;
 
 pub use service::Hotline;

@@ -92,9 +92,21 @@ impl<P: ProcessManager> Follower<P> {
         self.manager.act(&self.hotline).await
     }
 
+    /// The manager, taken back (e.g. after [`Follower::run_until`]).
+    pub fn into_manager(self) -> P {
+        self.manager
+    }
+
     /// Runs until the log's notifications end.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
+        self.run_until(std::future::pending()).await;
+    }
+
+    /// Runs until `stop` completes (or the log's notifications end), between two steps, and
+    /// hands the follower back: `hotline serve` stops the sealer this way to seal what is left.
+    pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> Follower<P> {
         let mut head = self.hotline.store().watch_head();
+        tokio::pin!(stop);
         loop {
             head.borrow_and_update();
             if let Err(error) = self.step().await {
@@ -104,7 +116,8 @@ impl<P: ProcessManager> Follower<P> {
             let sleep =
                 self.manager.next_wake().map_or(MAX_SLEEP, |at| (at - now).to_std().unwrap_or_default().min(MAX_SLEEP));
             tokio::select! {
-                changed = head.changed() => if changed.is_err() { return },
+                _ = &mut stop => return self,
+                changed = head.changed() => if changed.is_err() { return self },
                 _ = tokio::time::sleep(sleep.max(std::time::Duration::from_millis(50))) => {}
             }
         }

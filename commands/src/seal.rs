@@ -13,6 +13,7 @@ use crate::process::ProcessManager;
 use crate::service::ServiceError;
 use crate::store::merkle::{leaf_hash, Frontier};
 use crate::store::{RecordedEvent, StoreError};
+use crate::witness::{Witness, WitnessRecord};
 use crate::Hotline;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -90,8 +91,9 @@ pub fn verify_checkpoint_signature(checkpoint: &Checkpoint, trusted_key: Option<
 }
 
 /// Signs a checkpoint over the first `frontier.size()` events (up to `last_position`, with the
-/// chain hash `chain`) and appends it to `seal-log`. The command id derives from the size, so
-/// sealing the same prefix twice (two nodes, a replay) makes one event.
+/// chain hash `chain`) and appends it to `seal-log`; returns it as a witness keeps it. The command
+/// id derives from the size, so sealing the same prefix twice (two nodes, a replay) makes one
+/// event (and the first one's position is returned).
 pub(crate) async fn seal(
     hotline: &Hotline,
     key: &SealKey,
@@ -99,7 +101,7 @@ pub(crate) async fn seal(
     frontier: &Frontier,
     chain: [u8; 32],
     last_position: u64,
-) -> Result<Checkpoint, ServiceError> {
+) -> Result<WitnessRecord, ServiceError> {
     let mut checkpoint = Checkpoint {
         checkpoint_no,
         tree_size: frontier.size(),
@@ -122,8 +124,25 @@ pub(crate) async fn seal(
         occurred_at: hotline.clock().now(),
         fingerprint: None,
     };
-    hotline.record_checkpoint(&context, SealEvent::CheckpointSealed(checkpoint.clone())).await?;
-    Ok(checkpoint)
+    let sealed_at = context.occurred_at;
+    let outcome = hotline.record_checkpoint(&context, SealEvent::CheckpointSealed(checkpoint.clone())).await?;
+    let position = outcome.last_position.ok_or_else(|| {
+        ServiceError::Store(StoreError::Corrupt {
+            position: 0,
+            reason: format!("checkpoint {checkpoint_no} was recorded without an event"),
+        })
+    })?;
+    Ok(WitnessRecord { position, sealed_at, checkpoint })
+}
+
+/// The key id of a public key given as hex.
+pub fn key_id_of(public_key: &str) -> Result<String, String> {
+    let public: [u8; 32] = hex::decode(public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "malformed public key: 32 bytes of hex expected".to_owned())?;
+    VerifyingKey::from_bytes(&public).map_err(|e| format!("malformed public key: {e}"))?;
+    Ok(key_id(&public))
 }
 
 fn key_id(public: &[u8]) -> String {
@@ -159,7 +178,14 @@ impl Covered {
     }
 }
 
-/// Seals the log.
+/// A witness and what it is known to hold.
+struct WitnessSlot {
+    witness: Box<dyn Witness>,
+    /// Position of the last checkpoint it holds; `None` until it has been asked.
+    holds: Option<u64>,
+}
+
+/// Seals the log, and hands every checkpoint to its witnesses.
 pub struct Sealer {
     key: SealKey,
     every_events: u64,
@@ -169,17 +195,121 @@ pub struct Sealer {
     sealed_count: u64,
     /// When the last checkpoint was sealed, or the first event committed (server clock).
     since: Option<DateTime<Utc>>,
+    /// Position of the last event observed (checkpoints included).
+    observed: u64,
+    witnesses: Vec<WitnessSlot>,
+    /// Checkpoints of the log not yet held by every witness, by position.
+    unwitnessed: std::collections::VecDeque<WitnessRecord>,
+    /// When the witnesses were last handed checkpoints (server clock).
+    witnessed_at: Option<DateTime<Utc>>,
 }
 
 impl Sealer {
-    /// A sealer that checkpoints every `every_events` events or `every`, whichever comes first.
+    /// A sealer that checkpoints every `every_events` events or `every`, whichever comes first;
+    /// an idle tail is sealed `every` after the last checkpoint (or its first event) at the latest.
     pub fn new(key: SealKey, every_events: u64, every: Duration) -> Sealer {
-        Sealer { key, every_events, every, covered: Covered::default(), sealed_size: 0, sealed_count: 0, since: None }
+        Sealer {
+            key,
+            every_events,
+            every,
+            covered: Covered::default(),
+            sealed_size: 0,
+            sealed_count: 0,
+            since: None,
+            observed: 0,
+            witnesses: Vec::new(),
+            unwitnessed: std::collections::VecDeque::new(),
+            witnessed_at: None,
+        }
+    }
+
+    /// Also hands every checkpoint of the log to `witness`, beginning with those it lacks.
+    pub fn with_witness(mut self, witness: Box<dyn Witness>) -> Sealer {
+        self.witnesses.push(WitnessSlot { witness, holds: None });
+        self
     }
 
     /// Checkpoints seen or written so far.
     pub fn checkpoints(&self) -> u64 {
         self.sealed_count
+    }
+
+    /// Seals whatever the log holds beyond the last checkpoint, now, whatever the thresholds, and
+    /// hands it to the witnesses: what `hotline serve` does when it stops, so that the
+    /// unwitnessed tail is empty. Reads the log from where this sealer stands first.
+    pub async fn seal_now(&mut self, hotline: &Hotline) -> Result<Option<Checkpoint>, ServiceError> {
+        loop {
+            let events = hotline.store().read_all(self.observed, 1_000).await?;
+            if events.is_empty() {
+                break;
+            }
+            for event in &events {
+                self.observe(event)?;
+            }
+        }
+        let sealed = match self.covered.frontier.size() > self.sealed_size {
+            true => Some(self.seal_pending(hotline).await?),
+            false => None,
+        };
+        if let Err(error) = self.witness().await {
+            return Err(ServiceError::Store(StoreError::Corrupt { position: self.observed, reason: error }));
+        }
+        Ok(sealed)
+    }
+
+    async fn seal_pending(&mut self, hotline: &Hotline) -> Result<Checkpoint, ServiceError> {
+        let covered = &self.covered;
+        let record =
+            seal(hotline, &self.key, self.sealed_count + 1, &covered.frontier, covered.chain, covered.last_position)
+                .await?;
+        self.sealed_size = record.checkpoint.tree_size;
+        self.sealed_count = record.checkpoint.checkpoint_no;
+        self.since = Some(hotline.clock().now());
+        let checkpoint = record.checkpoint.clone();
+        self.remember(record);
+        Ok(checkpoint)
+    }
+
+    /// Keeps a checkpoint for the witnesses, once.
+    fn remember(&mut self, record: WitnessRecord) {
+        let newer = self.unwitnessed.back().is_none_or(|last| record.position > last.position);
+        if !self.witnesses.is_empty() && newer {
+            self.unwitnessed.push_back(record);
+        }
+    }
+
+    /// Hands each witness the checkpoints it lacks, in order. A witness that fails is tried again
+    /// on the next round; the others go on. Returns what failed, for the log.
+    async fn witness(&mut self) -> Result<(), String> {
+        let mut failures = Vec::new();
+        for slot in &mut self.witnesses {
+            let holds = match slot.holds {
+                Some(holds) => holds,
+                None => match slot.witness.last_position().await {
+                    Ok(holds) => *slot.holds.insert(holds),
+                    Err(error) => {
+                        failures.push(error.to_string());
+                        continue;
+                    }
+                },
+            };
+            for record in self.unwitnessed.iter().filter(|r| r.position > holds) {
+                if let Err(error) = slot.witness.append(record).await {
+                    failures.push(error.to_string());
+                    break;
+                }
+                slot.holds = Some(record.position);
+            }
+        }
+        // What every witness holds is not needed any more.
+        let held_by_all = self.witnesses.iter().map(|w| w.holds.unwrap_or(0)).min().unwrap_or(u64::MAX);
+        while self.unwitnessed.front().is_some_and(|r| r.position <= held_by_all) {
+            self.unwitnessed.pop_front();
+        }
+        match failures.is_empty() {
+            true => Ok(()),
+            false => Err(failures.join("; ")),
+        }
     }
 }
 
@@ -194,11 +324,17 @@ impl ProcessManager for Sealer {
             .covered
             .observe(event)
             .map_err(|reason| ServiceError::Store(StoreError::Corrupt { position: event.global_position, reason }))?;
+        self.observed = self.observed.max(event.global_position);
         match sealed {
             Some(checkpoint) => {
                 self.sealed_size = self.sealed_size.max(checkpoint.tree_size);
                 self.sealed_count = self.sealed_count.max(checkpoint.checkpoint_no);
                 self.since = Some(event.recorded_at);
+                self.remember(WitnessRecord {
+                    position: event.global_position,
+                    sealed_at: event.recorded_at,
+                    checkpoint,
+                });
             }
             // Time counts from the first event not yet sealed.
             None if self.since.is_none() => self.since = Some(event.recorded_at),
@@ -211,22 +347,30 @@ impl ProcessManager for Sealer {
         let now = hotline.clock().now();
         let pending = self.covered.frontier.size() - self.sealed_size;
         let due_by_time = self.since.is_some_and(|at| now - at >= self.every);
-        if pending == 0 || (pending < self.every_events && !due_by_time) {
-            return Ok(0);
+        let sealed = match pending == 0 || (pending < self.every_events && !due_by_time) {
+            true => 0,
+            false => {
+                self.seal_pending(hotline).await?;
+                1
+            }
+        };
+        // A witness that is down does not stop sealing: it gets what it lacks when it is back.
+        self.witnessed_at = Some(now);
+        if let Err(error) = self.witness().await {
+            tracing::warn!(%error, "a checkpoint could not be witnessed; retrying");
         }
-        let covered = &self.covered;
-        let checkpoint =
-            seal(hotline, &self.key, self.sealed_count + 1, &covered.frontier, covered.chain, covered.last_position)
-                .await?;
-        self.sealed_size = checkpoint.tree_size;
-        self.sealed_count = checkpoint.checkpoint_no;
-        self.since = Some(now);
-        Ok(1)
+        Ok(sealed)
     }
 
     fn next_wake(&self) -> Option<DateTime<Utc>> {
         let pending = self.covered.frontier.size() > self.sealed_size;
-        pending.then(|| self.since.map_or(DateTime::<Utc>::MIN_UTC, |at| at + self.every))
+        // A witness that failed is tried again a second later.
+        let retry = match self.unwitnessed.is_empty() {
+            true => None,
+            false => Some(self.witnessed_at.map_or(DateTime::<Utc>::MIN_UTC, |at| at + Duration::seconds(1))),
+        };
+        let seal = pending.then(|| self.since.map_or(DateTime::<Utc>::MIN_UTC, |at| at + self.every));
+        seal.into_iter().chain(retry).min()
     }
 }
 
@@ -241,6 +385,16 @@ pub enum CheckpointViolation {
         /// Where it is in the log.
         position: u64,
         /// What differs.
+        reason: String,
+    },
+    /// The log is shorter than, or differs from, a checkpoint a witness holds.
+    #[error("witnessed checkpoint {checkpoint_no} (sealed at position {position}): {reason}")]
+    Witness {
+        /// Which checkpoint.
+        checkpoint_no: u64,
+        /// Where the witness says it sits in the log.
+        position: u64,
+        /// What the log lacks or holds differently.
         reason: String,
     },
     /// The signature does not verify, or the key is not the trusted one.
@@ -268,13 +422,19 @@ struct Snapshot {
     chain: [u8; 32],
 }
 
-/// Recomputes every checkpoint while reading the log in order.
+/// Recomputes every checkpoint while reading the log in order, and holds the log to the
+/// checkpoints its witnesses keep.
 #[derive(Debug, Default)]
 pub struct CheckpointChecker {
     covered: Covered,
     recent: std::collections::VecDeque<Snapshot>,
     trusted_key: Option<String>,
     checked: u64,
+    /// Witnessed checkpoints not yet met, by the last position they cover.
+    witnessed_cover: std::collections::VecDeque<WitnessRecord>,
+    /// The same, by their own position in the log.
+    witnessed_at: std::collections::VecDeque<WitnessRecord>,
+    witnessed_checked: u64,
 }
 
 impl CheckpointChecker {
@@ -283,15 +443,129 @@ impl CheckpointChecker {
         CheckpointChecker { trusted_key, ..CheckpointChecker::default() }
     }
 
+    /// Also holds the log to these witnessed checkpoints (from any number of witnesses; the same
+    /// checkpoint twice counts once): the log must hold each at its position, and the events it
+    /// covers must give its size, Merkle root and chain hash. Each must be signed by the trusted
+    /// key.
+    pub fn with_witnessed(mut self, records: Vec<WitnessRecord>) -> Result<CheckpointChecker, CheckpointViolation> {
+        let mut records = records;
+        records.sort_by(|a, b| (a.position, &a.checkpoint.signature).cmp(&(b.position, &b.checkpoint.signature)));
+        records.dedup();
+        for record in &records {
+            verify_checkpoint_signature(&record.checkpoint, self.trusted_key.as_deref()).map_err(|reason| {
+                CheckpointViolation::Witness {
+                    checkpoint_no: record.checkpoint.checkpoint_no,
+                    position: record.position,
+                    reason: format!("the witness's copy has a bad signature: {reason}"),
+                }
+            })?;
+        }
+        self.witnessed_at = records.iter().cloned().collect();
+        records.sort_by_key(|r| r.checkpoint.last_position);
+        self.witnessed_cover = records.into();
+        Ok(self)
+    }
+
     /// Checkpoints verified so far.
     pub fn checked(&self) -> u64 {
         self.checked
     }
 
+    /// Witnessed checkpoints the log was found to hold so far.
+    pub fn witnessed_checked(&self) -> u64 {
+        self.witnessed_checked
+    }
+
+    /// After the last event of the log (at `last_position`): a witnessed checkpoint not met means
+    /// the log was cut off.
+    pub fn finish(&self, last_position: u64) -> Result<(), CheckpointViolation> {
+        let missing = self.witnessed_at.iter().chain(&self.witnessed_cover).max_by_key(|r| r.position);
+        match missing {
+            None => Ok(()),
+            Some(record) => Err(CheckpointViolation::Witness {
+                checkpoint_no: record.checkpoint.checkpoint_no,
+                position: record.position,
+                reason: format!(
+                    "the log ends at position {last_position}, but a witness holds this checkpoint over {} events up \
+                     to position {}: the log was cut off",
+                    record.checkpoint.tree_size, record.checkpoint.last_position
+                ),
+            }),
+        }
+    }
+
+    /// Holds the event at `position` to the witnessed checkpoints: one sealed there must be this
+    /// checkpoint, one covering up to it must match what the log gives.
+    fn check_witnessed(&mut self, position: u64, sealed: Option<&Checkpoint>) -> Result<(), CheckpointViolation> {
+        let violation = |record: &WitnessRecord, reason: String| CheckpointViolation::Witness {
+            checkpoint_no: record.checkpoint.checkpoint_no,
+            position: record.position,
+            reason,
+        };
+        while let Some(record) = self.witnessed_at.front().filter(|r| r.position <= position) {
+            if record.position < position {
+                return Err(violation(record, "the log does not hold it at that position".into()));
+            }
+            match sealed {
+                Some(checkpoint) if *checkpoint == record.checkpoint => {}
+                Some(checkpoint) => {
+                    return Err(violation(
+                        record,
+                        format!("the log holds checkpoint {} there, not the witnessed one", checkpoint.checkpoint_no),
+                    ))
+                }
+                None => return Err(violation(record, "the log holds another event there".into())),
+            }
+            self.witnessed_at.pop_front();
+            self.witnessed_checked += 1;
+        }
+        if sealed.is_some() {
+            return Ok(());
+        }
+        while let Some(record) = self.witnessed_cover.front().filter(|r| r.checkpoint.last_position <= position) {
+            let checkpoint = &record.checkpoint;
+            if checkpoint.last_position < position {
+                return Err(violation(
+                    record,
+                    format!("it covers up to position {}, which the log does not hold", checkpoint.last_position),
+                ));
+            }
+            let covered = &self.covered;
+            let differs = if checkpoint.tree_size != covered.frontier.size() {
+                Some(format!(
+                    "{} events up to position {position}, the log has {}",
+                    checkpoint.tree_size,
+                    covered.frontier.size()
+                ))
+            } else if checkpoint.merkle_root != hex::encode(covered.frontier.root()) {
+                Some("its Merkle root".to_owned())
+            } else if checkpoint.chain_hash != hex::encode(covered.chain) {
+                Some("its chain hash".to_owned())
+            } else {
+                None
+            };
+            if let Some(what) = differs {
+                return Err(violation(
+                    record,
+                    format!(
+                        "the log up to position {position} differs from what was witnessed ({what}): events up to \
+                         there were altered, removed or re-hashed after the witness kept it"
+                    ),
+                ));
+            }
+            self.witnessed_cover.pop_front();
+        }
+        Ok(())
+    }
+
     /// Checks the next event of the log.
     pub fn check(&mut self, event: &RecordedEvent) -> Result<(), CheckpointViolation> {
         let position = event.global_position;
-        let checkpoint = match self.covered.observe(event) {
+        let observed = self.covered.observe(event);
+        if let Ok(sealed) = &observed {
+            self.check_witnessed(position, sealed.as_ref())?;
+        }
+        let checkpoint = match observed {
             Ok(None) => {
                 if self.recent.len() == CHECKPOINT_WINDOW {
                     self.recent.pop_front();

@@ -57,16 +57,53 @@ impl StoreConfig {
         Ok(match &self.database_url {
             Some(url) => Arc::new(PostgresEventStore::connect(url, clock).await.context("connecting to PostgreSQL")?),
             None => {
-                std::fs::create_dir_all(&self.data_dir)
-                    .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
+                std::fs::create_dir_all(&self.data_dir).map_err(|error| {
+                    anyhow::anyhow!("cannot create the data directory: {}", io_cause(&error, &self.data_dir))
+                })?;
                 let path = self.sqlite_path();
-                Arc::new(
-                    SqliteEventStore::open(&path, clock)
-                        .await
-                        .with_context(|| format!("opening the log at {}", path.display()))?,
-                )
+                match SqliteEventStore::open(&path, clock).await {
+                    Ok(store) => Arc::new(store),
+                    Err(error) => return Err(open_failure(&path, true, &error)),
+                }
             }
         })
+    }
+
+    /// Opens the log for reading only (`verify`, `replay`, `token`): the embedded log is never
+    /// created, migrated or written, so a backup or a read-only copy will do. A missing one is
+    /// an error naming where it was looked for.
+    pub async fn open_store_read_only(&self) -> anyhow::Result<Arc<dyn EventStore>> {
+        Ok(match &self.database_url {
+            Some(_) => self.open_store().await?,
+            None => {
+                let path = self.sqlite_path();
+                if !path.exists() {
+                    anyhow::bail!("no log at {}: not found (is --data-dir / HOTLINE_DATA_DIR right?)", path.display());
+                }
+                match SqliteEventStore::open_read_only(&path).await {
+                    Ok(store) => Arc::new(store),
+                    Err(error) => return Err(open_failure(&path, false, &error)),
+                }
+            }
+        })
+    }
+
+    /// The application service over the log opened for reading only.
+    pub async fn open_service_read_only(&self) -> anyhow::Result<Hotline> {
+        Ok(Hotline::new(self.open_store_read_only().await?, Arc::new(SystemClock), &self.group))
+    }
+
+    /// Where the seal key's file is (`--seal-key`, or beside the data).
+    pub fn seal_key_path(&self) -> PathBuf {
+        self.seal_key.clone().unwrap_or_else(|| self.data_dir.join("seal-ed25519.key"))
+    }
+
+    /// The seal key if its file exists; never creates one.
+    pub fn existing_seal_key(&self) -> anyhow::Result<Option<hotline_commands::seal::SealKey>> {
+        match self.seal_key_path().exists() {
+            true => self.seal_key().map(Some),
+            false => Ok(None),
+        }
     }
 
     /// Opens (and migrates) the read models: `readmodels.db` beside the embedded log, or the same
@@ -75,11 +112,14 @@ impl StoreConfig {
         Ok(match &self.database_url {
             Some(url) => ReadStore::open_postgres(url).await.context("opening the read models in PostgreSQL")?,
             None => {
-                std::fs::create_dir_all(&self.data_dir)?;
+                std::fs::create_dir_all(&self.data_dir).map_err(|error| {
+                    anyhow::anyhow!("cannot create the data directory: {}", io_cause(&error, &self.data_dir))
+                })?;
                 let path = self.data_dir.join("readmodels.db");
-                ReadStore::open_sqlite(&path)
-                    .await
-                    .with_context(|| format!("opening the read models at {}", path.display()))?
+                match ReadStore::open_sqlite(&path).await {
+                    Ok(store) => store,
+                    Err(error) => return Err(open_failure(&path, true, &error)),
+                }
             }
         })
     }
@@ -129,6 +169,59 @@ impl StoreConfig {
     }
 }
 
+/// Why an SQLite file could not be opened, said once and plainly: the file system is read-only,
+/// permission is denied on the file or its directory (SQLite writes `-wal` and `-shm` files
+/// beside it), the disk is full, or it is not found; SQLite's own message ("unable to open
+/// database file") only when none of these is the cause.
+fn open_failure(path: &Path, writable: bool, error: &(dyn std::error::Error + 'static)) -> anyhow::Error {
+    let what = format!("cannot open {}", path.display());
+    let cause = match std::fs::OpenOptions::new().read(true).write(writable).open(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound || !writable => Some(io_cause(&error, path)),
+        _ => None,
+    };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let cause = cause.or_else(|| {
+        // Can SQLite create its -wal and -shm files beside the database?
+        let probe = dir.join(format!(".hotline-probe-{}", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+                None
+            }
+            Err(error) => Some(io_cause(&error, dir)),
+        }
+    });
+    match cause {
+        Some(cause) if writable => anyhow::anyhow!(
+            "{what}: {cause} (serve, demo, migrate and export need a writable data directory; verify and replay \
+             read a read-only copy)"
+        ),
+        Some(cause) => anyhow::anyhow!("{what}: {cause}"),
+        None => anyhow::anyhow!("{what}: {}", innermost(error)),
+    }
+}
+
+/// An I/O error's cause in plain words, naming the path it concerns.
+pub fn io_cause(error: &std::io::Error, path: &Path) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::ReadOnlyFilesystem => format!("read-only file system at {}", path.display()),
+        ErrorKind::PermissionDenied => format!("permission denied on {}", path.display()),
+        ErrorKind::StorageFull => format!("no space left on the device of {}", path.display()),
+        ErrorKind::NotFound => format!("not found: {}", path.display()),
+        _ => format!("{}: {error}", path.display()),
+    }
+}
+
+/// The last error of a chain of sources: what sqlx's nested errors come down to.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = error;
+    while let Some(source) = last.source() {
+        last = source;
+    }
+    last.to_string()
+}
+
 /// Writes a new secret file that only its owner may read or write (0600).
 fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
@@ -136,7 +229,9 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .map_err(|error| anyhow::anyhow!("cannot create {}: {}", path.display(), io_cause(&error, path)))?;
     file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

@@ -34,9 +34,16 @@ enum Command {
         /// Sign a checkpoint of the log after this many events…
         #[arg(long, default_value_t = 1000)]
         seal_every_events: u64,
-        /// …or after this many seconds, whichever comes first.
+        /// …or after this many seconds, whichever comes first: no event stays unsealed (and
+        /// unwitnessed) longer, also when the log is idle. `serve` also seals when it stops.
         #[arg(long, default_value_t = 60)]
         seal_every_seconds: i64,
+        /// Witness directory: every signed checkpoint is appended (one JSON line, fsync'd) to
+        /// DIR/witness.jsonl. Keep it apart from the data (another disk or host, append-only),
+        /// and check the log against it with `hotline verify --witness DIR`. With --nats-url each
+        /// checkpoint also goes to JetStream subject hotline.witness (stream HOTLINE_WITNESS).
+        #[arg(long, env = "HOTLINE_WITNESS_DIR")]
+        witness_dir: Option<std::path::PathBuf>,
         /// Run the SIP adapter: receive HEP3 (Kamailio siptrace, Asterisk res_hep, FreeSWITCH
         /// capture) on this UDP address, e.g. 127.0.0.1:9060. Receive-only.
         #[arg(long, env = "HOTLINE_HEP_LISTEN")]
@@ -121,9 +128,25 @@ enum Command {
         #[arg(long)]
         expires_in: Option<i64>,
     },
-    /// Recompute every stream hash in global order. Exits 1 and names the first altered,
-    /// missing or reordered event.
-    Verify,
+    /// Recompute every stream hash in global order and every signed checkpoint, hold the log to
+    /// the checkpoints its witnesses keep (a cut-off or rewritten tail), and the idempotency
+    /// table to the command ids the events carry. Exits 1 and names the first altered, missing
+    /// or reordered event. Opens the log read-only: a backup or a read-only copy will do.
+    Verify {
+        /// The seal's public key (hex) to trust. Give the one kept apart from the data: the key
+        /// file beside the data proves nothing against whoever holds the data. Defaults to the
+        /// data dir's seal key file, with a warning.
+        #[arg(long, env = "HOTLINE_SEAL_PUBLIC_KEY")]
+        public_key: Option<String>,
+        /// Witness directories or files (`serve --witness-dir`): the log must hold every
+        /// checkpoint they keep, and the events those cover unchanged.
+        #[arg(long, value_delimiter = ',', env = "HOTLINE_WITNESS")]
+        witness: Vec<std::path::PathBuf>,
+        /// NATS server whose JetStream subject hotline.witness keeps the checkpoints, as a
+        /// witness too.
+        #[arg(long, env = "HOTLINE_WITNESS_NATS_URL")]
+        witness_nats: Option<String>,
+    },
     /// Ask for a compliance export (合规导出): what, and why. Prints the request id. Another person
     /// must approve it (`hotline export-decide`, or GraphQL) before `hotline export` writes it.
     ExportRequest {
@@ -226,6 +249,22 @@ impl ExportScopeArgs {
     }
 }
 
+/// The latest of a witness's checkpoints, for the operator.
+fn latest(records: &[hotline_commands::witness::WitnessRecord]) -> String {
+    match records.iter().max_by_key(|r| r.position) {
+        None => "no checkpoint".to_owned(),
+        Some(r) => format!(
+            "{} checkpoints, the latest no. {} sealed at position {} covering {} events up to position {} ({})",
+            records.len(),
+            r.checkpoint.checkpoint_no,
+            r.position,
+            r.checkpoint.tree_size,
+            r.checkpoint.last_position,
+            r.sealed_at.to_rfc3339()
+        ),
+    }
+}
+
 /// A command context for what an operator does from the command line.
 fn cli_context(by: &str) -> hotline_commands::handler::CommandContext {
     hotline_commands::handler::CommandContext::new(by, "cli", chrono::Utc::now())
@@ -247,16 +286,32 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()).await {
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let public_key_source = matches.subcommand_matches("verify").and_then(|m| m.value_source("public_key"));
+    match run(cli, public_key_source).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", once(&error));
             ExitCode::from(2)
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// An error and its causes, each said once: a cause whose text the message before it already
+/// ends with (sqlx's nested database errors) is left out.
+fn once(error: &anyhow::Error) -> String {
+    let mut said: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if said.last().is_none_or(|last| !last.ends_with(&text)) {
+            said.push(text);
+        }
+    }
+    said.join(": ")
+}
+
+async fn run(cli: Cli, public_key_source: Option<clap::parser::ValueSource>) -> anyhow::Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     match cli.command {
         Command::Serve {
@@ -268,6 +323,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hep_auth_key,
             sip_allow,
             telephony_tenant,
+            witness_dir,
             limits,
         } => {
             // The log's appends are observed, so that health shows a full disk or a read-only
@@ -278,7 +334,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let read = cli.store.open_read_store().await?;
             let keys = cli.store.keys()?;
             let seal_every = chrono::Duration::seconds(seal_every_seconds);
-            let sealer = hotline_commands::seal::Sealer::new(cli.store.seal_key()?, seal_every_events, seal_every);
+            let mut sealer = hotline_commands::seal::Sealer::new(cli.store.seal_key()?, seal_every_events, seal_every);
+            if let Some(dir) = witness_dir {
+                std::fs::create_dir_all(&dir).map_err(|error| {
+                    anyhow::anyhow!(
+                        "cannot create the witness directory: {}",
+                        hotline_ops::config::io_cause(&error, &dir)
+                    )
+                })?;
+                let file = hotline_commands::witness::WitnessFile::at(&dir);
+                tracing::info!(file = %file.path().display(), "witnessing every checkpoint");
+                sealer = sealer.with_witness(Box::new(file));
+            }
+            if let Some(url) = &cli.store.nats_url {
+                let witness = hotline_projections::bus::NatsWitness::connect(url).await?;
+                sealer = sealer.with_witness(Box::new(witness));
+            }
             let options = hotline_ops::serve::ServeOptions {
                 nats_url: cli.store.nats_url.clone(),
                 backend: cli.store.describe(),
@@ -342,7 +413,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let org_path = match org_path {
                 Some(path) => path,
                 None => {
-                    let org = cli.store.open_service().await?.organisation_state().await?;
+                    let org = cli.store.open_service_read_only().await?.organisation_state().await?;
                     let unit = tenant.clone().unwrap_or_else(|| cli.store.group.clone());
                     org.unit(&hotline_domain::values::UnitCode(unit))
                         .map_or_else(|| format!("/{}", cli.store.group), |u| u.path.0.clone())
@@ -364,7 +435,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             say!("{token}");
         }
         Command::Replay { queue: Some(queue), tenant, at, .. } => {
-            let hotline = cli.store.open_service().await?;
+            let hotline = cli.store.open_service_read_only().await?;
             let at = at.unwrap_or_else(chrono::Utc::now);
             let tenant = hotline_domain::values::TenantId(tenant.unwrap_or_default());
             let queue = hotline_domain::telephony::QueueId(queue);
@@ -389,7 +460,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Replay { ticket, at, .. } => {
             let ticket = ticket.context("give --ticket NUMBER or --queue Q --tenant T")?;
-            let hotline = cli.store.open_service().await?;
+            let hotline = cli.store.open_service_read_only().await?;
             let ticket_id = hotline
                 .ticket_id_by_number(&ticket)
                 .await?
@@ -426,15 +497,78 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 state.urge_count
             );
         }
-        Command::Verify => {
-            let store = cli.store.open_store().await?;
-            let trusted = Some(cli.store.seal_key()?.public_hex());
-            let report = hotline_ops::verify::verify(store.as_ref(), trusted, progress).await?;
+        Command::Verify { public_key, witness, witness_nats } => {
+            use clap::parser::ValueSource;
+            let trusted = match public_key {
+                Some(key) => {
+                    let given = match public_key_source {
+                        Some(ValueSource::EnvVariable) => "by HOTLINE_SEAL_PUBLIC_KEY",
+                        _ => "by --public-key",
+                    };
+                    say!(
+                        "trusting seal key {} ({key}), given {given}",
+                        hotline_commands::seal::key_id_of(&key).map_err(anyhow::Error::msg)?
+                    );
+                    key
+                }
+                None => {
+                    let path = cli.store.seal_key_path();
+                    let Some(key) = cli.store.existing_seal_key()? else {
+                        anyhow::bail!(
+                            "no public key to trust: give the seal's public key with --public-key (or \
+                             HOTLINE_SEAL_PUBLIC_KEY); there is no key file at {} either",
+                            path.display()
+                        );
+                    };
+                    say!(
+                        "trusting seal key {} ({}), from the key file {}",
+                        key.key_id(),
+                        key.public_hex(),
+                        path.display()
+                    );
+                    eprintln!(
+                        "warning: the key was taken from the key file beside the data ({}); whoever can alter the data \
+                         can replace that file too, so this is no proof against them. Give the public key kept apart \
+                         from the data with --public-key or HOTLINE_SEAL_PUBLIC_KEY.",
+                        path.display()
+                    );
+                    key.public_hex()
+                }
+            };
+            let mut witnessed = Vec::new();
+            for path in &witness {
+                let file = hotline_commands::witness::WitnessFile::at(path);
+                let (records, unreadable) = file.read()?;
+                for line in unreadable {
+                    eprintln!(
+                        "warning: witness file {}, line {line} is not a checkpoint (a write cut short?); skipped",
+                        file.path().display()
+                    );
+                }
+                say!("witness file {}: {}", file.path().display(), latest(&records));
+                witnessed.extend(records);
+            }
+            if let Some(url) = &witness_nats {
+                let records = hotline_projections::bus::NatsWitness::connect(url).await?.read_all().await?;
+                say!("witness NATS {url} subject {}: {}", hotline_projections::bus::WITNESS_SUBJECT, latest(&records));
+                witnessed.extend(records);
+            }
+            if witness.is_empty() && witness_nats.is_none() {
+                eprintln!(
+                    "warning: no witness given (--witness, --witness-nats): a log cut off or rewritten after its last \
+                     checkpoint cannot be told from a whole one"
+                );
+            }
+            let store = cli.store.open_store_read_only().await?;
+            let report = hotline_ops::verify::verify(store.as_ref(), Some(trusted), witnessed, progress).await?;
             match report.violation {
                 None => say!(
-                    "verified {} events and {} signed checkpoints ({:.0} events/s): no alteration found",
+                    "verified {} events, {} signed checkpoints, {} witnessed checkpoints and {} idempotency rows \
+                     ({:.0} events/s): no alteration found",
                     report.checked,
                     report.checkpoints,
+                    report.witnessed,
+                    report.commands,
                     report.rate
                 ),
                 Some(violation) => {

@@ -240,7 +240,7 @@ pub struct TelephonyOptions {
 }
 
 /// Runs the projections and the process managers (ticket timers, approval applier, sealer), and serves
-/// until Ctrl-C or SIGTERM, then finishes requests in flight. Several nodes may run side by side
+/// until Ctrl-C or SIGTERM, then finishes requests in flight and seals the log's tail. Several nodes may run side by side
 /// on one PostgreSQL: each projection batch locks its checkpoint, and the process managers'
 /// derived command ids make what two nodes decide at once one event.
 pub async fn serve(
@@ -265,7 +265,11 @@ pub async fn serve(
     }
     background.push(tokio::spawn(Follower::new(hotline.clone(), TicketTimers::default()).run()));
     background.push(tokio::spawn(Follower::new(hotline.clone(), ApprovalApplier::default()).run()));
-    background.push(tokio::spawn(Follower::new(hotline.clone(), sealer).run()));
+    // The sealer is stopped last, and seals what is left (see below).
+    let (stop_sealer, sealer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sealer = tokio::spawn(Follower::new(hotline.clone(), sealer).run_until(async {
+        let _ = sealer_stopped.await;
+    }));
     background.push(tokio::spawn(Follower::new(hotline.clone(), PhoneTimers::default()).run()));
     let telephony = match telephony {
         None => None,
@@ -286,6 +290,7 @@ pub async fn serve(
     let api =
         hotline_graphql::router(Api { hotline: hotline.clone(), runner: Arc::clone(&runner) }, keys.clone(), limits);
     let rates = Arc::new(crate::http::Rates::new(rates, keys.clone()));
+    let hotline_for_seal = hotline.clone();
     let app = router(AppState { hotline, health, telephony, keys })
         .merge(api)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&rates), crate::http::limit_rates));
@@ -298,6 +303,21 @@ pub async fn serve(
     crate::http::serve(listener, app, limits.read_timeout, shutdown_signal()).await?;
     for task in background {
         task.abort();
+    }
+    // Nothing appends any more: seal (and witness) every event, so the tail no witness covers
+    // is empty when this node stops.
+    let _ = stop_sealer.send(());
+    match sealer.await {
+        Ok(follower) => match follower.into_manager().seal_now(&hotline_for_seal).await {
+            Ok(Some(checkpoint)) => tracing::info!(
+                checkpoint = checkpoint.checkpoint_no,
+                events = checkpoint.tree_size,
+                "sealed the log on shutdown"
+            ),
+            Ok(None) => tracing::info!("the log was sealed up to its head already"),
+            Err(error) => tracing::error!(%error, "the log could not be sealed on shutdown"),
+        },
+        Err(error) => tracing::error!(%error, "the sealer stopped"),
     }
     Ok(())
 }

@@ -3,11 +3,19 @@
 //! [`NatsPublisher`] tails the log from its own checkpoint (row `nats_publisher` of
 //! `rm_checkpoints`) and publishes each event, in log order, to stream [`STREAM`] on subject
 //! `hotline.ev.<tenant>.<category>.<EventType>` ([`subject`]) with `Nats-Msg-Id` set to the event
-//! id, waiting for each acknowledgement before the next. The checkpoint moves only after the
-//! acknowledgements, so delivery is at least once and in order: a message re-sent after a crash
-//! is dropped by JetStream's duplicate window, and beyond it a consumer that deduplicates by id
+//! id and `Hotline-Position` to its log position, waiting for each acknowledgement before the
+//! next. Where it goes on from is the stream itself: the position of the last message JetStream
+//! acknowledged (read back from the stream when the publisher starts, then kept as it goes), or
+//! the checkpoint if that is further. So a publisher killed mid-batch and restarted, however much
+//! later, never re-publishes what was acknowledged — JetStream's duplicate window (2 minutes)
+//! would drop such a message only within it. Delivery stays at least once and in order (a
+//! message whose acknowledgement was lost is sent again), and a consumer that deduplicates by id
 //! sees each event once. The log stays the source of truth: NATS being down pauses publishing,
 //! never a command.
+//!
+//! [`NatsWitness`] keeps every signed checkpoint of the log on subject [`WITNESS_SUBJECT`] of
+//! stream [`WITNESS_STREAM`], out of reach of whoever holds the database; `hotline verify
+//! --witness-nats` holds the log to them ([`NatsWitness::read_all`]).
 //!
 //! [`ChangeNotices`] tells other nodes when this node's projections committed a batch (core NATS
 //! subject `hotline.rm.<projection>`), so their live subscriptions see changes they did not apply
@@ -18,7 +26,9 @@ use crate::runner::Runner;
 use crate::store::ReadStore;
 use async_nats::jetstream::{self, stream};
 use hotline_commands::store::{EventStore, RecordedEvent};
+use hotline_commands::witness::{Witness, WitnessError, WitnessRecord};
 use sqlx::Row;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,11 +65,17 @@ fn nats<E: std::fmt::Display>(error: E) -> BusError {
     BusError::Nats(error.to_string())
 }
 
+/// The header carrying an event's log position.
+pub const POSITION_HEADER: &str = "Hotline-Position";
+
 /// Publishes the log to JetStream.
 pub struct NatsPublisher {
     log: Arc<dyn EventStore>,
     read: ReadStore,
     jetstream: jetstream::Context,
+    /// The last position JetStream acknowledged, as far as this publisher knows; `u64::MAX`
+    /// until it has been read back from the stream.
+    confirmed: AtomicU64,
 }
 
 impl NatsPublisher {
@@ -73,8 +89,49 @@ impl NatsPublisher {
             .await
             .map_err(nats)?;
         let jetstream = jetstream::new(client);
-        let publisher = NatsPublisher { log, read, jetstream };
+        let publisher = NatsPublisher { log, read, jetstream, confirmed: AtomicU64::new(u64::MAX) };
         Ok(publisher)
+    }
+
+    /// The position of the stream's last message: what JetStream acknowledged last, whoever
+    /// published it (0 for an empty stream).
+    async fn stream_position(&self) -> Result<u64, BusError> {
+        let mut stream = self.jetstream.get_stream(STREAM).await.map_err(nats)?;
+        let last = stream.info().await.map_err(nats)?.state.last_sequence;
+        if last == 0 {
+            return Ok(0);
+        }
+        match stream.get_raw_message(last).await {
+            Ok(message) => {
+                Ok(message.headers.get(POSITION_HEADER).and_then(|value| value.as_str().parse().ok()).unwrap_or(0))
+            }
+            // Removed by a limit or by hand: the checkpoint says how far publishing got.
+            Err(error) => {
+                tracing::warn!(%error, "the stream's last message could not be read; going on from the checkpoint");
+                Ok(0)
+            }
+        }
+    }
+
+    /// Where publishing goes on from: the further of the checkpoint and what JetStream holds.
+    async fn start_position(&self) -> Result<u64, BusError> {
+        let checkpoint = self.position().await?;
+        let confirmed = match self.confirmed.load(Ordering::Acquire) {
+            u64::MAX => {
+                let mut held = self.stream_position().await?;
+                let head = self.log.head().await?;
+                if held > head {
+                    // Not this log's events (another database, or a log restored from an older
+                    // backup): the checkpoint alone says where to go on.
+                    tracing::warn!(held, head, "{STREAM} holds positions beyond the log's head; ignoring them");
+                    held = 0;
+                }
+                self.confirmed.store(held, Ordering::Release);
+                held
+            }
+            confirmed => confirmed,
+        };
+        Ok(checkpoint.max(confirmed))
     }
 
     async fn ensure_stream(&self) -> Result<(), BusError> {
@@ -114,14 +171,14 @@ impl NatsPublisher {
     /// Publishes the next batch; returns how many events were acknowledged (0: caught up).
     pub async fn publish_batch(&self) -> Result<usize, BusError> {
         self.ensure_stream().await?;
-        let position = self.position().await?;
+        let position = self.start_position().await?;
         let events = self.log.read_all(position, 500).await?;
         let mut acknowledged = 0;
         let mut last = position;
         for event in &events {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(async_nats::header::NATS_MESSAGE_ID, event.event_id.to_string().as_str());
-            headers.insert("Hotline-Position", event.global_position.to_string().as_str());
+            headers.insert(POSITION_HEADER, event.global_position.to_string().as_str());
             let body = serde_json::json!({
                 "global_position": event.global_position,
                 "stream_id": event.stream_id.as_str(),
@@ -149,6 +206,7 @@ impl NatsPublisher {
                 return Err(error);
             }
             last = event.global_position;
+            self.confirmed.fetch_max(last, Ordering::AcqRel);
             acknowledged += 1;
         }
         if last > position {
@@ -179,6 +237,105 @@ impl NatsPublisher {
                 }
             }
         }
+    }
+}
+
+/// The JetStream stream that keeps the witnessed checkpoints.
+pub const WITNESS_STREAM: &str = "HOTLINE_WITNESS";
+
+/// The subject of witnessed checkpoints: one message per checkpoint, a [`WitnessRecord`] as JSON.
+pub const WITNESS_SUBJECT: &str = "hotline.witness";
+
+/// A witness on JetStream: every checkpoint of the log, on [`WITNESS_SUBJECT`] of its own stream
+/// ([`WITNESS_STREAM`], file storage, kept for ever), with `Nats-Msg-Id` derived from its position.
+pub struct NatsWitness {
+    url: String,
+    jetstream: jetstream::Context,
+}
+
+impl NatsWitness {
+    /// Connects (retrying in the background if NATS is not up yet).
+    pub async fn connect(url: &str) -> Result<NatsWitness, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(nats)?;
+        Ok(NatsWitness { url: url.to_owned(), jetstream: jetstream::new(client) })
+    }
+
+    async fn stream(&self) -> Result<stream::Stream, BusError> {
+        self.jetstream
+            .get_or_create_stream(stream::Config {
+                name: WITNESS_STREAM.to_owned(),
+                subjects: vec![WITNESS_SUBJECT.to_owned()],
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(nats)
+    }
+
+    /// Every witnessed checkpoint the stream holds, in order; messages that are not witness
+    /// records are left out.
+    pub async fn read_all(&self) -> Result<Vec<WitnessRecord>, BusError> {
+        let mut stream = self.stream().await?;
+        let state = stream.info().await.map_err(nats)?.state.clone();
+        let mut records = Vec::new();
+        if state.messages == 0 {
+            return Ok(records);
+        }
+        for sequence in state.first_sequence..=state.last_sequence {
+            match stream.get_raw_message(sequence).await {
+                Ok(message) => {
+                    if let Ok(record) = serde_json::from_slice(&message.payload) {
+                        records.push(record);
+                    }
+                }
+                // A gap: that message was deleted.
+                Err(error) if error.kind() == stream::RawMessageErrorKind::NoMessageFound => {}
+                Err(error) => return Err(nats(error)),
+            }
+        }
+        Ok(records)
+    }
+
+    fn remote(&self, error: BusError) -> WitnessError {
+        WitnessError::Remote { witness: self.describe(), reason: error.to_string() }
+    }
+}
+
+#[async_trait::async_trait]
+impl Witness for NatsWitness {
+    fn describe(&self) -> String {
+        format!("NATS {} subject {WITNESS_SUBJECT}", self.url)
+    }
+
+    async fn last_position(&self) -> Result<u64, WitnessError> {
+        let stream = self.stream().await.map_err(|e| self.remote(e))?;
+        match stream.get_last_raw_message_by_subject(WITNESS_SUBJECT).await {
+            Ok(message) => serde_json::from_slice::<WitnessRecord>(&message.payload)
+                .map(|record| record.position)
+                .map_err(|e| self.remote(BusError::Nats(format!("last witnessed checkpoint: {e}")))),
+            Err(error) if error.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
+            Err(error) => Err(self.remote(nats(error))),
+        }
+    }
+
+    async fn append(&self, record: &WitnessRecord) -> Result<(), WitnessError> {
+        self.stream().await.map_err(|e| self.remote(e))?;
+        let mut headers = async_nats::HeaderMap::new();
+        let id = format!("checkpoint-{}", record.position);
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+        headers.insert(POSITION_HEADER, record.position.to_string().as_str());
+        let body = serde_json::to_vec(record).expect("witness records serialize");
+        let ack = self
+            .jetstream
+            .publish_with_headers(WITNESS_SUBJECT, headers, body.into())
+            .await
+            .map_err(|e| self.remote(nats(e)))?;
+        ack.await.map(|_| ()).map_err(|e| self.remote(nats(e)))
     }
 }
 

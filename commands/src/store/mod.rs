@@ -260,6 +260,21 @@ pub struct AppendOutcome {
     pub duplicate: bool,
 }
 
+/// A row of the idempotency table: a command id and the first outcome of its append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRecord {
+    /// The command.
+    pub command_id: Uuid,
+    /// The stream it appended to.
+    pub stream_id: String,
+    /// The stream's version after it.
+    pub stream_version: u64,
+    /// The first position it appended (`None`: it decided nothing).
+    pub first_position: Option<u64>,
+    /// The last position it appended.
+    pub last_position: Option<u64>,
+}
+
 /// Why an append failed; nothing of a failed append is stored.
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
@@ -337,6 +352,11 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The highest committed position (0 for an empty log).
     async fn head(&self) -> Result<u64, StoreError>;
+
+    /// Up to `limit` rows of the idempotency table with a command id above `after` (all from the
+    /// first with `None`), in command id order: for `hotline verify`, which holds them to the
+    /// command ids the events carry.
+    async fn read_commands(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<CommandRecord>, StoreError>;
 
     /// Notifies of each newly committed head position (also commits of other processes on
     /// PostgreSQL). A receiver may skip intermediate values: read the log from your own position.

@@ -11,8 +11,8 @@
 //! `pg_notify('hotline_log', head)`, so readers in every process wake without polling.
 
 use super::{
-    outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest, CommandRow, EventStore,
-    PreparedRow, RecordedCommand, RecordedEvent, StoreError, StreamId,
+    outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest, CommandRecord,
+    CommandRow, EventStore, PreparedRow, RecordedCommand, RecordedEvent, StoreError, StreamId,
 };
 use crate::clock::Clock;
 use async_trait::async_trait;
@@ -340,6 +340,27 @@ impl EventStore for PostgresEventStore {
         let position: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events").fetch_one(&self.pool).await?;
         Ok(position as u64)
+    }
+
+    async fn read_commands(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<CommandRecord>, StoreError> {
+        let rows: Vec<(Uuid, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT command_id, stream_id, stream_version, first_position, last_position FROM commands \
+             WHERE $1::uuid IS NULL OR command_id > $1 ORDER BY command_id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(command_id, stream_id, version, first, last)| CommandRecord {
+                command_id,
+                stream_id,
+                stream_version: version as u64,
+                first_position: first.map(|p| p as u64),
+                last_position: last.map(|p| p as u64),
+            })
+            .collect())
     }
 
     fn watch_head(&self) -> watch::Receiver<u64> {

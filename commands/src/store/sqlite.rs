@@ -8,7 +8,7 @@
 
 use super::{
     format_recorded_at, outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest,
-    CommandRow, EventStore, RecordedCommand, RecordedEvent, StoreError, StreamId,
+    CommandRecord, CommandRow, EventStore, RecordedCommand, RecordedEvent, StoreError, StreamId,
 };
 use crate::clock::Clock;
 use async_trait::async_trait;
@@ -60,6 +60,43 @@ impl SqliteEventStore {
         tokio::spawn(write_loop(writer, rx, head_tx, head_position as u64, clock));
         Ok(SqliteEventStore { readers, writer: tx, head })
     }
+}
+
+impl SqliteEventStore {
+    /// Opens the log at `path` for reading only — `hotline verify` and `replay` on a backup or a
+    /// read-only copy: it is never created, migrated or written (appends fail with
+    /// [`StoreError::Closed`]). Where SQLite cannot make the shared-memory file of a WAL database
+    /// (a read-only directory) and no write-ahead file holds committed events, it is opened as
+    /// immutable.
+    pub async fn open_read_only(path: &Path) -> Result<SqliteEventStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(30))
+            .disable_statement_logging();
+        let wal = path.with_file_name(format!(
+            "{}-wal",
+            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        ));
+        let no_pending_wal = std::fs::metadata(&wal).map_or(true, |m| m.len() == 0);
+        let (readers, head_position) = match read_only_pool(options.clone()).await {
+            Ok(opened) => opened,
+            Err(_) if no_pending_wal => read_only_pool(options.immutable(true)).await?,
+            Err(error) => return Err(error),
+        };
+        let (_, head) = watch::channel(head_position);
+        // No writer task: the receiver is gone, so every append fails as on a closed store.
+        let (writer, _) = mpsc::channel(1);
+        Ok(SqliteEventStore { readers, writer, head })
+    }
+}
+
+async fn read_only_pool(options: SqliteConnectOptions) -> Result<(SqlitePool, u64), StoreError> {
+    let readers = SqlitePoolOptions::new().max_connections(2).connect_with(options).await?;
+    let head: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events").fetch_one(&readers).await?;
+    Ok((readers, head as u64))
 }
 
 async fn write_loop(
@@ -271,6 +308,34 @@ impl EventStore for SqliteEventStore {
 
     async fn head(&self) -> Result<u64, StoreError> {
         Ok(*self.head.borrow())
+    }
+
+    async fn read_commands(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<CommandRecord>, StoreError> {
+        // Ids are stored hyphenated and lowercase, so text order is id order.
+        let after = after.map(|id| id.hyphenated().to_string()).unwrap_or_default();
+        let rows: Vec<(String, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT command_id, stream_id, stream_version, first_position, last_position FROM commands \
+             WHERE command_id > ? ORDER BY command_id LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter()
+            .map(|(id, stream_id, version, first, last)| {
+                let command_id = Uuid::from_str(&id).map_err(|e| StoreError::Corrupt {
+                    position: first.unwrap_or(0) as u64,
+                    reason: format!("command id {id:?} in commands: {e}"),
+                })?;
+                Ok(CommandRecord {
+                    command_id,
+                    stream_id,
+                    stream_version: version as u64,
+                    first_position: first.map(|p| p as u64),
+                    last_position: last.map(|p| p as u64),
+                })
+            })
+            .collect()
     }
 
     fn watch_head(&self) -> watch::Receiver<u64> {
