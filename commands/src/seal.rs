@@ -238,19 +238,24 @@ impl Sealer {
     /// hands it to the witnesses: what `hotline serve` does when it stops, so that the
     /// unwitnessed tail is empty. Reads the log from where this sealer stands first.
     pub async fn seal_now(&mut self, hotline: &Hotline) -> Result<Option<Checkpoint>, ServiceError> {
-        loop {
-            let events = hotline.store().read_all(self.observed, 1_000).await?;
-            if events.is_empty() {
+        let mut sealed = None;
+        // Appends sent before the writers stopped may still commit, before this checkpoint: seal
+        // again until it is the last word (a few rounds at most).
+        for _ in 0..5 {
+            loop {
+                let events = hotline.store().read_all(self.observed, 1_000).await?;
+                if events.is_empty() {
+                    break;
+                }
+                for event in &events {
+                    self.observe(event)?;
+                }
+            }
+            if self.covered.frontier.size() == self.sealed_size {
                 break;
             }
-            for event in &events {
-                self.observe(event)?;
-            }
+            sealed = Some(self.seal_pending(hotline).await?);
         }
-        let sealed = match self.covered.frontier.size() > self.sealed_size {
-            true => Some(self.seal_pending(hotline).await?),
-            false => None,
-        };
         if let Err(error) = self.witness().await {
             return Err(ServiceError::Store(StoreError::Corrupt { position: self.observed, reason: error }));
         }

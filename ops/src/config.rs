@@ -61,6 +61,11 @@ impl StoreConfig {
                     anyhow::anyhow!("cannot create the data directory: {}", io_cause(&error, &self.data_dir))
                 })?;
                 let path = self.sqlite_path();
+                // SQLite opens a file it may not write read-only without a word, and the first
+                // write fails much later: say so now.
+                if let Some(cause) = unwritable(&path) {
+                    return Err(open_refused(&path, &cause));
+                }
                 match SqliteEventStore::open(&path, clock).await {
                     Ok(store) => Arc::new(store),
                     Err(error) => return Err(open_failure(&path, true, &error)),
@@ -116,6 +121,9 @@ impl StoreConfig {
                     anyhow::anyhow!("cannot create the data directory: {}", io_cause(&error, &self.data_dir))
                 })?;
                 let path = self.data_dir.join("readmodels.db");
+                if let Some(cause) = unwritable(&path) {
+                    return Err(open_refused(&path, &cause));
+                }
                 match ReadStore::open_sqlite(&path).await {
                     Ok(store) => store,
                     Err(error) => return Err(open_failure(&path, true, &error)),
@@ -169,36 +177,45 @@ impl StoreConfig {
     }
 }
 
-/// Why an SQLite file could not be opened, said once and plainly: the file system is read-only,
-/// permission is denied on the file or its directory (SQLite writes `-wal` and `-shm` files
-/// beside it), the disk is full, or it is not found; SQLite's own message ("unable to open
-/// database file") only when none of these is the cause.
-fn open_failure(path: &Path, writable: bool, error: &(dyn std::error::Error + 'static)) -> anyhow::Error {
-    let what = format!("cannot open {}", path.display());
-    let cause = match std::fs::OpenOptions::new().read(true).write(writable).open(path) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound || !writable => Some(io_cause(&error, path)),
-        _ => None,
-    };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let cause = cause.or_else(|| {
-        // Can SQLite create its -wal and -shm files beside the database?
-        let probe = dir.join(format!(".hotline-probe-{}", std::process::id()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
-            Ok(_) => {
-                let _ = std::fs::remove_file(&probe);
-                None
-            }
-            Err(error) => Some(io_cause(&error, dir)),
+/// Why SQLite could not open a database it must write, when the file system says so: the file
+/// or its directory (where SQLite writes its `-wal` and `-shm` files) is read-only, not ours, or
+/// on a full disk.
+fn unwritable(path: &Path) -> Option<String> {
+    if let Err(error) = std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            return Some(io_cause(&error, path));
         }
-    });
-    match cause {
-        Some(cause) if writable => anyhow::anyhow!(
-            "{what}: {cause} (serve, demo, migrate and export need a writable data directory; verify and replay \
-             read a read-only copy)"
-        ),
-        Some(cause) => anyhow::anyhow!("{what}: {cause}"),
-        None => anyhow::anyhow!("{what}: {}", innermost(error)),
     }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".hotline-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(error) => Some(io_cause(&error, dir)),
+    }
+}
+
+fn open_refused(path: &Path, cause: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot open {} for writing: {cause} (serve, demo, migrate and the export commands need a writable data \
+         directory; verify, replay and token read a read-only copy)",
+        path.display()
+    )
+}
+
+/// Why an SQLite file could not be opened, said once: what the file system says if it objects,
+/// else the innermost of sqlx's nested errors (which repeat SQLite's message at every level).
+fn open_failure(path: &Path, writable: bool, error: &(dyn std::error::Error + 'static)) -> anyhow::Error {
+    if writable {
+        if let Some(cause) = unwritable(path) {
+            return open_refused(path, &cause);
+        }
+    } else if let Err(error) = std::fs::File::open(path) {
+        return anyhow::anyhow!("cannot open {}: {}", path.display(), io_cause(&error, path));
+    }
+    anyhow::anyhow!("cannot open {}: {}", path.display(), innermost(error))
 }
 
 /// An I/O error's cause in plain words, naming the path it concerns.

@@ -509,30 +509,36 @@ async fn run(cli: Cli, public_key_source: Option<clap::parser::ValueSource>) -> 
                         "trusting seal key {} ({key}), given {given}",
                         hotline_commands::seal::key_id_of(&key).map_err(anyhow::Error::msg)?
                     );
-                    key
+                    Some(key)
                 }
                 None => {
                     let path = cli.store.seal_key_path();
-                    let Some(key) = cli.store.existing_seal_key()? else {
-                        anyhow::bail!(
-                            "no public key to trust: give the seal's public key with --public-key (or \
-                             HOTLINE_SEAL_PUBLIC_KEY); there is no key file at {} either",
-                            path.display()
-                        );
-                    };
-                    say!(
-                        "trusting seal key {} ({}), from the key file {}",
-                        key.key_id(),
-                        key.public_hex(),
-                        path.display()
-                    );
-                    eprintln!(
-                        "warning: the key was taken from the key file beside the data ({}); whoever can alter the data \
-                         can replace that file too, so this is no proof against them. Give the public key kept apart \
-                         from the data with --public-key or HOTLINE_SEAL_PUBLIC_KEY.",
-                        path.display()
-                    );
-                    key.public_hex()
+                    match cli.store.existing_seal_key()? {
+                        Some(key) => {
+                            say!(
+                                "trusting seal key {} ({}), from the key file {}",
+                                key.key_id(),
+                                key.public_hex(),
+                                path.display()
+                            );
+                            eprintln!(
+                                "warning: the key was taken from the key file beside the data ({}); whoever can alter \
+                                 the data can replace that file too, so this is no proof against them. Give the public \
+                                 key kept apart from the data with --public-key or HOTLINE_SEAL_PUBLIC_KEY.",
+                                path.display()
+                            );
+                            Some(key.public_hex())
+                        }
+                        None => {
+                            say!("trusting no seal key: none given, and no key file at {}", path.display());
+                            eprintln!(
+                                "warning: with no key to trust, each checkpoint is checked against the key it names \
+                                 itself, which is no proof against whoever holds the data. Give the seal's public key \
+                                 with --public-key or HOTLINE_SEAL_PUBLIC_KEY."
+                            );
+                            None
+                        }
+                    }
                 }
             };
             let mut witnessed = Vec::new();
@@ -560,7 +566,7 @@ async fn run(cli: Cli, public_key_source: Option<clap::parser::ValueSource>) -> 
                 );
             }
             let store = cli.store.open_store_read_only().await?;
-            let report = hotline_ops::verify::verify(store.as_ref(), Some(trusted), witnessed, progress).await?;
+            let report = hotline_ops::verify::verify(store.as_ref(), trusted, witnessed, progress).await?;
             match report.violation {
                 None => say!(
                     "verified {} events, {} signed checkpoints, {} witnessed checkpoints and {} idempotency rows \
