@@ -225,3 +225,64 @@ async fn a_batch_committed_on_one_node_reaches_subscribers_on_another() {
     let _ =
         sqlx::Executor::execute(&mut admin, format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str()).await;
 }
+
+/// Issue 13: JetStream drops a re-sent message only within its duplicate window (2 minutes by
+/// default). A publisher killed mid-batch (here: its task aborted after some acknowledgements,
+/// before the batch's checkpoint was written) and restarted after the window re-sent up to a
+/// batch, which the stream then kept twice. It now goes on after the last message the stream
+/// acknowledged. The test gives the stream a 2 s window of its own instead of waiting 2 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_killed_mid_batch_and_restarted_after_the_duplicate_window_republishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let _server = NatsServer::start(port, &dir.path().join("nats"));
+    let window = Duration::from_secs(2);
+    let jetstream = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: STREAM.to_owned(),
+            subjects: vec!["hotline.ev.>".to_owned()],
+            duplicate_window: window,
+            ..Default::default()
+        })
+        .await
+        .expect("the stream, with a short duplicate window");
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()));
+    let log: Arc<dyn EventStore> = Arc::new(SqliteEventStore::open(&dir.path().join("log.db"), clock).await.unwrap());
+    let read = ReadStore::open_sqlite(&dir.path().join("readmodels.db")).await.unwrap();
+    let total = 1500;
+    append(log.as_ref(), total, 0).await;
+
+    let publisher = NatsPublisher::connect(&url, Arc::clone(&log), read.clone()).await.unwrap();
+    let running = tokio::spawn(publisher.run());
+    let mut stream = jetstream.get_stream(STREAM).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let published = stream.info().await.unwrap().state.messages;
+        if published >= 100 && published % 500 != 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the publisher did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.abort();
+    let _ = running.await;
+    let acknowledged = stream.info().await.unwrap().state.messages;
+    let probe = NatsPublisher::connect(&url, Arc::clone(&log), read.clone()).await.unwrap();
+    let checkpoint = probe.position().await.unwrap();
+    assert!(checkpoint < acknowledged, "killed mid-batch: {acknowledged} acknowledged, checkpoint at {checkpoint}");
+    assert!(acknowledged < total as u64, "killed before the end");
+
+    // Down for longer than the duplicate window.
+    tokio::time::sleep(window + Duration::from_millis(1500)).await;
+    let restarted = tokio::spawn(NatsPublisher::connect(&url, Arc::clone(&log), read).await.unwrap().run());
+    let all = wait_for_unique(&url, total).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    restarted.abort();
+    let stored = stream.info().await.unwrap().state.messages;
+    assert_eq!(all.len(), total, "every event once");
+    assert_eq!(stored, total as u64, "nothing acknowledged was published again");
+    let positions: Vec<u64> = messages(&url).await.iter().map(|m| m.1).collect();
+    assert_eq!(positions, (1..=total as u64).collect::<Vec<_>>(), "in log order, no gap");
+}
