@@ -335,11 +335,9 @@ impl ProcessManager for Sealer {
                 self.sealed_size = self.sealed_size.max(checkpoint.tree_size);
                 self.sealed_count = self.sealed_count.max(checkpoint.checkpoint_no);
                 self.since = Some(event.recorded_at);
-                self.remember(WitnessRecord {
-                    position: event.global_position,
-                    sealed_at: event.recorded_at,
-                    checkpoint,
-                });
+                // When the sealer signed it, as the sealer that appended it also tells its witnesses.
+                let sealed_at = event.meta().map_or(event.recorded_at, |meta| meta.occurred_at);
+                self.remember(WitnessRecord { position: event.global_position, sealed_at, checkpoint });
             }
             // Time counts from the first event not yet sealed.
             None if self.since.is_none() => self.since = Some(event.recorded_at),
