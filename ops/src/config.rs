@@ -93,6 +93,11 @@ impl StoreConfig {
         })
     }
 
+    /// Whether there is a log to open: always on PostgreSQL, the file on SQLite.
+    pub fn log_exists(&self) -> bool {
+        self.database_url.is_some() || self.sqlite_path().exists()
+    }
+
     /// The application service over the log opened for reading only.
     pub async fn open_service_read_only(&self) -> anyhow::Result<Hotline> {
         Ok(Hotline::new(self.open_store_read_only().await?, Arc::new(SystemClock), &self.group))

@@ -412,6 +412,8 @@ async fn run(cli: Cli, public_key_source: Option<clap::parser::ValueSource>) -> 
         Command::Token { user, roles, tenant, org_path, hours, expires_in } => {
             let org_path = match org_path {
                 Some(path) => path,
+                // No log yet (a fresh data dir): no organisation to look the unit up in.
+                None if !cli.store.log_exists() => format!("/{}", cli.store.group),
                 None => {
                     let org = cli.store.open_service_read_only().await?.organisation_state().await?;
                     let unit = tenant.clone().unwrap_or_else(|| cli.store.group.clone());
