@@ -438,7 +438,9 @@ impl Hotline {
     }
 
     /// A ticket as the log held it at `at` (by `recorded_at`: what the system knew then), with the
-    /// events up to that instant. `None` when the ticket did not exist yet.
+    /// events up to that instant: the stream's events up to the first recorded after `at`, always
+    /// a prefix of it (recorded time never decreases along positions). `None` when the ticket did
+    /// not exist yet.
     pub async fn ticket_at(
         &self,
         ticket_id: TicketId,
@@ -449,7 +451,7 @@ impl Hotline {
             .read_stream(&StreamId::new(Ticket::CATEGORY, ticket_id), 1)
             .await?
             .into_iter()
-            .filter(|e| e.recorded_at <= at)
+            .take_while(|e| e.recorded_at <= at)
             .collect();
         if events.is_empty() {
             return Ok(None);

@@ -391,6 +391,30 @@ async fn reads_and_commit_notifications(t: TestStore) {
     assert_eq!(other_process.read_all(5, 10).await.unwrap().len(), 1);
 }
 
+/// Invariant: recorded time never decreases along positions. The clock set back 2 h across a
+/// restart records the last recorded time again (and counts it), never an earlier one; once the
+/// clock passes it, its own time is recorded again.
+async fn recorded_time_never_goes_back(t: TestStore) {
+    use hotline_commands::clock::Clock;
+    use std::sync::atomic::Ordering::Relaxed;
+    let a = StreamId::new("ticket", Uuid::now_v7());
+    t.store.append(request(&a, ExpectedVersion::NoStream, 2)).await.unwrap();
+    let first = all_events(&*t.store).await[1].recorded_at;
+    assert_eq!(first, t.clock.now());
+    t.clock.advance(-Duration::hours(2));
+    let restarted = t.reopen().await;
+    let behind_before = hotline_commands::store::CLOCK_BEHIND_BATCHES.load(Relaxed);
+    restarted.append(request(&a, ExpectedVersion::Exact(2), 1)).await.unwrap();
+    assert!(hotline_commands::store::CLOCK_BEHIND_BATCHES.load(Relaxed) > behind_before, "counted");
+    let held = all_events(&*restarted).await[2].recorded_at;
+    assert_eq!(held, first, "the clock is 2 h behind: the last recorded time is held");
+    t.clock.advance(Duration::hours(3));
+    restarted.append(request(&a, ExpectedVersion::Exact(3), 1)).await.unwrap();
+    let events = all_events(&*restarted).await;
+    assert_eq!(events[3].recorded_at, first + Duration::hours(1), "the clock's own time once it is ahead");
+    assert!(events.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
+}
+
 on_every_backend!(
     append_only_refuses_update_and_delete,
     stale_expected_version_is_a_typed_conflict,
@@ -400,4 +424,5 @@ on_every_backend!(
     every_single_byte_change_is_found,
     old_schema_version_is_stored_as_is_and_upcast_on_read,
     reads_and_commit_notifications,
+    recorded_time_never_goes_back,
 );

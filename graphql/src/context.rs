@@ -65,6 +65,22 @@ pub(crate) async fn reach(ctx: &Context<'_>, position: Option<u64>) -> std::resu
     runner.wait_for(position, READ_YOUR_WRITES_WAIT).await.map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
+/// After a command committed: waits for the read models to show `position`, like [`reach`],
+/// and says whether they do. It never fails, since a committed command is a success whatever the
+/// read side does (lagging, its database away): the client gets its position and this answer,
+/// never an error it might retry without a client command id. No position (nothing appended)
+/// is shown already.
+pub(crate) async fn settle(ctx: &Context<'_>, position: Option<u64>) -> bool {
+    let Some(position) = position else { return true };
+    match api(ctx).runner.wait_for(position, READ_YOUR_WRITES_WAIT).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(position, %error, "committed; the read models do not show it yet");
+            false
+        }
+    }
+}
+
 /// The zh-CN label of a code, or the code itself when the dictionary has none.
 pub(crate) fn label(category: &str, code: &str) -> String {
     dictionary::label_zh(category, code).map_or_else(|| code.to_owned(), str::to_owned)

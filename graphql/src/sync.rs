@@ -4,7 +4,7 @@
 //! command (another action, ticket, time or arguments) is rejected with `CONFLICT`.
 
 use crate::auth::{Action, Caller, Permission};
-use crate::context::{api, caller, command_context, fingerprint, reach, uuid_of, Result};
+use crate::context::{api, caller, command_context, fingerprint, settle, uuid_of, Result};
 use crate::error::ApiError;
 use crate::tickets::query::visible_ticket;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
@@ -53,6 +53,10 @@ pub struct SyncResult {
     message: Option<String>,
     /// The log position it wrote (or first wrote).
     position: Option<u64>,
+    /// Whether the read models showed the whole batch within 5 s (the same for every result).
+    /// `false`: what was applied is committed, but queries may not show it yet; do not re-send
+    /// for that reason (a re-sent command is `DUPLICATE` anyway).
+    read_models_current: bool,
 }
 
 /// Offline actions, as the phone sends them.
@@ -186,6 +190,7 @@ impl SyncMutation {
                         rule: None,
                         message: None,
                         position,
+                        read_models_current: true,
                     }
                 }
                 Err(error) => {
@@ -199,12 +204,17 @@ impl SyncMutation {
                         rule: Some(rule),
                         message: Some(error.message().to_owned()),
                         position: None,
+                        read_models_current: true,
                     }
                 }
             };
             results.push(result);
         }
-        reach(ctx, last_position).await?;
+        // What was applied is committed: from here on nothing is an error.
+        let current = settle(ctx, last_position).await;
+        for result in &mut results {
+            result.read_models_current = current;
+        }
         Ok(results)
     }
 }

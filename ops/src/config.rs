@@ -79,7 +79,11 @@ impl StoreConfig {
     /// an error naming where it was looked for.
     pub async fn open_store_read_only(&self) -> anyhow::Result<Arc<dyn EventStore>> {
         Ok(match &self.database_url {
-            Some(_) => self.open_store().await?,
+            Some(url) => Arc::new(
+                PostgresEventStore::connect_read_only(url)
+                    .await
+                    .context("opening the PostgreSQL log for reading only")?,
+            ),
             None => {
                 let path = self.sqlite_path();
                 if !path.exists() {
@@ -194,9 +198,12 @@ fn unwritable(path: &Path) -> Option<String> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let probe = dir.join(format!(".hotline-probe-{}", std::process::id()));
     match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
-        Ok(_) => {
+        Ok(mut file) => {
+            // A full disk still makes an empty file: write a page, as SQLite would.
+            use std::io::Write;
+            let written = file.write_all(&[0u8; 4096]).and_then(|()| file.sync_data());
             let _ = std::fs::remove_file(&probe);
-            None
+            written.err().map(|error| io_cause(&error, dir))
         }
         Err(error) => Some(io_cause(&error, dir)),
     }

@@ -163,6 +163,22 @@ async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, Stri
         call_boards.inc_by(hotline_graphql::telephony::subscription::call_kpi_board_computations());
         collectors.push(Box::new(boards));
         collectors.push(Box::new(call_boards));
+        let clock_behind = prometheus::IntCounter::new(
+            "hotline_clock_behind_total",
+            "Log batches committed while the clock was behind the last recorded time (that time was recorded again)",
+        )
+        .map_err(|e| e.to_string())?;
+        clock_behind.inc_by(hotline_commands::store::CLOCK_BEHIND_BATCHES.load(std::sync::atomic::Ordering::Relaxed));
+        let behind_seconds = prometheus::Gauge::new(
+            "hotline_clock_behind_seconds",
+            "How far the clock was behind the log's last recorded time at the latest commit (0: not behind)",
+        )
+        .map_err(|e| e.to_string())?;
+        behind_seconds.set(
+            hotline_commands::store::CLOCK_BEHIND_MICROS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
+        );
+        collectors.push(Box::new(clock_behind));
+        collectors.push(Box::new(behind_seconds));
         if let Some((inspector, ingest)) = &state.telephony {
             let sip = prometheus::IntGaugeVec::new(
                 prometheus::Opts::new("hotline_sip_datagrams", "SIP adapter datagrams by outcome"),

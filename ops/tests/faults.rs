@@ -435,3 +435,30 @@ async fn a_full_disk_is_reported_and_the_service_carries_on_once_space_is_freed(
         .unwrap();
     assert_eq!(shown["data"]["ticket"]["id"], id.as_str(), "{shown}");
 }
+
+/// Issue 13: on a full disk, opening the embedded log said SQLite's words three times. Now each
+/// command that writes refuses once, in one line that says "no space", naming the device's
+/// directory.
+#[test]
+fn a_full_disk_at_start_is_one_clear_line() {
+    let disk = SmallDisk::mount(2);
+    let data = disk.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    disk.fill();
+    for args in [&["migrate"][..], &["demo", "--events", "10"], &["serve", "--listen", "127.0.0.1:0"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env_remove("HOTLINE_DATABASE_URL")
+            .env("HOTLINE_LOG", "warn")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} cannot work on a full disk");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one line, not SQLite's words thrice:\n{stderr}");
+        assert!(lines[0].contains("no space left on the device of"), "{args:?}: {stderr}");
+        assert!(lines[0].contains(&data.display().to_string()), "{args:?} names where: {stderr}");
+    }
+}

@@ -40,15 +40,33 @@ fn ok(out: Output) -> Output {
 /// an init system does; it must exit cleanly. Sealing by count or time is pushed out of reach, so
 /// the checkpoint it leaves is the one sealed on shutdown.
 fn serve_then_sigterm(data_dir: &Path, database_url: Option<&str>, witness: &Path) {
+    serve_with_witnesses_then_sigterm(data_dir, database_url, Some(witness), None);
+}
+
+/// [`serve_then_sigterm`] with a witness directory, a NATS server (whose witness subject then
+/// keeps the checkpoints too), or both.
+fn serve_with_witnesses_then_sigterm(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    witness: Option<&Path>,
+    nats_url: Option<&str>,
+) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
     command
         .arg("--data-dir")
         .arg(data_dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--seal-every-events", "1000000", "--seal-every-seconds", "86400", "--witness-dir"])
-        .arg(witness)
-        .env("HOTLINE_LOG", "warn");
+        .args(["--seal-every-events", "1000000", "--seal-every-seconds", "86400"])
+        .env("HOTLINE_LOG", "warn")
+        .env_remove("HOTLINE_WITNESS_DIR")
+        .env_remove("HOTLINE_NATS_URL");
+    if let Some(witness) = witness {
+        command.arg("--witness-dir").arg(witness);
+    }
+    if let Some(url) = nats_url {
+        command.env("HOTLINE_NATS_URL", url);
+    }
     match database_url {
         Some(url) => command.env("HOTLINE_DATABASE_URL", url),
         None => command.env_remove("HOTLINE_DATABASE_URL"),
@@ -246,8 +264,24 @@ async fn verify_with_a_witness_finds_a_cut_off_tail_on_postgres() {
     }
     ok(verify(&data, Some(&url), None));
     fails_with(verify(&data, Some(&url), Some(&witness)), &format!("the log ends at position {from}"));
+    // A replica, a restored backup or a role that may only read: nothing is migrated or written,
+    // so `verify` and `replay` work on it (before, both migrated first and were refused).
+    let number: String = sqlx::query_scalar(
+        "SELECT payload->>'ticket_no' FROM events WHERE event_type = 'TicketCreated' ORDER BY global_position LIMIT 1",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
     drop(conn);
     let mut admin = sqlx::PgConnection::connect(&support::postgres_admin_url()).await.unwrap();
+    admin.execute(format!("ALTER DATABASE {database} SET default_transaction_read_only = on").as_str()).await.unwrap();
+    let before = sqlx::PgConnection::connect(&url).await.unwrap();
+    drop(before);
+    fails_with(verify(&data, Some(&url), Some(&witness)), &format!("the log ends at position {from}"));
+    let replayed = text(&ok(hotline(&data, Some(&url), &["replay", "--ticket", &number])).stdout);
+    assert!(replayed.contains(&number), "{replayed}");
+    let migrate = hotline(&data, Some(&url), &["migrate"]);
+    assert!(!migrate.status.success(), "a read-only database refuses writes, so the test is real");
     admin.execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str()).await.unwrap();
 }
 
@@ -423,4 +457,70 @@ async fn verify_and_replay_work_on_a_read_only_copy_and_serve_says_why_it_cannot
         assert!(text(&out.stderr).contains("not found"), "{args:?}: {}", text(&out.stderr));
     }
     assert!(!missing.exists(), "nothing was created");
+}
+
+/// A nats-server of the test's own (JetStream in a temporary directory), killed on drop.
+struct NatsServer(std::process::Child, tempfile::TempDir);
+
+impl NatsServer {
+    fn start() -> (NatsServer, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let store = tempfile::tempdir().unwrap();
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start nats-server ({e}): run ops/test.sh, or install it with `apt-get install -y nats-server`")
+            });
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "nats-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (NatsServer(child, store), format!("nats://127.0.0.1:{port}"))
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The JetStream witness end to end: `serve` with NATS (and no witness directory) keeps each
+/// checkpoint on `hotline.witness`, and `verify --witness-nats` holds the log to it.
+#[tokio::test]
+async fn the_nats_witness_finds_a_cut_off_tail() {
+    let (_nats, url) = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(hotline(&data, None, &["demo", "--events", "100"]));
+    serve_with_witnesses_then_sigterm(&data, None, None, Some(&url));
+    ok(hotline(&data, None, &["demo", "--events", "200", "--seed", "7"]));
+    serve_with_witnesses_then_sigterm(&data, None, None, Some(&url));
+    let head = sqlite_scalar(&data, "SELECT MAX(global_position) FROM events").await;
+    let whole = ok(hotline(&data, None, &["verify", "--witness-nats", &url]));
+    let said = text(&whole.stdout);
+    assert!(said.contains("hotline.witness") && said.contains(&format!("position {head}")), "{said}");
+
+    let cut = dir.path().join("cut");
+    copy_dir(&data, &cut);
+    let from = head - 20;
+    tamper(
+        &cut,
+        &[
+            &format!("DELETE FROM events WHERE global_position > {from}"),
+            &format!("DELETE FROM commands WHERE first_position > {from}"),
+        ],
+    )
+    .await;
+    ok(verify(&cut, None, None));
+    fails_with(
+        hotline(&cut, None, &["verify", "--witness-nats", &url]),
+        &format!("the log ends at position {from}"),
+    );
 }

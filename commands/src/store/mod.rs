@@ -325,6 +325,9 @@ pub enum StoreError {
     /// The writer task has stopped (the store is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// A database opened for reading only holds no log.
+    #[error("no log here: {0}")]
+    NoLog(String),
 }
 
 /// The log's contract; both backends pass the same conformance suite.
@@ -371,6 +374,44 @@ pub fn format_recorded_at(at: &DateTime<Utc>) -> String {
 /// Truncates a time to the microseconds both backends keep.
 pub fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).expect("a current time is representable in microseconds")
+}
+
+/// Batches committed while the clock was behind the log's last recorded time (see
+/// [`recorded_at`]); shown as `hotline_clock_behind_total`.
+pub static CLOCK_BEHIND_BATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How far behind the last recorded time the clock was at the latest commit, in microseconds (0
+/// when it was not behind); shown as `hotline_clock_behind_seconds`.
+pub static CLOCK_BEHIND_MICROS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The time a batch is recorded at: the clock's, unless it is behind the last time the log
+/// recorded, which is then held. Recorded time thus never decreases along positions, so `--at`
+/// queries (which read the log up to a recorded time) never show a later event before an earlier
+/// one. A clock set back (NTP step, a wrong RTC after a restart) is warned of once, when the
+/// store first sees it behind, and counted in [`CLOCK_BEHIND_BATCHES`].
+pub(crate) fn recorded_at(now: DateTime<Utc>, last: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let now = to_micros(now);
+    match last {
+        Some(last) if last > now => {
+            let behind = (last - now).num_microseconds().unwrap_or(i64::MAX);
+            if CLOCK_BEHIND_MICROS.swap(behind, Relaxed) == 0 {
+                tracing::warn!(
+                    clock = %format_recorded_at(&now),
+                    last_recorded = %format_recorded_at(&last),
+                    "the clock is behind the log's last recorded time; recording that time until it catches up"
+                );
+            }
+            CLOCK_BEHIND_BATCHES.fetch_add(1, Relaxed);
+            last
+        }
+        _ => {
+            if CLOCK_BEHIND_MICROS.swap(0, Relaxed) != 0 {
+                tracing::info!("the clock has caught up with the log's recorded time");
+            }
+            now
+        }
+    }
 }
 
 /// A row ready to insert: every column as the log stores and hashes it.

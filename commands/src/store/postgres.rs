@@ -11,7 +11,7 @@
 //! `pg_notify('hotline_log', head)`, so readers in every process wake without polling.
 
 use super::{
-    outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest, CommandRecord,
+    outcome_of, parse_json, prepare_rows, recorded_at, AppendError, AppendOutcome, AppendRequest, CommandRecord,
     CommandRow, EventStore, PreparedRow, RecordedCommand, RecordedEvent, StoreError, StreamId,
 };
 use crate::clock::Clock;
@@ -76,6 +76,30 @@ impl PostgresEventStore {
         let (writer, requests) = mpsc::channel(4 * MAX_BATCH);
         let write_loop = tokio::spawn(write_loop(pool.clone(), requests, Arc::clone(&head), clock));
         Ok(PostgresEventStore { pool, head, writer, tasks: [listener, write_loop] })
+    }
+
+    /// Connects for reading only — `hotline verify` and `replay` against a backup, a replica or
+    /// with a role that may only read: nothing is migrated, every transaction is read-only
+    /// (`default_transaction_read_only`), and appends fail with [`StoreError::Closed`]. A database
+    /// without a log is refused with [`StoreError::NoLog`].
+    pub async fn connect_read_only(url: &str) -> Result<PostgresEventStore, StoreError> {
+        let options = PgConnectOptions::from_str(url)?
+            .disable_statement_logging()
+            .options([("default_transaction_read_only", "on")]);
+        let pool =
+            PgPoolOptions::new().max_connections(4).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
+        let has_log: bool = sqlx::query_scalar("SELECT to_regclass('log_head') IS NOT NULL").fetch_one(&pool).await?;
+        if !has_log {
+            return Err(StoreError::NoLog(
+                "the database has no table log_head; is the URL right, or run `hotline migrate`".into(),
+            ));
+        }
+        let position: i64 = sqlx::query_scalar("SELECT position FROM log_head").fetch_one(&pool).await?;
+        let head = Arc::new(watch::channel(position as u64).0);
+        // No writer task: the receiver is gone, so every append fails as on a closed store.
+        let (writer, _) = mpsc::channel(1);
+        let idle = || tokio::spawn(std::future::pending::<()>());
+        Ok(PostgresEventStore { pool, head, writer, tasks: [idle(), idle()] })
     }
 
     /// The connection pool, for tools and tests that inspect the tables.
@@ -179,7 +203,11 @@ async fn write_batch(
     .await?;
     let mut streams: HashMap<String, (u64, Option<String>)> =
         current.into_iter().map(|(id, version, hash)| (id, (version as u64, Some(hash)))).collect();
-    let recorded_at = to_micros(clock.now());
+    let last: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT recorded_at FROM events ORDER BY global_position DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let recorded_at = recorded_at(clock.now(), last);
     let mut position = start as u64;
     let mut results = Vec::with_capacity(batch.len());
     let mut rows: Vec<(String, PreparedRow)> = Vec::new();

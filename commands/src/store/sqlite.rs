@@ -7,7 +7,7 @@
 //! read-only pool and never block the writer.
 
 use super::{
-    format_recorded_at, outcome_of, parse_json, prepare_rows, to_micros, AppendError, AppendOutcome, AppendRequest,
+    format_recorded_at, outcome_of, parse_json, prepare_rows, recorded_at, AppendError, AppendOutcome, AppendRequest,
     CommandRecord, CommandRow, EventStore, RecordedCommand, RecordedEvent, StoreError, StreamId,
 };
 use crate::clock::Clock;
@@ -136,7 +136,12 @@ async fn write_batch(
     clock: &dyn Clock,
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let recorded_at = to_micros(clock.now());
+    let last: Option<String> =
+        sqlx::query_scalar("SELECT recorded_at FROM events ORDER BY global_position DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let last = last.and_then(|text| parse_recorded_at(&text).ok());
+    let recorded_at = recorded_at(clock.now(), last);
     let mut results = Vec::with_capacity(batch.len());
     for (request, _) in batch {
         sqlx::query("SAVEPOINT append").execute(&mut *conn).await?;
@@ -243,13 +248,17 @@ where
 const SELECT_EVENTS: &str = "SELECT global_position, stream_id, stream_version, event_id, event_type, schema_version, \
                              payload, metadata, recorded_at, stream_hash FROM events";
 
+/// A recorded time as [`format_recorded_at`] wrote it.
+fn parse_recorded_at(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+    Ok(NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.6fZ")?.and_utc())
+}
+
 fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     let position = row.try_get::<i64, _>(0)? as u64;
     let corrupt = |reason: String| StoreError::Corrupt { position, reason };
     let recorded_at: String = row.try_get(8)?;
-    let recorded_at = NaiveDateTime::parse_from_str(&recorded_at, "%Y-%m-%dT%H:%M:%S%.6fZ")
-        .map_err(|e| corrupt(format!("recorded_at {recorded_at:?}: {e}")))?
-        .and_utc();
+    let recorded_at =
+        parse_recorded_at(&recorded_at).map_err(|e| corrupt(format!("recorded_at {recorded_at:?}: {e}")))?;
     let event_id: String = row.try_get(3)?;
     Ok(RecordedEvent {
         global_position: position,

@@ -8,7 +8,7 @@
 
 use crate::approvals::types::ApprovalPayload;
 use crate::auth::{Action, Permission};
-use crate::context::{api, caller, code_enum, command_context, reach, uuid_of, Result};
+use crate::context::{api, caller, code_enum, command_context, settle, uuid_of, Result};
 use crate::error::ApiError;
 use crate::tickets::query::visible_ticket;
 use async_graphql::{Context, Object, ID};
@@ -59,11 +59,11 @@ impl ApprovalMutation {
             )
             .await
             .map_err(ApiError::from)?;
-        reach(ctx, executed.outcome.last_position).await?;
         Ok(ApprovalPayload {
             approval_id: ID(approval_id.to_string()),
             position: executed.outcome.last_position,
             duplicate: executed.outcome.duplicate,
+            read_models_current: settle(ctx, executed.outcome.last_position).await,
         })
     }
 
@@ -103,11 +103,11 @@ impl ApprovalMutation {
             .decide_approval(&context, id, action)
             .await
             .map_err(|e| decision_refused(e, &approval_id))?;
-        reach(ctx, executed.outcome.last_position).await?;
         Ok(ApprovalPayload {
             approval_id,
             position: executed.outcome.last_position,
             duplicate: executed.outcome.duplicate,
+            read_models_current: settle(ctx, executed.outcome.last_position).await,
         })
     }
 }

@@ -105,7 +105,8 @@ impl From<ApprovalLevelView> for ApprovalLevelInfo {
     }
 }
 
-/// What an approval mutation returns.
+/// What an approval mutation returns. A payload means the change is committed, whatever the
+/// read side does; an error means nothing was.
 #[derive(SimpleObject, Debug)]
 pub struct ApprovalPayload {
     /// The approval id.
@@ -114,6 +115,9 @@ pub struct ApprovalPayload {
     pub(crate) position: Option<u64>,
     /// `true` when the client command id was seen before.
     pub(crate) duplicate: bool,
+    /// Whether the read models showed the change within 5 s; `false`: committed, but queries may
+    /// not show it yet (query with `afterPosition`, do not send it again).
+    pub(crate) read_models_current: bool,
 }
 
 /// Which approvals the caller sees: the tenants (all for group roles, none without a tenant

@@ -1,9 +1,9 @@
 //! Ticket commands: registering a ticket and every step of its workflow, each through the
-//! `Hotline` service. Each returns the ticket once the read models show the change, and the log
-//! position it wrote.
+//! `Hotline` service. Each returns the log position it wrote and the ticket once the read models
+//! show the change; a committed change is never reported as an error (see [`TicketPayload`]).
 
 use crate::auth::{Action, Permission, Scope};
-use crate::context::{api, caller, code_enum, command_context, reach, uuid_of, Result};
+use crate::context::{api, caller, code_enum, command_context, settle, uuid_of, Result};
 use crate::error::ApiError;
 use crate::tickets::query::visible_ticket;
 use crate::tickets::types::{CreateTicketInput, PartInput, TicketPayload};
@@ -36,8 +36,16 @@ impl TicketMutation {
         position: Option<u64>,
         duplicate: bool,
     ) -> std::result::Result<TicketPayload, ApiError> {
-        reach(ctx, position).await?;
-        Ok(TicketPayload { ticket: visible_ticket(ctx, ticket_id).await?, position, duplicate })
+        // Committed: from here on nothing is an error.
+        let read_models_current = settle(ctx, position).await;
+        let ticket = match visible_ticket(ctx, ticket_id).await {
+            Ok(ticket) => Some(ticket),
+            Err(error) => {
+                tracing::warn!(ticket_id, %error, "committed; the ticket cannot be shown");
+                None
+            }
+        };
+        Ok(TicketPayload { ticket, position, duplicate, read_models_current })
     }
 
     /// Checks the action's permission and the ticket's scope, runs the command, waits for the read models, returns the ticket.

@@ -225,15 +225,23 @@ pub(crate) fn ticket_filter(caller: &Caller, input: TicketFilterInput) -> Ticket
     }
 }
 
-/// What a ticket mutation returns: the ticket after the change, and the position written.
+/// What a ticket mutation returns. A payload means the change is committed, whatever the read
+/// side does; an error (`UNAVAILABLE`, `TIMEOUT`, …) means nothing was, and a retry with the same
+/// `clientCommandId` is safe either way.
 #[derive(SimpleObject, Debug)]
 pub struct TicketPayload {
-    /// The ticket as the read models show it once they reached `position`.
-    pub(crate) ticket: Ticket,
+    /// The ticket as the read models show it: after the change when `readModelsCurrent`; when
+    /// not, as it was before (null for a ticket they do not show yet, or one the change took
+    /// out of the caller's scope).
+    pub(crate) ticket: Option<Ticket>,
     /// The log position of the change; pass it as `afterPosition` to later queries.
     pub(crate) position: Option<u64>,
     /// `true` when the client command id was seen before: nothing new was appended.
     pub(crate) duplicate: bool,
+    /// Whether the read models showed the change (reached `position`) within 5 s. `false`: the
+    /// change is committed but queries may not show it yet; query with `afterPosition`, do not
+    /// send the command again.
+    pub(crate) read_models_current: bool,
 }
 
 /// Registers a ticket.
