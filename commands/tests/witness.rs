@@ -33,6 +33,7 @@ async fn append(store: &dyn EventStore, n: usize) {
             expected: ExpectedVersion::Any,
             events: vec![event],
             command_id: None,
+            fingerprint: None,
         };
         store.append(request).await.unwrap();
     }

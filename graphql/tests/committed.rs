@@ -58,7 +58,8 @@ async fn committed_commands_answer_success_while_the_read_models_lag() {
         deadline_override: None,
     };
     hotline.create_ticket(&ctx(), new).await.unwrap();
-    let dispatch = TicketAction::Dispatch { station: UnitCode("tj01-st01".into()), note: String::new(), approval: None };
+    let dispatch =
+        TicketAction::Dispatch { station: UnitCode("tj01-st01".into()), note: String::new(), approval: None };
     hotline.ticket(&ctx(), dispatched, dispatch).await.unwrap();
     let read = ReadStore::open_sqlite(&dir.path().join("readmodels.db")).await.unwrap();
     let runner = Arc::new(Runner::new(log.clone(), read, hotline_projections::all_projections()));

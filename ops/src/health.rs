@@ -21,7 +21,8 @@
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use hotline_commands::store::{
-    AppendError, AppendOutcome, AppendRequest, EventStore, RecordedEvent, StoreError, StreamId,
+    AppendError, AppendOutcome, AppendRequest, CommandRecord, EventStore, RecordedCommand, RecordedEvent, StoreError,
+    StreamId,
 };
 use hotline_projections::health::{fault_kind, ProjectionStatus};
 use hotline_projections::runner::Runner;
@@ -60,8 +61,10 @@ impl Appends {
     fn record(&self, outcome: &Result<AppendOutcome, AppendError>) {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match outcome {
-            // A conflict was decided by the database: it works.
-            Ok(_) | Err(AppendError::Conflict { .. }) => state.last_success = Some(Instant::now()),
+            // A conflict or a reused command id was decided by the database: it works.
+            Ok(_) | Err(AppendError::Conflict { .. } | AppendError::CommandIdReused { .. }) => {
+                state.last_success = Some(Instant::now())
+            }
             Err(AppendError::Store(error)) => state.last_failure = Some((Instant::now(), error.to_string())),
         }
     }
@@ -97,8 +100,11 @@ impl EventStore for ObservedStore {
         self.appends.record(&outcome);
         outcome
     }
-    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError> {
-        self.inner.command_outcome(command_id).await
+    async fn recorded_command(&self, command_id: Uuid) -> Result<Option<RecordedCommand>, StoreError> {
+        self.inner.recorded_command(command_id).await
+    }
+    async fn read_commands(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<CommandRecord>, StoreError> {
+        self.inner.read_commands(after, limit).await
     }
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_stream(stream, from_version).await

@@ -174,9 +174,8 @@ async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, Stri
             "How far the clock was behind the log's last recorded time at the latest commit (0: not behind)",
         )
         .map_err(|e| e.to_string())?;
-        behind_seconds.set(
-            hotline_commands::store::CLOCK_BEHIND_MICROS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
-        );
+        behind_seconds
+            .set(hotline_commands::store::CLOCK_BEHIND_MICROS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6);
         collectors.push(Box::new(clock_behind));
         collectors.push(Box::new(behind_seconds));
         if let Some((inspector, ingest)) = &state.telephony {

@@ -41,7 +41,12 @@ impl TicketMutation {
         let ticket = match visible_ticket(ctx, ticket_id).await {
             Ok(ticket) => Some(ticket),
             Err(error) => {
-                tracing::warn!(ticket_id, %error, "committed; the ticket cannot be shown");
+                tracing::warn!(
+                    ticket_id,
+                    code = error.code(),
+                    message = error.message(),
+                    "committed; the ticket cannot be shown"
+                );
                 None
             }
         };

@@ -226,8 +226,8 @@ pub(crate) fn ticket_filter(caller: &Caller, input: TicketFilterInput) -> Ticket
 }
 
 /// What a ticket mutation returns. A payload means the change is committed, whatever the read
-/// side does; an error (`UNAVAILABLE`, `TIMEOUT`, …) means nothing was, and a retry with the same
-/// `clientCommandId` is safe either way.
+/// side does; an error means nothing was, except `TIMEOUT`, which cannot say. A retry with the
+/// same `clientCommandId` is safe either way.
 #[derive(SimpleObject, Debug)]
 pub struct TicketPayload {
     /// The ticket as the read models show it: after the change when `readModelsCurrent`; when
