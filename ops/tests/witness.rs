@@ -461,8 +461,11 @@ async fn verify_and_replay_work_on_a_read_only_copy_and_serve_says_why_it_cannot
     assert!(!missing.exists(), "nothing was created");
 }
 
-/// A nats-server of the test's own (JetStream in a temporary directory), killed on drop.
-struct NatsServer(std::process::Child, tempfile::TempDir);
+/// A nats-server of the test's own, killed on drop; its JetStream directory is removed after.
+struct NatsServer {
+    child: std::process::Child,
+    _store: tempfile::TempDir,
+}
 
 impl NatsServer {
     fn start() -> (NatsServer, String) {
@@ -482,14 +485,14 @@ impl NatsServer {
             assert!(started.elapsed() < Duration::from_secs(10), "nats-server did not listen on {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        (NatsServer(child, store), format!("nats://127.0.0.1:{port}"))
+        (NatsServer { child, _store: store }, format!("nats://127.0.0.1:{port}"))
     }
 }
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
