@@ -412,14 +412,27 @@ async fn run(cli: Cli, public_key_source: Option<clap::parser::ValueSource>) -> 
         Command::Token { user, roles, tenant, org_path, hours, expires_in } => {
             let org_path = match org_path {
                 Some(path) => path,
-                // No log yet (a fresh data dir): no organisation to look the unit up in.
+                // No log yet (a fresh data dir or database): no organisation to look the unit up in.
                 None if !cli.store.log_exists() => format!("/{}", cli.store.group),
-                None => {
-                    let org = cli.store.open_service_read_only().await?.organisation_state().await?;
-                    let unit = tenant.clone().unwrap_or_else(|| cli.store.group.clone());
-                    org.unit(&hotline_domain::values::UnitCode(unit))
-                        .map_or_else(|| format!("/{}", cli.store.group), |u| u.path.0.clone())
-                }
+                None => match cli.store.open_service_read_only().await {
+                    Ok(hotline) => {
+                        let org = hotline.organisation_state().await?;
+                        let unit = tenant.clone().unwrap_or_else(|| cli.store.group.clone());
+                        org.unit(&hotline_domain::values::UnitCode(unit))
+                            .map_or_else(|| format!("/{}", cli.store.group), |u| u.path.0.clone())
+                    }
+                    Err(error)
+                        if error.chain().any(|cause| {
+                            matches!(
+                                cause.downcast_ref::<hotline_commands::store::StoreError>(),
+                                Some(hotline_commands::store::StoreError::NoLog(_))
+                            )
+                        }) =>
+                    {
+                        format!("/{}", cli.store.group)
+                    }
+                    Err(error) => return Err(error),
+                },
             };
             let claims = hotline_graphql::auth::Claims {
                 sub: user,
