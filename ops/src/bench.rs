@@ -41,8 +41,8 @@ pub mod telephony;
 pub struct BenchConfig {
     /// Small sizes: every row in well under two minutes.
     pub quick: bool,
-    /// A PostgreSQL server where the bench may create a throwaway database; PostgreSQL rows are
-    /// left out (and say so) without it.
+    /// A PostgreSQL server where the bench may create a throwaway database; without it the bench
+    /// finds one as `ops/test.sh` does (see [`run`]).
     pub postgres_url: Option<String>,
     /// Where the JSON results go.
     pub out_dir: PathBuf,
@@ -76,12 +76,74 @@ impl Row {
     }
 }
 
-/// Runs every row and writes the results.
+/// The PostgreSQL the bench uses, found as `ops/test.sh` finds one: the URL given
+/// (`--postgres-url`, `HOTLINE_BENCH_DATABASE_URL`), else `HOTLINE_TEST_DATABASE_URL`, else a
+/// server on 127.0.0.1:5432 that lets `postgres` in without a password, else a throwaway cluster
+/// of its own (kept until the bench ends). `None`, said on stderr with the command that installs
+/// the server, only when none of these works.
+async fn find_postgres(given: Option<String>) -> Option<(String, Option<crate::throwaway::PostgresCluster>)> {
+    if let Some(url) = given {
+        eprintln!("bench: PostgreSQL given by --postgres-url / HOTLINE_BENCH_DATABASE_URL");
+        return Some((url, None));
+    }
+    if let Ok(url) = std::env::var("HOTLINE_TEST_DATABASE_URL") {
+        eprintln!("bench: PostgreSQL from HOTLINE_TEST_DATABASE_URL");
+        return Some((url, None));
+    }
+    let local = "postgres://postgres@127.0.0.1:5432/postgres";
+    let answers = tokio::time::timeout(Duration::from_secs(3), sqlx::PgConnection::connect(local)).await;
+    if let Ok(Ok(conn)) = answers {
+        let _ = conn.close().await;
+        eprintln!("bench: PostgreSQL on 127.0.0.1:5432");
+        return Some((local.to_owned(), None));
+    }
+    match tokio::task::spawn_blocking(|| crate::throwaway::PostgresCluster::start(true)).await {
+        Ok(Ok(cluster)) => {
+            eprintln!("bench: no PostgreSQL found; started a throwaway cluster in {}", cluster.dir().display());
+            Some((cluster.url(), Some(cluster)))
+        }
+        Ok(Err(error)) => {
+            eprintln!("bench: PostgreSQL rows left out: {error:#}");
+            None
+        }
+        Err(error) => {
+            eprintln!("bench: PostgreSQL rows left out: {error}");
+            None
+        }
+    }
+}
+
+/// Says on stderr which row runs (a spinner on a terminal), and how long it took once done.
+struct Step(indicatif::ProgressBar, Instant);
+
+impl Step {
+    fn start(what: &str) -> Step {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(format!("bench: {what}"));
+        if bar.is_hidden() {
+            eprintln!("bench: {what}");
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Step(bar, Instant::now())
+    }
+
+    fn done(self) {
+        let message = format!("{} ({:.1} s)", self.0.message(), self.1.elapsed().as_secs_f64());
+        self.0.finish_and_clear();
+        eprintln!("{message}");
+    }
+}
+
+/// Runs every row and writes the results. PostgreSQL is the one given, else the test suite's,
+/// else the local server, else a throwaway cluster the bench starts; only where none can be had
+/// are its rows left out, with a line on stderr saying how to install it.
 pub async fn run(config: &BenchConfig) -> anyhow::Result<Vec<Row>> {
     let scratch = tempfile::tempdir().context("scratch directory")?;
     let (single, concurrent) = if config.quick { (200, 20) } else { (2_000, 200) };
     let mut rows = Vec::new();
+    let postgres = find_postgres(config.postgres_url.clone()).await;
 
+    let step = Step::start("SQLite appends, 1 and 32 commanders, and raw fsynced inserts");
     let raw_rate = raw_sqlite_inserts(&scratch.path().join("raw.db"), single).await?;
     for (commanders, per) in [(1, single), (32, concurrent)] {
         let store = open_sqlite(&scratch.path().join(format!("log{commanders}.db"))).await?;
@@ -98,25 +160,36 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Vec<Row>> {
         });
     }
 
+    step.done();
+
     let stream_events = if config.quick { 2_000 } else { 10_000 };
+    let step = Step::start(&format!("rehydrating a {stream_events}-event stream, and verify"));
     rows.push(rehydrate(&scratch.path().join("rehydrate.db"), stream_events).await?);
     rows.push(verify_rate(&scratch.path().join("rehydrate.db")).await?);
+    step.done();
 
     let log_events = if config.quick { 20_000 } else { 1_000_000 };
+    let step = Step::start(&format!("rebuilding every projection over {log_events} events"));
     rows.push(rebuild_all(&scratch.path().join("rebuild"), log_events).await?);
+    step.done();
+    let step = Step::start("commit → subscription delivery");
     rows.push(subscription_latency(&scratch.path().join("subscriptions"), if config.quick { 20 } else { 100 }).await?);
+    step.done();
 
     match hotline_gateway_adapters::rig::check_installed() {
         Ok(()) => {
             let dir = scratch.path().join("telephony");
+            let step = Step::start("SIP ingestion through Kamailio, and SIPp INVITE → screen pop");
             rows.push(telephony::sip_ingestion(&dir.join("ingestion"), config.quick).await?);
             rows.push(telephony::screen_pop_latency(&dir.join("screen-pop"), config.quick).await?);
+            step.done();
         }
         Err(missing) => eprintln!("bench: {missing}: telephony rows left out"),
     }
-    match &config.postgres_url {
-        Some(url) => rows.push(postgres_appends(url, concurrent).await?),
-        None => eprintln!("bench: no PostgreSQL (set HOTLINE_BENCH_DATABASE_URL): PostgreSQL rows left out"),
+    if let Some((url, _cluster)) = &postgres {
+        let step = Step::start("PostgreSQL appends, 32 writers, and raw inserts");
+        rows.push(postgres_appends(url, concurrent).await?);
+        step.done();
     }
     write_results(config, &rows)?;
     Ok(rows)

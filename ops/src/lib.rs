@@ -9,6 +9,7 @@
 //! - [`demo`]: a realistic, seeded history generated through the real command path.
 //! - [`verify`]: recomputes every stream hash and names the first altered event.
 //! - [`bench`]: performance figures beside same-run baselines.
+//! - [`throwaway`]: a PostgreSQL cluster of the process's own, for the bench and fault tests.
 //!
 //! # Architecture Invariants
 //! - Holds no logic other crates need: it wires them together, parses arguments and reports.
@@ -21,4 +22,5 @@ pub mod health;
 pub mod http;
 pub mod limits;
 pub mod serve;
+pub mod throwaway;
 pub mod verify;

@@ -208,8 +208,9 @@ enum Command {
         /// Small sizes, for a quick look (well under two minutes).
         #[arg(long)]
         quick: bool,
-        /// PostgreSQL server where the bench may create a throwaway database; without it the
-        /// PostgreSQL rows are left out.
+        /// PostgreSQL server where the bench may create a throwaway database. Without it the
+        /// bench uses HOTLINE_TEST_DATABASE_URL, else a server on 127.0.0.1:5432 (user postgres,
+        /// no password), else starts a throwaway cluster (initdb, pg_ctl) of its own.
         #[arg(long, env = "HOTLINE_BENCH_DATABASE_URL")]
         postgres_url: Option<String>,
         /// Where results are written.

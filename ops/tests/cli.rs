@@ -187,17 +187,29 @@ async fn serve_answers_health_checks_and_stops_gracefully() {
     assert!(dir.path().join("hotline.db").exists(), "embedded log created under the data dir");
 }
 
+/// Given no PostgreSQL, the bench finds one as `ops/test.sh` does (the local server, else a
+/// throwaway cluster of its own) rather than leaving its rows out; it says which, and each row as
+/// it runs.
 #[test]
 fn bench_quick_reports_every_row_beside_its_baseline() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
         .args(["bench", "--quick", "--out"])
         .arg(dir.path())
-        .env("HOTLINE_BENCH_DATABASE_URL", support::postgres_admin_url())
+        .env_remove("HOTLINE_BENCH_DATABASE_URL")
+        .env_remove("HOTLINE_TEST_DATABASE_URL")
         .env("HOTLINE_LOG", "warn")
         .output()
         .expect("run bench");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bench: PostgreSQL on 127.0.0.1:5432") || stderr.contains("started a throwaway cluster"),
+        "{stderr}"
+    );
+    for step in ["bench: SQLite appends", "bench: rebuilding every projection", "bench: PostgreSQL appends"] {
+        assert!(stderr.lines().any(|line| line.starts_with(step) && line.ends_with(" s)")), "{step}: {stderr}");
+    }
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("latest.json")).expect("latest.json")).unwrap();
     let rows = report["rows"].as_array().expect("rows");

@@ -8,93 +8,6 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A PostgreSQL cluster in a temporary directory on a free port, run as the `postgres` user when
-/// the test runs as root (initdb refuses root), stopped and removed on drop.
-struct Cluster {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect(
-                "PostgreSQL binaries under /usr/lib/postgresql: `apt-get install -y postgresql` (or run ops/test.sh)",
-            )
-            .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
-            .filter(|bin| bin.join("initdb").exists())
-            .max()
-            .expect("initdb under /usr/lib/postgresql/*/bin: `apt-get install -y postgresql`");
-        let dir = tempfile::Builder::new().prefix("hotline-faults-pg").tempdir().unwrap();
-        if is_root() {
-            let status = Command::new("chown").arg("postgres").arg(dir.path()).status().unwrap();
-            assert!(status.success(), "chown postgres {}", dir.path().display());
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let cluster = Cluster { dir, bin, port };
-        let data = cluster.data();
-        let out = cluster
-            .command("initdb")
-            .args(["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        cluster.pg_ctl_start();
-        cluster
-    }
-
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let program = self.bin.join(program);
-        if is_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
-            command
-        } else {
-            Command::new(program)
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn pg_ctl_start(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-            self.port,
-            self.dir.path().display()
-        );
-        let log = self.dir.path().join("server.log").display().to_string();
-        let out = self
-            .command("pg_ctl")
-            .args(["-D", &self.data(), "-l", &log, "-w", "-o", &options, "start"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    /// Kills every server process at once, like a crash: no checkpoint, recovery on restart.
-    fn kill(&self) {
-        let out = self.command("pg_ctl").args(["-D", &self.data(), "-m", "immediate", "stop"]).output().unwrap();
-        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.command("pg_ctl").args(["-D", &self.data(), "-m", "immediate", "stop"]).output();
-    }
-}
-
 struct Server {
     child: Child,
     base: String,
@@ -209,7 +122,8 @@ fn metric(text: &str, series: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_postgres_restart_under_load_is_reported_and_the_read_side_catches_up_by_itself() {
     use sqlx::{Connection, Executor};
-    let cluster = Cluster::start();
+    let cluster =
+        hotline_ops::throwaway::PostgresCluster::start(false).expect("a PostgreSQL cluster of the test's own");
     let dir = tempfile::tempdir().unwrap();
     let url = cluster.url();
     let env = [("HOTLINE_DATABASE_URL", url.as_str())];
@@ -243,7 +157,7 @@ async fn a_postgres_restart_under_load_is_reported_and_the_read_side_catches_up_
     blocker.execute("LOCK TABLE rm_checkpoints IN EXCLUSIVE MODE").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let killed_at = Instant::now();
-    cluster.kill();
+    cluster.kill().unwrap();
     drop(blocker);
 
     // Liveness answers at once and tells the truth.
@@ -291,7 +205,7 @@ async fn a_postgres_restart_under_load_is_reported_and_the_read_side_catches_up_
     assert_eq!(outcome, Err("UNAVAILABLE".to_owned()));
     assert!(unavailable_after < Duration::from_secs(5), "UNAVAILABLE after {unavailable_after:?}");
 
-    cluster.pg_ctl_start();
+    cluster.start_again().unwrap();
     let outage = killed_at.elapsed();
 
     // Every projection catches up by itself, and the service is ready again without a restart;
