@@ -161,11 +161,12 @@ pub async fn load<D: Decider>(
     store: &dyn EventStore,
     stream: &StreamId,
 ) -> Result<(D::State, u64), CommandError<D::Error>> {
-    let recorded = store.read_stream(stream, 1).await?;
+    // Only what folding needs: the payload's text, decoded straight into the event.
+    let recorded = store.read_stream_payloads(stream, 1).await?;
     let version = recorded.last().map_or(0, |e| e.stream_version);
     let mut state = D::State::default();
-    for event in recorded {
-        let decoded = D::Event::decode(&event.event_type, event.schema_version, event.payload)
+    for event in &recorded {
+        let decoded = D::Event::decode_text(&event.event_type, event.schema_version, &event.payload)
             .map_err(|source| CommandError::Decode { position: event.global_position, source })?;
         state = D::evolve(state, &decoded);
     }

@@ -415,6 +415,27 @@ async fn recorded_time_never_goes_back(t: TestStore) {
     assert!(events.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
 }
 
+/// The rehydration read (`read_stream_payloads`) gives what the full read gives: the same
+/// events in the same order, each payload's text parsing to the stored value.
+async fn payload_reads_match_full_reads(t: TestStore) {
+    let a = StreamId::new("ticket", Uuid::now_v7());
+    let b = StreamId::new("ticket", Uuid::now_v7());
+    t.store.append(request(&a, ExpectedVersion::NoStream, 3)).await.unwrap();
+    t.store.append(request(&b, ExpectedVersion::NoStream, 1)).await.unwrap();
+    t.store.append(request(&a, ExpectedVersion::Exact(3), 1)).await.unwrap();
+    let full = t.store.read_stream(&a, 2).await.unwrap();
+    let narrow = t.store.read_stream_payloads(&a, 2).await.unwrap();
+    assert_eq!(narrow.len(), 3);
+    for (full, narrow) in full.iter().zip(&narrow) {
+        assert_eq!(
+            (full.global_position, full.stream_version, full.event_type.as_str(), full.schema_version),
+            (narrow.global_position, narrow.stream_version, narrow.event_type.as_str(), narrow.schema_version)
+        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&narrow.payload).unwrap(), full.payload);
+    }
+    assert!(t.store.read_stream_payloads(&StreamId::new("ticket", "none"), 1).await.unwrap().is_empty());
+}
+
 on_every_backend!(
     append_only_refuses_update_and_delete,
     stale_expected_version_is_a_typed_conflict,
@@ -425,4 +446,5 @@ on_every_backend!(
     old_schema_version_is_stored_as_is_and_upcast_on_read,
     reads_and_commit_notifications,
     recorded_time_never_goes_back,
+    payload_reads_match_full_reads,
 );

@@ -37,6 +37,10 @@ impl EventCodec for NumberingEvent {
     fn decode(event_type: &str, schema_version: u32, payload: serde_json::Value) -> Result<Self, DecodeError> {
         decode_tagged(event_type, schema_version, payload, NUMBERING_VERSIONS, no_upcasters)
     }
+
+    fn decode_text(event_type: &str, schema_version: u32, payload: &str) -> Result<Self, DecodeError> {
+        crate::codec::decode_tagged_text(event_type, schema_version, payload, NUMBERING_VERSIONS, no_upcasters)
+    }
 }
 
 /// Formats a ticket number.

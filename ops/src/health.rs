@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use axum::http::StatusCode;
 use hotline_commands::store::{
     AppendError, AppendOutcome, AppendRequest, CommandRecord, EventStore, RecordedCommand, RecordedEvent, StoreError,
-    StreamId,
+    StoredPayload, StreamId,
 };
 use hotline_projections::health::{fault_kind, ProjectionStatus};
 use hotline_projections::runner::Runner;
@@ -108,6 +108,13 @@ impl EventStore for ObservedStore {
     }
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_stream(stream, from_version).await
+    }
+    async fn read_stream_payloads(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        self.inner.read_stream_payloads(stream, from_version).await
     }
     async fn read_event(&self, stream: &StreamId, version: u64) -> Result<Option<RecordedEvent>, StoreError> {
         self.inner.read_event(stream, version).await

@@ -11,8 +11,9 @@
 //! `pg_notify('hotline_log', head)`, so readers in every process wake without polling.
 
 use super::{
-    outcome_of, parse_json, prepare_rows, recorded_at, AppendError, AppendOutcome, AppendRequest, CommandRecord,
-    CommandRow, EventStore, PreparedRow, RecordedCommand, RecordedEvent, StoreError, StreamId,
+    outcome_of, parse_json, prepare_rows, recorded_at, stored_payload, AppendError, AppendOutcome, AppendRequest,
+    CommandRecord, CommandRow, EventStore, PreparedRow, RecordedCommand, RecordedEvent, StoreError, StoredPayload,
+    StreamId,
 };
 use crate::clock::Clock;
 use async_trait::async_trait;
@@ -343,6 +344,27 @@ impl EventStore for PostgresEventStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_row).collect()
+    }
+
+    async fn read_stream_payloads(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        let rows: Vec<(i64, i64, String, i32, String)> = sqlx::query_as(
+            "SELECT global_position, stream_version, event_type, schema_version, payload::text FROM events \
+             WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version",
+        )
+        .bind(stream.as_str())
+        .bind(from_version as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(position, version, event_type, schema_version, payload)| {
+                stored_payload((position, version, event_type, i64::from(schema_version), payload))
+            })
+            .collect())
     }
 
     async fn read_event(&self, stream: &StreamId, version: u64) -> Result<Option<RecordedEvent>, StoreError> {

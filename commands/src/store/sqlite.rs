@@ -7,8 +7,9 @@
 //! read-only pool and never block the writer.
 
 use super::{
-    format_recorded_at, outcome_of, parse_json, prepare_rows, recorded_at, AppendError, AppendOutcome, AppendRequest,
-    CommandRecord, CommandRow, EventStore, RecordedCommand, RecordedEvent, StoreError, StreamId,
+    format_recorded_at, outcome_of, parse_json, prepare_rows, recorded_at, stored_payload, AppendError, AppendOutcome,
+    AppendRequest, CommandRecord, CommandRow, EventStore, RecordedCommand, RecordedEvent, StoreError, StoredPayload,
+    StreamId,
 };
 use crate::clock::Clock;
 use async_trait::async_trait;
@@ -295,6 +296,22 @@ impl EventStore for SqliteEventStore {
         .fetch_all(&self.readers)
         .await?;
         rows.iter().map(decode_row).collect()
+    }
+
+    async fn read_stream_payloads(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        let rows: Vec<(i64, i64, String, i64, String)> = sqlx::query_as(
+            "SELECT global_position, stream_version, event_type, schema_version, payload FROM events \
+             WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version",
+        )
+        .bind(stream.as_str())
+        .bind(from_version as i64)
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.into_iter().map(stored_payload).collect())
     }
 
     async fn read_event(&self, stream: &StreamId, version: u64) -> Result<Option<RecordedEvent>, StoreError> {

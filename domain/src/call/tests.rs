@@ -653,6 +653,8 @@ fn codec_round_trips_every_event() {
         let encoded = event.encode();
         assert_eq!(encoded.schema_version, 1);
         let decoded = CallEvent::decode(&encoded.event_type, encoded.schema_version, encoded.payload.clone());
+        let text = encoded.payload.to_string();
+        assert_eq!(CallEvent::decode_text(&encoded.event_type, encoded.schema_version, &text), decoded, "{encoded:?}");
         assert_eq!(decoded, Ok(event), "{encoded:?}");
     }
 }

@@ -65,6 +65,8 @@ fn codec_round_trips_every_event() {
     for event in events {
         let encoded = event.encode();
         assert_eq!(encoded.schema_version, 1);
+        let text = encoded.payload.to_string();
+        assert_eq!(TelephonyEvent::decode_text(&encoded.event_type, 1, &text), Ok(event.clone()), "{encoded:?}");
         assert_eq!(TelephonyEvent::decode(&encoded.event_type, 1, encoded.payload.clone()), Ok(event), "{encoded:?}");
     }
 }

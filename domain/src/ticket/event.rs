@@ -342,4 +342,8 @@ impl EventCodec for TicketEvent {
     fn decode(event_type: &str, schema_version: u32, payload: Value) -> Result<Self, DecodeError> {
         decode_tagged(event_type, schema_version, payload, TICKET_VERSIONS, upcast_ticket)
     }
+
+    fn decode_text(event_type: &str, schema_version: u32, payload: &str) -> Result<Self, DecodeError> {
+        crate::codec::decode_tagged_text(event_type, schema_version, payload, TICKET_VERSIONS, upcast_ticket)
+    }
 }

@@ -1812,6 +1812,9 @@ fn codec_round_trips_every_event() {
         let encoded = event.encode();
         assert_eq!(encoded.event_type, wire_name(&event));
         let decoded = TicketEvent::decode(&encoded.event_type, encoded.schema_version, encoded.payload.clone());
+        let text = encoded.payload.to_string();
+        let from_text = TicketEvent::decode_text(&encoded.event_type, encoded.schema_version, &text);
+        assert_eq!(from_text, decoded, "from the text as from the value: {encoded:?}");
         assert_eq!(decoded, Ok(event), "{encoded:?}");
     }
 }
@@ -1853,6 +1856,25 @@ fn decode_upcasts_v1_ticket_created() {
         }))
     );
     assert_eq!(TicketEvent::decode("TicketCreated", 1, v1_created_payload(false)), Ok(created()));
+    let text = v1_created_payload(false).to_string();
+    assert_eq!(TicketEvent::decode_text("TicketCreated", 1, &text), Ok(created()), "upcast from the text too");
+}
+
+/// The text path refuses what the value path refuses, with the same kind of error.
+#[test]
+fn decode_text_refuses_alike() {
+    assert_eq!(
+        TicketEvent::decode_text("TicketReopened", 1, "{}"),
+        Err(DecodeError::UnknownEventType { event_type: "TicketReopened".into(), schema_version: 1 })
+    );
+    assert_eq!(
+        TicketEvent::decode_text("TicketDispatched", 2, "{}"),
+        Err(DecodeError::UnsupportedVersion { event_type: "TicketDispatched".into(), schema_version: 2 })
+    );
+    for text in [r#"{"station": 5}"#, "{not json", r#"{"station": "s1"} trailing"#] {
+        let decoded = TicketEvent::decode_text("TicketDispatched", 1, text);
+        assert!(matches!(&decoded, Err(DecodeError::MalformedPayload { .. })), "{text}: {decoded:?}");
+    }
 }
 
 #[test]
