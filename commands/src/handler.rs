@@ -9,6 +9,7 @@
 //! carries are checked against [`hotline_domain::text`] (lengths, control characters), whatever
 //! the entry point.
 
+use crate::snapshots::Snapshots;
 use crate::store::{
     AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError, StreamId,
 };
@@ -160,15 +161,34 @@ pub async fn first_outcome(
 pub async fn load<D: Decider>(
     store: &dyn EventStore,
     stream: &StreamId,
-) -> Result<(D::State, u64), CommandError<D::Error>> {
+) -> Result<(D::State, u64), CommandError<D::Error>>
+where
+    D::State: 'static,
+{
+    load_with::<D>(store, stream, None).await
+}
+
+/// [`load`], starting from the stream's snapshot when `snapshots` keeps one: only the events
+/// after it are read and folded. The state is the log's current one either way.
+pub async fn load_with<D: Decider>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    snapshots: Option<&Snapshots>,
+) -> Result<(D::State, u64), CommandError<D::Error>>
+where
+    D::State: 'static,
+{
+    let (mut state, mut version) = snapshots.and_then(|s| s.get::<D>(stream)).unwrap_or_default();
     // Only what folding needs: the payload's text, decoded straight into the event.
-    let recorded = store.read_stream_payloads(stream, 1).await?;
-    let version = recorded.last().map_or(0, |e| e.stream_version);
-    let mut state = D::State::default();
+    let recorded = store.read_stream_payloads(stream, version + 1).await?;
     for event in &recorded {
         let decoded = D::Event::decode_text(&event.event_type, event.schema_version, &event.payload)
             .map_err(|source| CommandError::Decode { position: event.global_position, source })?;
         state = D::evolve(state, &decoded);
+        version = event.stream_version;
+    }
+    if let (Some(snapshots), false) = (snapshots, recorded.is_empty()) {
+        snapshots.put::<D>(stream, &state, version);
     }
     Ok((state, version))
 }
@@ -179,7 +199,24 @@ pub async fn execute<D: Decider>(
     stream: &StreamId,
     command: &D::Command,
     context: &CommandContext,
-) -> Result<Executed<D::Event>, CommandError<D::Error>> {
+) -> Result<Executed<D::Event>, CommandError<D::Error>>
+where
+    D::State: 'static,
+{
+    execute_with::<D>(store, stream, command, context, None).await
+}
+
+/// [`execute`], loading through `snapshots` (see [`load_with`]).
+pub async fn execute_with<D: Decider>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    command: &D::Command,
+    context: &CommandContext,
+    snapshots: Option<&Snapshots>,
+) -> Result<Executed<D::Event>, CommandError<D::Error>>
+where
+    D::State: 'static,
+{
     let duplicate = |outcome| Ok(Executed { stream_id: stream.clone(), events: Vec::new(), outcome });
     if let Some(outcome) = first_outcome(store, context).await? {
         return duplicate(outcome);
@@ -187,7 +224,7 @@ pub async fn execute<D: Decider>(
     text::check_all(D::texts(command)).map_err(CommandError::InvalidText)?;
     let mut attempt = 1;
     loop {
-        let (state, version) = load::<D>(store, stream).await?;
+        let (state, version) = load_with::<D>(store, stream, snapshots).await?;
         let events = match D::decide(&state, command) {
             Ok(events) => events,
             Err(rejection) => {

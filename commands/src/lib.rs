@@ -17,6 +17,7 @@
 //! - [`service`]: [`Hotline`], the application service: gathers what a command needs from other
 //!   streams (policy, station, approval) and runs it. Every entry point (GraphQL, mobile sync,
 //!   SIP, timers, CLI) goes through it.
+//! - [`snapshots`]: folded states of long streams, in memory, so a load folds only their tail.
 //! - [`process`]: process managers (ticket timers, the approval applier).
 //! - [`seal`]: the sealer (signed Merkle checkpoints in the log) and their checker.
 //! - [`witness`]: copies of the checkpoints outside the database (a witness file; NATS in
@@ -42,6 +43,7 @@ pub mod process;
 pub mod seal;
 mod seats;
 pub mod service;
+pub mod snapshots;
 pub mod store;
 pub mod telephony;
 pub mod witness;

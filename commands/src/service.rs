@@ -13,6 +13,7 @@
 use crate::clock::Clock;
 use crate::handler::{self, CommandContext, CommandError, Executed};
 use crate::seats::SeatIndex;
+use crate::snapshots::Snapshots;
 use crate::store::{
     AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError,
     StreamId,
@@ -190,6 +191,7 @@ pub struct Hotline {
     policies: Arc<Mutex<HashMap<TenantId, Arc<StreamCache<Settings>>>>>,
     pub(crate) telephony: Arc<Mutex<HashMap<TenantId, Arc<StreamCache<hotline_domain::telephony::Telephony>>>>>,
     pub(crate) seats: Arc<tokio::sync::Mutex<SeatIndex>>,
+    snapshots: Arc<Snapshots>,
 }
 
 /// The folded state of one long-lived stream (organisation, settings), kept up to date by reading
@@ -207,8 +209,8 @@ impl<D: Decider> StreamCache<D> {
 
     pub(crate) async fn current(&self, store: &dyn EventStore) -> Result<D::State, ServiceError> {
         let mut folded = self.folded.lock().await;
-        for event in store.read_stream(&self.stream, folded.1 + 1).await? {
-            let decoded = D::Event::decode(&event.event_type, event.schema_version, event.payload)
+        for event in store.read_stream_payloads(&self.stream, folded.1 + 1).await? {
+            let decoded = D::Event::decode_text(&event.event_type, event.schema_version, &event.payload)
                 .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
             let state = std::mem::take(&mut folded.0);
             *folded = (D::evolve(state, &decoded), event.stream_version);
@@ -217,23 +219,8 @@ impl<D: Decider> StreamCache<D> {
     }
 }
 
-pub(crate) async fn run<D: Decider>(
-    store: &dyn EventStore,
-    stream: &StreamId,
-    command: &D::Command,
-    context: &CommandContext,
-    rejected: fn(D::Error) -> ServiceError,
-) -> Result<Executed<D::Event>, ServiceError> {
-    handler::execute::<D>(store, stream, command, context).await.map_err(|e| ServiceError::from_command(e, rejected))
-}
-
-pub(crate) async fn load<D: Decider>(
-    store: &dyn EventStore,
-    stream: &StreamId,
-    rejected: fn(D::Error) -> ServiceError,
-) -> Result<(D::State, u64), ServiceError> {
-    handler::load::<D>(store, stream).await.map_err(|e| ServiceError::from_command(e, rejected))
-}
+/// How many long streams' folded states a service keeps ([`Snapshots`]).
+const SNAPSHOT_CAPACITY: usize = 4096;
 
 /// Ticket numbers count years in China Standard Time, where the hotline works.
 fn numbering_year(at: DateTime<Utc>) -> i32 {
@@ -266,7 +253,38 @@ impl Hotline {
             policies: Arc::default(),
             telephony: Arc::default(),
             seats: Arc::default(),
+            snapshots: Arc::new(Snapshots::new(SNAPSHOT_CAPACITY)),
         }
+    }
+
+    /// Runs a command against a stream through the handler, loading through the snapshots.
+    pub(crate) async fn run<D: Decider>(
+        &self,
+        stream: &StreamId,
+        command: &D::Command,
+        context: &CommandContext,
+        rejected: fn(D::Error) -> ServiceError,
+    ) -> Result<Executed<D::Event>, ServiceError>
+    where
+        D::State: 'static,
+    {
+        handler::execute_with::<D>(self.store.as_ref(), stream, command, context, Some(&self.snapshots))
+            .await
+            .map_err(|e| ServiceError::from_command(e, rejected))
+    }
+
+    /// Loads and folds a stream, through the snapshots.
+    pub(crate) async fn load<D: Decider>(
+        &self,
+        stream: &StreamId,
+        rejected: fn(D::Error) -> ServiceError,
+    ) -> Result<(D::State, u64), ServiceError>
+    where
+        D::State: 'static,
+    {
+        handler::load_with::<D>(self.store.as_ref(), stream, Some(&self.snapshots))
+            .await
+            .map_err(|e| ServiceError::from_command(e, rejected))
     }
 
     /// The log this service appends to and reads from.
@@ -289,7 +307,7 @@ impl Hotline {
         context: &CommandContext,
         command: &OrganisationCommand,
     ) -> Result<Executed<OrganisationEvent>, ServiceError> {
-        run::<Organisation>(self.store.as_ref(), &self.org_stream(), command, context, ServiceError::Organisation).await
+        self.run::<Organisation>(&self.org_stream(), command, context, ServiceError::Organisation).await
     }
 
     /// The organisation as the log has it now.
@@ -306,14 +324,8 @@ impl Hotline {
     ) -> Result<Executed<SettingsEvent>, ServiceError> {
         self.require_tenant(tenant).await?;
         let context = CommandContext { tenant: Some(tenant.0.clone()), ..context.clone() };
-        run::<Settings>(
-            self.store.as_ref(),
-            &StreamId::new(Settings::CATEGORY, tenant),
-            command,
-            &context,
-            ServiceError::Settings,
-        )
-        .await
+        self.run::<Settings>(&StreamId::new(Settings::CATEGORY, tenant), command, &context, ServiceError::Settings)
+            .await
     }
 
     /// A tenant's policy as the log has it now.
@@ -342,7 +354,7 @@ impl Hotline {
         command: &CustomerCommand,
     ) -> Result<Executed<CustomerEvent>, ServiceError> {
         let stream = StreamId::new(Customer::CATEGORY, customer_id);
-        run::<Customer>(self.store.as_ref(), &stream, command, context, ServiceError::Customer).await
+        self.run::<Customer>(&stream, command, context, ServiceError::Customer).await
     }
 
     /// Registers a ticket (受理): allocates its number, computes its deadline from the tenant's
@@ -368,7 +380,7 @@ impl Hotline {
             action: TicketAction::Create(NewTicket { ticket_no: "pending".into(), ..new.clone() }),
         };
         text::check_all(Ticket::texts(&probe)).map_err(ServiceError::InvalidText)?;
-        let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;
+        let (state, _) = self.load::<Ticket>(&stream, ServiceError::Ticket).await?;
         if let Err(rejection) = Ticket::decide(&state, &probe) {
             // A concurrent retry of this very command may have registered the ticket since the
             // check above: its result is the answer, not `TicketAlreadyExists`.
@@ -379,7 +391,7 @@ impl Hotline {
         }
         new.ticket_no = self.allocate_ticket_number(&context, &new.tenant, year, new.ticket_id).await?;
         let command = TicketCommand { action: TicketAction::Create(new.clone()), ..probe };
-        let executed = run::<Ticket>(self.store.as_ref(), &stream, &command, &context, ServiceError::Ticket).await?;
+        let executed = self.run::<Ticket>(&stream, &command, &context, ServiceError::Ticket).await?;
         Ok(CreatedTicket { ticket_id: new.ticket_id, ticket_no: new.ticket_no, outcome: executed.outcome })
     }
 
@@ -395,7 +407,7 @@ impl Hotline {
             return Ok(None);
         };
         let stream = StreamId::new(Ticket::CATEGORY, ticket_id);
-        let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;
+        let (state, _) = self.load::<Ticket>(&stream, ServiceError::Ticket).await?;
         let ticket_no = state.ticket_no.ok_or(ServiceError::NotFound { what: "ticket", id: ticket_id.to_string() })?;
         Ok(Some(CreatedTicket { ticket_id, ticket_no, outcome }))
     }
@@ -477,8 +489,7 @@ impl Hotline {
             NumberingEvent::decode(&event.event_type, event.schema_version, event.payload)
                 .map_err(|source| ServiceError::Decode { position: event.global_position, source })?;
         let (ticket, _) =
-            load::<Ticket>(self.store.as_ref(), &StreamId::new(Ticket::CATEGORY, ticket_id), ServiceError::Ticket)
-                .await?;
+            self.load::<Ticket>(&StreamId::new(Ticket::CATEGORY, ticket_id), ServiceError::Ticket).await?;
         Ok((ticket.ticket_no.as_deref() == Some(ticket_no)).then_some(ticket_id))
     }
 
@@ -500,13 +511,13 @@ impl Hotline {
     ) -> Result<Executed<ExportEvent>, ServiceError> {
         let stream = StreamId::new(Export::CATEGORY, request_id);
         let command = ExportCommand { actor: UserId(context.actor.clone()), at: context.occurred_at, action };
-        run::<Export>(self.store.as_ref(), &stream, &command, context, ServiceError::Export).await
+        self.run::<Export>(&stream, &command, context, ServiceError::Export).await
     }
 
     /// An export request as the log holds it now.
     pub async fn export_state(&self, request_id: Uuid) -> Result<ExportState, ServiceError> {
         let stream = StreamId::new(Export::CATEGORY, request_id);
-        Ok(load::<Export>(self.store.as_ref(), &stream, ServiceError::Export).await?.0)
+        Ok(self.load::<Export>(&stream, ServiceError::Export).await?.0)
     }
 
     /// Records an audited read (who saw a history or unmasked numbers) on the day's audit stream.
@@ -533,7 +544,7 @@ impl Hotline {
         {
             return Ok(Executed { stream_id: stream, events: Vec::new(), outcome });
         }
-        let (state, _) = load::<Ticket>(self.store.as_ref(), &stream, ServiceError::Ticket).await?;
+        let (state, _) = self.load::<Ticket>(&stream, ServiceError::Ticket).await?;
         let tenant = state.tenant.clone().ok_or(ServiceError::Ticket(TicketError::TicketNotFound))?;
         let station = match request.station() {
             Some(code) => Some(self.resolve_unit(code).await?),
@@ -541,12 +552,9 @@ impl Hotline {
         };
         let approval = match request.approval() {
             Some(approval_id) => {
-                let (approval, _) = load::<Approval>(
-                    self.store.as_ref(),
-                    &StreamId::new(Approval::CATEGORY, approval_id),
-                    ServiceError::Approval,
-                )
-                .await?;
+                let (approval, _) = self
+                    .load::<Approval>(&StreamId::new(Approval::CATEGORY, approval_id), ServiceError::Approval)
+                    .await?;
                 Some(
                     approval
                         .evidence(*approval_id)
@@ -562,7 +570,7 @@ impl Hotline {
             action: request.resolve(station, approval),
         };
         let context = CommandContext { tenant: Some(tenant.0), ..context.clone() };
-        run::<Ticket>(self.store.as_ref(), &stream, &command, &context, ServiceError::Ticket).await
+        self.run::<Ticket>(&stream, &command, &context, ServiceError::Ticket).await
     }
 
     /// A unit as a ticket command needs it.
@@ -584,8 +592,7 @@ impl Hotline {
         details: serde_json::Value,
     ) -> Result<Executed<ApprovalEvent>, ServiceError> {
         let (ticket, _) =
-            load::<Ticket>(self.store.as_ref(), &StreamId::new(Ticket::CATEGORY, ticket_id), ServiceError::Ticket)
-                .await?;
+            self.load::<Ticket>(&StreamId::new(Ticket::CATEGORY, ticket_id), ServiceError::Ticket).await?;
         let (Some(tenant), Some(ticket_no)) = (ticket.tenant, ticket.ticket_no) else {
             return Err(ServiceError::Ticket(TicketError::TicketNotFound));
         };
@@ -608,8 +615,7 @@ impl Hotline {
             }),
         };
         let context = CommandContext { tenant: Some(tenant.0), ..context.clone() };
-        run::<Approval>(
-            self.store.as_ref(),
+        self.run::<Approval>(
             &StreamId::new(Approval::CATEGORY, approval_id),
             &command,
             &context,
@@ -647,7 +653,7 @@ impl Hotline {
         approval_id: ApprovalId,
     ) -> Result<Executed<TicketEvent>, ServiceError> {
         let stream = StreamId::new(Approval::CATEGORY, approval_id);
-        let (approval, _) = load::<Approval>(self.store.as_ref(), &stream, ServiceError::Approval).await?;
+        let (approval, _) = self.load::<Approval>(&stream, ServiceError::Approval).await?;
         let (Some(ticket_id), Some(operation)) = (approval.ticket_id, approval.operation) else {
             return Err(ServiceError::NotFound { what: "approval", id: approval_id.to_string() });
         };
@@ -685,7 +691,7 @@ impl Hotline {
     ) -> Result<Executed<ApprovalEvent>, ServiceError> {
         let stream = StreamId::new(Approval::CATEGORY, approval_id);
         let command = ApprovalCommand { actor: UserId(context.actor.clone()), at: context.occurred_at, action };
-        run::<Approval>(self.store.as_ref(), &stream, &command, context, ServiceError::Approval).await
+        self.run::<Approval>(&stream, &command, context, ServiceError::Approval).await
     }
 }
 

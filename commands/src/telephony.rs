@@ -10,7 +10,7 @@
 //! of it beyond the seat index it holds (`crate::seats`).
 
 use crate::handler::{CommandContext, Executed};
-use crate::service::{load, run, Hotline, ServiceError, StreamCache};
+use crate::service::{Hotline, ServiceError, StreamCache};
 use crate::store::StreamId;
 use chrono::{DateTime, Utc};
 use hotline_domain::agent::{Agent, AgentCommand, AgentEvent, AgentState, AgentStatus};
@@ -48,7 +48,7 @@ impl Hotline {
     ) -> Result<Executed<TelephonyEvent>, ServiceError> {
         let stream = StreamId::new(Telephony::CATEGORY, tenant);
         let context = CommandContext { tenant: Some(tenant.0.clone()), ..context.clone() };
-        run::<Telephony>(self.store.as_ref(), &stream, command, &context, ServiceError::Telephony).await
+        self.run::<Telephony>(&stream, command, &context, ServiceError::Telephony).await
     }
 
     /// The tenants (subsidiaries) of the organisation.
@@ -67,12 +67,12 @@ impl Hotline {
     ) -> Result<Executed<CallEvent>, ServiceError> {
         let stream = StreamId::new(Call::CATEGORY, key);
         let context = CommandContext { tenant: Some(tenant.0.clone()), ..context.clone() };
-        run::<Call>(self.store.as_ref(), &stream, command, &context, ServiceError::Call).await
+        self.run::<Call>(&stream, command, &context, ServiceError::Call).await
     }
 
     /// A call as the log holds it now.
     pub async fn call_state(&self, key: CallKey) -> Result<CallState, ServiceError> {
-        Ok(load::<Call>(self.store.as_ref(), &StreamId::new(Call::CATEGORY, key), ServiceError::Call).await?.0)
+        Ok(self.load::<Call>(&StreamId::new(Call::CATEGORY, key), ServiceError::Call).await?.0)
     }
 
     /// Runs a phone command on `phone-<tenant>-<extension>`.
@@ -84,7 +84,7 @@ impl Hotline {
     ) -> Result<Executed<PhoneEvent>, ServiceError> {
         let stream = StreamId::new(Phone::CATEGORY, key);
         let context = CommandContext { tenant: Some(key.tenant.0.clone()), ..context.clone() };
-        run::<Phone>(self.store.as_ref(), &stream, command, &context, ServiceError::Phone).await
+        self.run::<Phone>(&stream, command, &context, ServiceError::Phone).await
     }
 
     /// Signs an agent in at a seat: whether the seat exists comes from the tenant's
@@ -138,12 +138,12 @@ impl Hotline {
     ) -> Result<Executed<AgentEvent>, ServiceError> {
         let stream = StreamId::new(Agent::CATEGORY, agent);
         let context = CommandContext { tenant: Some(tenant.0.clone()), ..context.clone() };
-        run::<Agent>(self.store.as_ref(), &stream, command, &context, ServiceError::Agent).await
+        self.run::<Agent>(&stream, command, &context, ServiceError::Agent).await
     }
 
     /// An agent as the log holds it now.
     pub async fn agent_state(&self, agent: &UserId) -> Result<AgentState, ServiceError> {
-        Ok(load::<Agent>(self.store.as_ref(), &StreamId::new(Agent::CATEGORY, agent), ServiceError::Agent).await?.0)
+        Ok(self.load::<Agent>(&StreamId::new(Agent::CATEGORY, agent), ServiceError::Agent).await?.0)
     }
 
     /// The agent signed in at a seat now, if any.

@@ -343,6 +343,45 @@ async fn ticket_id_by_number_reads_the_numbering_stream(t: TestStore) {
     check("", None).await;
 }
 
+/// A long stream is folded from its snapshot on: loads through the service's snapshots give the
+/// state a full fold gives, also after another process (another service over the same log, no
+/// shared snapshots) appended to it, and short streams are not kept.
+async fn long_streams_load_from_their_snapshot_and_stay_current(t: TestStore) {
+    use hotline_commands::handler::{execute_with, load};
+    use hotline_commands::snapshots::Snapshots;
+    use hotline_commands::store::StreamId;
+    use hotline_domain::organisation::Organisation;
+    let snapshots = Snapshots::new(8);
+    let stream = StreamId::new("org", "long");
+    let unit = |n: usize| OrganisationCommand::CreateUnit {
+        code: UnitCode(format!("u{n:03}")),
+        kind: if n == 0 { UnitKind::Group } else { UnitKind::Division },
+        name: format!("单位{n}"),
+        parent: (n > 0).then(|| UnitCode("u000".into())),
+    };
+    for n in 0..70 {
+        execute_with::<Organisation>(t.store.as_ref(), &stream, &unit(n), &ctx("admin"), Some(&snapshots))
+            .await
+            .unwrap();
+    }
+    assert_eq!(snapshots.len(), 1, "kept once the stream is {} events long", Snapshots::MIN_VERSION);
+    // Another process appends without these snapshots.
+    for n in 70..75 {
+        execute_with::<Organisation>(t.store.as_ref(), &stream, &unit(n), &ctx("admin"), None).await.unwrap();
+    }
+    let (from_snapshot, version) =
+        hotline_commands::handler::load_with::<Organisation>(t.store.as_ref(), &stream, Some(&snapshots))
+            .await
+            .unwrap();
+    let (folded, full_version) = load::<Organisation>(t.store.as_ref(), &stream).await.unwrap();
+    assert_eq!((version, full_version), (75, 75));
+    assert_eq!(from_snapshot, folded, "the snapshot plus its tail is the whole fold");
+    assert_eq!(from_snapshot.units.len(), 75);
+    let short = StreamId::new("org", "short");
+    execute_with::<Organisation>(t.store.as_ref(), &short, &unit(0), &ctx("admin"), Some(&snapshots)).await.unwrap();
+    assert_eq!(snapshots.len(), 1, "a short stream is folded whole each time, not kept");
+}
+
 on_every_backend!(
     ticket_lifecycle_through_every_core_node,
     concurrent_creates_get_unique_ticket_numbers,
@@ -351,4 +390,5 @@ on_every_backend!(
     bad_input_is_refused_with_the_rule_and_appends_nothing,
     concurrent_commands_on_one_ticket_retry_on_conflict,
     ticket_id_by_number_reads_the_numbering_stream,
+    long_streams_load_from_their_snapshot_and_stay_current,
 );
