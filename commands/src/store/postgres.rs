@@ -178,8 +178,10 @@ async fn write_batch(
 ) -> Result<(Vec<Result<AppendOutcome, AppendError>>, u64), sqlx::Error> {
     let mut tx = pool.begin().await?;
     // Taking the head row's lock first serialises writers of every process; all below runs under it.
-    let start: i64 =
-        sqlx::query_scalar("UPDATE log_head SET position = position RETURNING position").fetch_one(&mut *tx).await?;
+    let (start, last): (i64, Option<DateTime<Utc>>) =
+        sqlx::query_as("UPDATE log_head SET position = position RETURNING position, recorded_at")
+            .fetch_one(&mut *tx)
+            .await?;
     let command_ids: Vec<Uuid> = batch.iter().filter_map(|(r, _)| r.command_id).collect();
     let mut known: HashMap<Uuid, RecordedCommand> = HashMap::new();
     if !command_ids.is_empty() {
@@ -204,10 +206,6 @@ async fn write_batch(
     .await?;
     let mut streams: HashMap<String, (u64, Option<String>)> =
         current.into_iter().map(|(id, version, hash)| (id, (version as u64, Some(hash)))).collect();
-    let last: Option<DateTime<Utc>> =
-        sqlx::query_scalar("SELECT recorded_at FROM events ORDER BY global_position DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
     let recorded_at = recorded_at(clock.now(), last);
     let mut position = start as u64;
     let mut results = Vec::with_capacity(batch.len());
@@ -279,12 +277,16 @@ async fn write_batch(
         .await?;
     }
     if position > start as u64 {
-        sqlx::query("UPDATE log_head SET position = $1").bind(position as i64).execute(&mut *tx).await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(NOTIFY_CHANNEL)
-            .bind(position.to_string())
-            .execute(&mut *tx)
-            .await?;
+        // The new head and its time, and the notice to other processes, in one round trip.
+        sqlx::query(
+            "WITH head AS (UPDATE log_head SET position = $1, recorded_at = $2 RETURNING position) \
+             SELECT pg_notify($3, position::text) FROM head",
+        )
+        .bind(position as i64)
+        .bind(recorded_at)
+        .bind(NOTIFY_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok((results, position))
