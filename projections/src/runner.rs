@@ -408,7 +408,7 @@ impl Runner {
                 let projection = Arc::clone(projection);
                 tokio::spawn(async move {
                     let id = projection.id();
-                    let _ended = EndedGuard { runner: Arc::clone(&runner), projection: id };
+                    let mut ended = EndedGuard { runner: Arc::clone(&runner), projection: id, returned: false };
                     let mut head = runner.log.watch_head();
                     let mut backoff = RETRY_FIRST;
                     let mut retry_stopped = true;
@@ -426,6 +426,7 @@ impl Runner {
                                 retry_stopped = false;
                                 backoff = RETRY_FIRST;
                                 if applied == 0 && head.changed().await.is_err() {
+                                    ended.returned = true;
                                     return;
                                 }
                             }
@@ -535,15 +536,27 @@ impl Runner {
 }
 
 /// Marks a projection's runner as ended when its task ends for any reason (returns, panics or is
-/// aborted), so that health never shows a runner that is gone as running.
+/// aborted), so that health never shows a runner that is gone as running. A panic or the log
+/// closing under it is an error; a task aborted by its owner (`serve` shutting down, a bench or
+/// test dropping its runner) is not, and is logged at `info`.
 struct EndedGuard {
     runner: Arc<Runner>,
     projection: &'static str,
+    /// The loop returned: the log's commit notifications closed.
+    returned: bool,
 }
 
 impl Drop for EndedGuard {
     fn drop(&mut self) {
-        let why = if std::thread::panicking() { "its runner task panicked" } else { "its runner task ended" };
+        let why = if std::thread::panicking() {
+            "its runner task panicked"
+        } else if self.returned {
+            "its runner task ended: the log closed"
+        } else {
+            tracing::info!(projection = self.projection, "projection runner stopped");
+            self.runner.tracker.ended(self.projection, "its runner task was stopped".to_owned());
+            return;
+        };
         tracing::error!(projection = self.projection, why, "projection runner ended");
         self.runner.tracker.ended(self.projection, why.to_owned());
     }
