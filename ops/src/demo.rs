@@ -1,8 +1,10 @@
 //! `hotline demo`: a realistic history of a district-heating group, generated through the real
 //! command path ([`Hotline`]), so every event in it passed the domain's rules.
 //!
-//! The same seed on the same starting log gives the same commands (ids, times, contents); only
-//! event ids and `recorded_at`, which the log makes, differ. The organisation has 18 repair
+//! The same seed on the same starting log gives the same commands (ids, times, contents) and so
+//! every stream the same events in the same order; what the log makes differs: event ids,
+//! `recorded_at`, and, since [`TICKETS_IN_FLIGHT`] tickets are worked at once, the order across
+//! streams and with it the ticket numbers. The organisation has 18 repair
 //! stations in 4 subsidiaries; tickets take every path: the plain one, rejected and redispatched,
 //! returned with approval, dissatisfied callback and approved redispatch, supervised and urged,
 //! escalated to the group, deadline extended, voided, a cancel rejected at the top of its chain,
@@ -26,6 +28,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// What a demo run produced.
@@ -88,7 +91,7 @@ pub async fn generate(
         rng: StdRng::seed_from_u64(seed ^ start_head),
         now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().expect("valid date")
             + Duration::hours(start_head as i64),
-        subsidiaries: Vec::new(),
+        subsidiaries: Arc::new(Vec::new()),
         summary: Summary { tickets: 0, customers: 0, events: start_head, paths: BTreeMap::new() },
     };
     let bar = if progress { ProgressBar::new(target_events) } else { ProgressBar::hidden() };
@@ -97,7 +100,21 @@ pub async fn generate(
     let customers_per_tenant = (target_events / 160).clamp(5, 5_000);
     demo.customers(customers_per_tenant).await?;
     while demo.summary.events < target_events {
-        demo.ticket().await?;
+        // A wave of tickets, each from its own seed and start time drawn in order from the demo's
+        // generator, worked concurrently; what each does depends on its seed alone.
+        let remaining = (target_events - demo.summary.events) / 12 + 1;
+        let wave: Vec<Demo<'_>> = (0..TICKETS_IN_FLIGHT.min(remaining as usize)).map(|_| demo.fork()).collect();
+        let done = futures_util::future::join_all(wave.into_iter().map(|mut ticket| async move {
+            ticket.ticket().await.map(|()| ticket.summary)
+        }))
+        .await;
+        for summary in done {
+            let summary = summary?;
+            demo.summary.tickets += summary.tickets;
+            for (path, count) in summary.paths {
+                *demo.summary.paths.entry(path).or_default() += count;
+            }
+        }
         demo.summary.events = hotline.store().head().await?;
         bar.set_position(demo.summary.events);
     }
@@ -109,11 +126,31 @@ struct Demo<'a> {
     hotline: &'a Hotline,
     rng: StdRng,
     now: DateTime<Utc>,
-    subsidiaries: Vec<Subsidiary>,
+    subsidiaries: Arc<Vec<Subsidiary>>,
     summary: Summary,
 }
 
-impl Demo<'_> {
+/// How many tickets the demo works on at once: their commands reach the log together, so group
+/// commit makes few transactions of them (one at a time, each waited a commit of its own).
+const TICKETS_IN_FLIGHT: usize = 16;
+
+impl<'a> Demo<'a> {
+    /// A demo for one ticket: its own generator, seeded from this one's, and a start time after
+    /// this one's; the organisation and customers shared.
+    fn fork(&mut self) -> Demo<'a> {
+        let seed = self.rng.gen();
+        let start = self.now;
+        let gap = self.minutes(2, 15);
+        self.now += gap;
+        Demo {
+            hotline: self.hotline,
+            rng: StdRng::seed_from_u64(seed),
+            now: start,
+            subsidiaries: Arc::clone(&self.subsidiaries),
+            summary: Summary { tickets: 0, customers: 0, events: 0, paths: BTreeMap::new() },
+        }
+    }
+
     fn context(&mut self, actor: &str, at: DateTime<Utc>) -> CommandContext {
         let command_id = Uuid::from_u128(self.rng.gen());
         CommandContext {
@@ -209,7 +246,7 @@ impl Demo<'_> {
                 }
                 station_list.push(Station { code: UnitCode(station), lead, workers });
             }
-            self.subsidiaries.push(Subsidiary {
+            Arc::get_mut(&mut self.subsidiaries).expect("not shared while the organisation is made").push(Subsidiary {
                 tenant: TenantId(code.to_owned()),
                 stations: station_list,
                 agents,
@@ -275,7 +312,9 @@ impl Demo<'_> {
                 };
                 let context = self.context("integration-billing", self.now);
                 self.hotline.customer(&context, customer_id, &command).await?;
-                self.subsidiaries[index].customers.push((customer_id, phone.0, address));
+                Arc::get_mut(&mut self.subsidiaries).expect("not shared while customers are made")[index]
+                    .customers
+                    .push((customer_id, phone.0, address));
                 self.summary.customers += 1;
             }
         }
