@@ -104,9 +104,9 @@ pub async fn generate(
         // generator, worked concurrently; what each does depends on its seed alone.
         let remaining = (target_events - demo.summary.events) / 12 + 1;
         let wave: Vec<Demo<'_>> = (0..TICKETS_IN_FLIGHT.min(remaining as usize)).map(|_| demo.fork()).collect();
-        let done = futures_util::future::join_all(wave.into_iter().map(|mut ticket| async move {
-            ticket.ticket().await.map(|()| ticket.summary)
-        }))
+        let done = futures_util::future::join_all(
+            wave.into_iter().map(|mut ticket| async move { ticket.ticket().await.map(|()| ticket.summary) }),
+        )
         .await;
         for summary in done {
             let summary = summary?;
@@ -132,7 +132,7 @@ struct Demo<'a> {
 
 /// How many tickets the demo works on at once: their commands reach the log together, so group
 /// commit makes few transactions of them (one at a time, each waited a commit of its own).
-const TICKETS_IN_FLIGHT: usize = 16;
+const TICKETS_IN_FLIGHT: usize = 32;
 
 impl<'a> Demo<'a> {
     /// A demo for one ticket: its own generator, seeded from this one's, and a start time after
@@ -291,6 +291,7 @@ impl<'a> Demo<'a> {
     }
 
     async fn customers(&mut self, per_tenant: u64) -> Result<(), ServiceError> {
+        let mut registrations = Vec::new();
         for index in 0..self.subsidiaries.len() {
             let tenant = self.subsidiaries[index].tenant.clone();
             for _ in 0..per_tenant {
@@ -311,11 +312,22 @@ impl<'a> Demo<'a> {
                     phones: vec![phone.clone()],
                 };
                 let context = self.context("integration-billing", self.now);
-                self.hotline.customer(&context, customer_id, &command).await?;
+                registrations.push((context, customer_id, command));
                 Arc::get_mut(&mut self.subsidiaries).expect("not shared while customers are made")[index]
                     .customers
                     .push((customer_id, phone.0, address));
                 self.summary.customers += 1;
+            }
+        }
+        // Drawn in order above; registered many at once, so group commit batches them.
+        let hotline = self.hotline;
+        for chunk in registrations.chunks(TICKETS_IN_FLIGHT * 4) {
+            let registered = futures_util::future::join_all(
+                chunk.iter().map(|(context, customer_id, command)| hotline.customer(context, *customer_id, command)),
+            )
+            .await;
+            for outcome in registered {
+                outcome?;
             }
         }
         Ok(())

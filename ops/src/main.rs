@@ -77,7 +77,7 @@ enum Command {
     /// Generate a realistic history through the real command path: the organisation, customers,
     /// and tickets through every path (dispatch, reject, return, redispatch, supervision,
     /// escalation, extensions, approvals granted and rejected, void, cancel). The same seed
-    /// gives the same commands; 16 tickets are worked at once, so ticket numbers follow the
+    /// gives the same commands; 32 tickets are worked at once, so ticket numbers follow the
     /// order in which the log took them.
     Demo {
         /// Stop once the log holds at least this many events.

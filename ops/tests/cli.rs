@@ -84,7 +84,11 @@ async fn demo_is_deterministic_for_a_seed_and_verifies() {
     }
     let other_seed = tempfile::tempdir().unwrap();
     assert!(hotline(other_seed.path(), &["demo", "--events", "600", "--seed", "12"]).status.success());
-    assert_ne!(seeded(&dump(&other_seed.path().join("hotline.db")).await), seeded(&first), "another seed, another history");
+    assert_ne!(
+        seeded(&dump(&other_seed.path().join("hotline.db")).await),
+        seeded(&first),
+        "another seed, another history"
+    );
     let out = hotline(a.path(), &["verify"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("no alteration found"));
