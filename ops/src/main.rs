@@ -215,6 +215,11 @@ enum Command {
         /// Where results are written.
         #[arg(long, default_value = "bench-results")]
         out: std::path::PathBuf,
+        /// Run only these parts of the bench, e.g. `--only verify` (repeat or separate with
+        /// commas for several); every part when not given. A partial run does not replace
+        /// latest.json under --out.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<hotline_ops::bench::Part>,
     },
 }
 
@@ -646,8 +651,8 @@ async fn run(cli: Cli, public_key_source: Option<clap::parser::ValueSource>) -> 
                 }
             }
         }
-        Command::Bench { quick, postgres_url, out } => {
-            let config = hotline_ops::bench::BenchConfig { quick, postgres_url, out_dir: out };
+        Command::Bench { quick, postgres_url, out, only } => {
+            let config = hotline_ops::bench::BenchConfig { quick, postgres_url, out_dir: out, only };
             let rows = hotline_ops::bench::run(&config).await?;
             say!("{}", hotline_ops::bench::table(&rows));
             let notes = hotline_ops::bench::notes(&rows);
