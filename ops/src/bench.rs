@@ -396,7 +396,7 @@ async fn rehydrate(path: &Path, events: usize) -> anyhow::Result<Row> {
 /// `hotline verify` over the log written by [`write_long_stream`], against SHA-256 alone over its bytes.
 async fn verify_rate(path: &Path) -> anyhow::Result<Row> {
     let store = open_sqlite(path).await?;
-    let report = crate::verify::verify(store.as_ref(), None, Vec::new(), false).await?;
+    let report = crate::verify::verify(Arc::clone(&store), None, Vec::new(), false).await?;
     anyhow::ensure!(report.violation.is_none(), "bench log does not verify: {:?}", report.violation);
     let events = store.read_all(0, u32::MAX).await?;
     let started = Instant::now();

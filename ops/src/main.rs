@@ -573,7 +573,7 @@ async fn run(cli: Cli, public_key_source: Option<clap::parser::ValueSource>) -> 
                 );
             }
             let store = cli.store.open_store_read_only().await?;
-            let report = hotline_ops::verify::verify(store.as_ref(), trusted, witnessed, progress).await?;
+            let report = hotline_ops::verify::verify(store, trusted, witnessed, progress).await?;
             match report.violation {
                 None => say!(
                     "verified {} events, {} signed checkpoints, {} witnessed checkpoints and {} idempotency rows \
