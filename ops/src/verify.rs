@@ -210,7 +210,7 @@ struct Checker {
 impl Checker {
     /// Checks the next page of the log; returns the first violation in it.
     fn page(&mut self, page: &[RecordedEvent]) -> Option<String> {
-        let Some(last) = page.last() else { return None };
+        let last = page.last()?;
         self.last_position = last.global_position;
         let mut previous_hashes = Vec::with_capacity(page.len());
         let mut order_violation = None;
