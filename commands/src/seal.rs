@@ -11,7 +11,7 @@
 use crate::handler::CommandContext;
 use crate::process::ProcessManager;
 use crate::service::ServiceError;
-use crate::store::merkle::{leaf_hash, Frontier};
+use crate::store::merkle::{leaf_hash, Frontier, Hash};
 use crate::store::{RecordedEvent, StoreError};
 use crate::witness::{Witness, WitnessRecord};
 use crate::Hotline;
@@ -157,24 +157,41 @@ pub(crate) struct Covered {
     pub(crate) last_position: u64,
 }
 
+/// What one event adds to [`Covered`].
+enum Observed {
+    /// A covered event, and its Merkle leaf.
+    Leaf(Hash),
+    /// A checkpoint, which covers events but is not one of them.
+    Checkpoint(Checkpoint),
+}
+
 impl Covered {
     /// Takes one event; returns the checkpoint if it is one.
     pub(crate) fn observe(&mut self, event: &RecordedEvent) -> Result<Option<Checkpoint>, String> {
+        Ok(match self.observe_leaf(event)? {
+            Observed::Leaf(_) => None,
+            Observed::Checkpoint(checkpoint) => Some(checkpoint),
+        })
+    }
+
+    /// Takes one event; returns its leaf, or the checkpoint if it is one.
+    fn observe_leaf(&mut self, event: &RecordedEvent) -> Result<Observed, String> {
         if event.stream_id.category() == seal::CATEGORY {
             let SealEvent::CheckpointSealed(checkpoint) =
                 SealEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
                     .map_err(|e| e.to_string())?;
-            return Ok(Some(checkpoint));
+            return Ok(Observed::Checkpoint(checkpoint));
         }
         let stream_hash =
             hex::decode(&event.stream_hash).map_err(|e| format!("stream hash at {}: {e}", event.global_position))?;
-        self.frontier.push(leaf_hash(&stream_hash));
+        let leaf = leaf_hash(&stream_hash);
+        self.frontier.push(leaf);
         let mut hasher = Sha256::new();
         hasher.update(self.chain);
         hasher.update(&stream_hash);
         self.chain = hasher.finalize().into();
         self.last_position = event.global_position;
-        Ok(None)
+        Ok(Observed::Leaf(leaf))
     }
 }
 
@@ -417,20 +434,42 @@ pub enum CheckpointViolation {
 /// so a checkpoint covers a prefix of the events before it, named by its `last_position`.
 pub const CHECKPOINT_WINDOW: usize = 10_000;
 
-/// What the checker knew after one event: enough to check a checkpoint that covers up to it.
-#[derive(Debug, Clone)]
-struct Snapshot {
+/// How often the checker keeps a copy of its Merkle frontier: a checkpoint covering up to an
+/// earlier event is checked from the nearest copy at or before it, adding at most this many
+/// leaves again.
+const FRONTIER_EVERY: u64 = 64;
+
+/// One covered event among the last [`CHECKPOINT_WINDOW`]: where it is, its Merkle leaf and the
+/// chain hash up to it (72 bytes, where a frontier would be up to 64 hashes).
+#[derive(Debug, Clone, Copy)]
+struct Recent {
     position: u64,
-    frontier: Frontier,
+    leaf: Hash,
     chain: [u8; 32],
+}
+
+/// The frontier after the first `size` covered events.
+#[derive(Debug, Clone)]
+struct FrontierCopy {
+    size: u64,
+    frontier: Frontier,
 }
 
 /// Recomputes every checkpoint while reading the log in order, and holds the log to the
 /// checkpoints its witnesses keep.
+///
+/// Its memory is bounded whatever the log's length: one frontier (O(log n) hashes), the leaf and
+/// chain hash of the last [`CHECKPOINT_WINDOW`] events (plus [`FRONTIER_EVERY`]), and a frontier
+/// copy every [`FRONTIER_EVERY`] of them — about 1 MB.
 #[derive(Debug, Default)]
 pub struct CheckpointChecker {
     covered: Covered,
-    recent: std::collections::VecDeque<Snapshot>,
+    /// The covered events a checkpoint may still name, oldest first; the last one is
+    /// `covered.frontier.size()`.
+    recent: std::collections::VecDeque<Recent>,
+    /// Frontier copies at multiples of [`FRONTIER_EVERY`], oldest first; the first is at or
+    /// before the oldest event a checkpoint may still name.
+    copies: std::collections::VecDeque<FrontierCopy>,
     trusted_key: Option<String>,
     checked: u64,
     /// Witnessed checkpoints not yet met, by the last position they cover.
@@ -564,53 +603,174 @@ impl CheckpointChecker {
     /// Checks the next event of the log.
     pub fn check(&mut self, event: &RecordedEvent) -> Result<(), CheckpointViolation> {
         let position = event.global_position;
-        let observed = self.covered.observe(event);
-        if let Ok(sealed) = &observed {
-            self.check_witnessed(position, sealed.as_ref())?;
+        let observed = self.covered.observe_leaf(event);
+        if let Ok(observed) = &observed {
+            let sealed = match observed {
+                Observed::Checkpoint(checkpoint) => Some(checkpoint),
+                Observed::Leaf(_) => None,
+            };
+            self.check_witnessed(position, sealed)?;
         }
         let checkpoint = match observed {
-            Ok(None) => {
-                if self.recent.len() == CHECKPOINT_WINDOW {
-                    self.recent.pop_front();
-                }
-                self.recent.push_back(Snapshot {
-                    position,
-                    frontier: self.covered.frontier.clone(),
-                    chain: self.covered.chain,
-                });
+            Ok(Observed::Leaf(leaf)) => {
+                self.remember(position, leaf);
                 return Ok(());
             }
-            Ok(Some(checkpoint)) => checkpoint,
+            Ok(Observed::Checkpoint(checkpoint)) => checkpoint,
             Err(reason) => return Err(CheckpointViolation::Mismatch { checkpoint_no: 0, position, reason }),
         };
         let no = checkpoint.checkpoint_no;
         let mismatch = |reason: String| CheckpointViolation::Mismatch { checkpoint_no: no, position, reason };
-        let covered = match self.recent.binary_search_by_key(&checkpoint.last_position, |s| s.position) {
-            Ok(i) => &self.recent[i],
-            Err(_) => {
-                return Err(mismatch(format!(
-                    "covers up to position {}, which is not one of the last {CHECKPOINT_WINDOW} events before it",
-                    checkpoint.last_position
-                )))
-            }
-        };
-        if checkpoint.tree_size != covered.frontier.size() {
+        let Some((size, frontier, chain)) = self.covered_up_to(checkpoint.last_position) else {
             return Err(mismatch(format!(
-                "covers {} events, the log has {} up to position {}",
-                checkpoint.tree_size,
-                covered.frontier.size(),
+                "covers up to position {}, which is not one of the last {CHECKPOINT_WINDOW} events before it",
                 checkpoint.last_position
             )));
+        };
+        if checkpoint.tree_size != size {
+            return Err(mismatch(format!(
+                "covers {} events, the log has {} up to position {}",
+                checkpoint.tree_size, size, checkpoint.last_position
+            )));
         }
-        if checkpoint.merkle_root != hex::encode(covered.frontier.root()) {
+        if checkpoint.merkle_root != hex::encode(frontier.root()) {
             return Err(mismatch("Merkle root differs".into()));
         }
-        if checkpoint.chain_hash != hex::encode(covered.chain) {
+        if checkpoint.chain_hash != hex::encode(chain) {
             return Err(mismatch("chain hash differs".into()));
         }
         verify_checkpoint_signature(&checkpoint, self.trusted_key.as_deref())
             .map_err(|reason| CheckpointViolation::BadSignature { checkpoint_no: no, position, reason })?;
         self.checked += 1;
         Ok(())
+    }
+
+    /// Keeps what a later checkpoint needs of the covered event just observed, and forgets what
+    /// no checkpoint may name any more.
+    fn remember(&mut self, position: u64, leaf: Hash) {
+        let size = self.covered.frontier.size();
+        if self.copies.is_empty() {
+            self.copies.push_back(FrontierCopy { size: 0, frontier: Frontier::default() });
+        }
+        if size % FRONTIER_EVERY == 0 {
+            self.copies.push_back(FrontierCopy { size, frontier: self.covered.frontier.clone() });
+        }
+        self.recent.push_back(Recent { position, leaf, chain: self.covered.chain });
+        if self.recent.len() > CHECKPOINT_WINDOW + FRONTIER_EVERY as usize {
+            self.recent.pop_front();
+        }
+        // The oldest size a checkpoint may name; the copy at or before it must stay.
+        let oldest = (size + 1).saturating_sub(CHECKPOINT_WINDOW as u64);
+        while self.copies.get(1).is_some_and(|copy| copy.size <= oldest) {
+            self.copies.pop_front();
+        }
+    }
+
+    /// The size, frontier and chain hash of the log up to `last_position`, if it is one of the
+    /// last [`CHECKPOINT_WINDOW`] covered events.
+    fn covered_up_to(&self, last_position: u64) -> Option<(u64, Frontier, [u8; 32])> {
+        let first = self.recent.len().saturating_sub(CHECKPOINT_WINDOW);
+        let index = self.recent.binary_search_by_key(&last_position, |r| r.position).ok().filter(|&i| i >= first)?;
+        let newest = self.covered.frontier.size();
+        // `recent[i]` is the event that made the size `oldest_kept + i`.
+        let oldest_kept = newest + 1 - self.recent.len() as u64;
+        let size = oldest_kept + index as u64;
+        if size == newest {
+            return Some((size, self.covered.frontier.clone(), self.covered.chain));
+        }
+        let copy = &self.copies[self.copies.partition_point(|copy| copy.size <= size) - 1];
+        let mut frontier = copy.frontier.clone();
+        for s in copy.size + 1..=size {
+            frontier.push(self.recent[(s - oldest_kept) as usize].leaf);
+        }
+        Some((size, frontier, self.recent[index].chain))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::merkle::root;
+    use crate::store::StreamId;
+
+    fn event(position: u64, stream_id: StreamId, event_type: &str, payload: serde_json::Value) -> RecordedEvent {
+        RecordedEvent {
+            global_position: position,
+            stream_id,
+            stream_version: position,
+            event_id: Uuid::nil(),
+            event_type: event_type.into(),
+            schema_version: 1,
+            payload,
+            metadata: serde_json::json!({}),
+            recorded_at: DateTime::<Utc>::MIN_UTC,
+            stream_hash: hex::encode(Sha256::digest(position.to_be_bytes())),
+        }
+    }
+
+    /// A checkpoint over the first `size` covered events of `hashes`, sealed by `key`.
+    fn checkpoint(key: &SealKey, checkpoint_no: u64, hashes: &[(u64, Vec<u8>)], size: usize) -> Checkpoint {
+        let leaves: Vec<Hash> = hashes[..size].iter().map(|(_, h)| leaf_hash(h)).collect();
+        let chain = hashes[..size].iter().fold([0u8; 32], |chain, (_, h)| {
+            let mut hasher = Sha256::new();
+            hasher.update(chain);
+            hasher.update(h);
+            hasher.finalize().into()
+        });
+        let mut checkpoint = Checkpoint {
+            checkpoint_no,
+            tree_size: size as u64,
+            last_position: hashes[size - 1].0,
+            chain_hash: hex::encode(chain),
+            merkle_root: hex::encode(root(&leaves)),
+            key_id: key.key_id(),
+            public_key: key.public_hex(),
+            signature: String::new(),
+        };
+        checkpoint.signature = key.sign(&checkpoint.signed_message());
+        checkpoint
+    }
+
+    /// The checker keeps a frontier copy every `FRONTIER_EVERY` events instead of one per event
+    /// (which held ~10 MB and cloned a frontier per event): a checkpoint naming any of the last
+    /// `CHECKPOINT_WINDOW` events, on either side of a copy, still verifies, and one naming an
+    /// older event is still refused.
+    #[test]
+    fn checkpoints_naming_any_event_of_the_window_verify() {
+        let key = SealKey::generate();
+        let mut checker = CheckpointChecker::new(Some(key.public_hex()));
+        let mut hashes: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut position = 0;
+        let mut checkpoint_no = 0;
+        // How far back from the newest event each checkpoint reaches, at growing log sizes.
+        let reaches = [0, 1, 63, 64, 65, 127, 500, CHECKPOINT_WINDOW - 1];
+        for (round, events) in [70, 3, 200, 1, 12_000, 64, 129, 5].into_iter().enumerate() {
+            for _ in 0..events {
+                position += 1;
+                let e = event(position, StreamId::new("ticket", position % 5), "TicketUrged", serde_json::json!({}));
+                hashes.push((position, hex::decode(&e.stream_hash).unwrap()));
+                checker.check(&e).unwrap();
+            }
+            for reach in reaches.iter().copied().filter(|&r| r < hashes.len()).chain([round]) {
+                position += 1;
+                checkpoint_no += 1;
+                let sealed = checkpoint(&key, checkpoint_no, &hashes, hashes.len() - reach);
+                let encoded = SealEvent::CheckpointSealed(sealed).encode();
+                let e = event(position, StreamId::new(seal::CATEGORY, "log"), &encoded.event_type, encoded.payload);
+                assert_eq!(checker.check(&e), Ok(()), "{} events, reaching back {reach}", hashes.len());
+            }
+        }
+        assert_eq!(checker.checked(), checkpoint_no);
+        let too_old = checkpoint(&key, checkpoint_no + 1, &hashes, hashes.len() - CHECKPOINT_WINDOW);
+        let encoded = SealEvent::CheckpointSealed(too_old).encode();
+        let e = event(position + 1, StreamId::new(seal::CATEGORY, "log"), &encoded.event_type, encoded.payload);
+        let refused = checker.check(&e).unwrap_err().to_string();
+        assert!(refused.contains("which is not one of the last 10000 events before it"), "{refused}");
+        assert!(checker.recent.len() <= CHECKPOINT_WINDOW + FRONTIER_EVERY as usize);
+        assert!(
+            checker.copies.len() as u64 <= CHECKPOINT_WINDOW as u64 / FRONTIER_EVERY + 2,
+            "{}",
+            checker.copies.len()
+        );
     }
 }

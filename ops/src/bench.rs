@@ -46,6 +46,35 @@ pub struct BenchConfig {
     pub postgres_url: Option<String>,
     /// Where the JSON results go.
     pub out_dir: PathBuf,
+    /// Run only these parts (all of them when empty); a partial run's JSON does not replace
+    /// `latest.json`.
+    pub only: Vec<Part>,
+}
+
+/// A part of the bench: one row or a few rows measured together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    /// SQLite appends, 1 and 32 commanders.
+    Append,
+    /// Rehydrating one long stream.
+    Rehydrate,
+    /// `hotline verify` (over the same log as `rehydrate`, written without timing it).
+    Verify,
+    /// Rebuilding every projection.
+    Rebuild,
+    /// GraphQL subscription latency.
+    Subscriptions,
+    /// SIP ingestion and screen pop (needs Kamailio and SIPp).
+    Telephony,
+    /// PostgreSQL appends (needs a server).
+    Postgres,
+}
+
+impl BenchConfig {
+    fn runs(&self, part: Part) -> bool {
+        self.only.is_empty() || self.only.contains(&part)
+    }
 }
 
 /// One figure and its baseline.
@@ -141,50 +170,70 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Vec<Row>> {
     let scratch = tempfile::tempdir().context("scratch directory")?;
     let (single, concurrent) = if config.quick { (200, 20) } else { (2_000, 200) };
     let mut rows = Vec::new();
-    let postgres = find_postgres(config.postgres_url.clone()).await;
+    let postgres =
+        if config.runs(Part::Postgres) { find_postgres(config.postgres_url.clone()).await } else { None };
 
-    let step = Step::start("SQLite appends, 1 and 32 commanders, and raw fsynced inserts");
-    let raw_rate = raw_sqlite_inserts(&scratch.path().join("raw.db"), single).await?;
-    for (commanders, per) in [(1, single), (32, concurrent)] {
-        let store = open_sqlite(&scratch.path().join(format!("log{commanders}.db"))).await?;
-        let (rate, latencies) = appends(store, commanders, per).await?;
-        rows.push(Row {
-            name: format!("SQLite append (group commit), {commanders} commander(s)"),
-            rate,
-            p50_ms: Some(percentile(&latencies, 0.50)),
-            p99_ms: Some(percentile(&latencies, 0.99)),
-            baseline: "raw fsynced SQLite INSERT, 1 row per commit".into(),
-            baseline_rate: raw_rate,
-            operations: latencies.len() as u64,
-            note: None,
-        });
+    if config.runs(Part::Append) {
+        let step = Step::start("SQLite appends, 1 and 32 commanders, and raw fsynced inserts");
+        let raw_rate = raw_sqlite_inserts(&scratch.path().join("raw.db"), single).await?;
+        for (commanders, per) in [(1, single), (32, concurrent)] {
+            let store = open_sqlite(&scratch.path().join(format!("log{commanders}.db"))).await?;
+            let (rate, latencies) = appends(store, commanders, per).await?;
+            rows.push(Row {
+                name: format!("SQLite append (group commit), {commanders} commander(s)"),
+                rate,
+                p50_ms: Some(percentile(&latencies, 0.50)),
+                p99_ms: Some(percentile(&latencies, 0.99)),
+                baseline: "raw fsynced SQLite INSERT, 1 row per commit".into(),
+                baseline_rate: raw_rate,
+                operations: latencies.len() as u64,
+                note: None,
+            });
+        }
+        step.done();
     }
 
-    step.done();
-
     let stream_events = if config.quick { 2_000 } else { 10_000 };
-    let step = Step::start(&format!("rehydrating a {stream_events}-event stream, and verify"));
-    rows.push(rehydrate(&scratch.path().join("rehydrate.db"), stream_events).await?);
-    rows.push(verify_rate(&scratch.path().join("rehydrate.db")).await?);
-    step.done();
+    let long_stream = scratch.path().join("rehydrate.db");
+    if config.runs(Part::Rehydrate) || config.runs(Part::Verify) {
+        write_long_stream(&long_stream, stream_events).await?;
+    }
+    if config.runs(Part::Rehydrate) {
+        let step = Step::start(&format!("rehydrating a {stream_events}-event stream"));
+        rows.push(rehydrate(&long_stream, stream_events).await?);
+        step.done();
+    }
+    if config.runs(Part::Verify) {
+        let step = Step::start("verify");
+        rows.push(verify_rate(&long_stream).await?);
+        step.done();
+    }
 
     let log_events = if config.quick { 20_000 } else { 1_000_000 };
-    let step = Step::start(&format!("rebuilding every projection over {log_events} events"));
-    rows.push(rebuild_all(&scratch.path().join("rebuild"), log_events).await?);
-    step.done();
-    let step = Step::start("commit → subscription delivery");
-    rows.push(subscription_latency(&scratch.path().join("subscriptions"), if config.quick { 20 } else { 100 }).await?);
-    step.done();
+    if config.runs(Part::Rebuild) {
+        let step = Step::start(&format!("rebuilding every projection over {log_events} events"));
+        rows.push(rebuild_all(&scratch.path().join("rebuild"), log_events).await?);
+        step.done();
+    }
+    if config.runs(Part::Subscriptions) {
+        let step = Step::start("commit → subscription delivery");
+        rows.push(
+            subscription_latency(&scratch.path().join("subscriptions"), if config.quick { 20 } else { 100 }).await?,
+        );
+        step.done();
+    }
 
-    match hotline_gateway_adapters::rig::check_installed() {
-        Ok(()) => {
-            let dir = scratch.path().join("telephony");
-            let step = Step::start("SIP ingestion through Kamailio, and SIPp INVITE → screen pop");
-            rows.push(telephony::sip_ingestion(&dir.join("ingestion"), config.quick).await?);
-            rows.push(telephony::screen_pop_latency(&dir.join("screen-pop"), config.quick).await?);
-            step.done();
+    if config.runs(Part::Telephony) {
+        match hotline_gateway_adapters::rig::check_installed() {
+            Ok(()) => {
+                let dir = scratch.path().join("telephony");
+                let step = Step::start("SIP ingestion through Kamailio, and SIPp INVITE → screen pop");
+                rows.push(telephony::sip_ingestion(&dir.join("ingestion"), config.quick).await?);
+                rows.push(telephony::screen_pop_latency(&dir.join("screen-pop"), config.quick).await?);
+                step.done();
+            }
+            Err(missing) => eprintln!("bench: {missing}: telephony rows left out"),
         }
-        Err(missing) => eprintln!("bench: {missing}: telephony rows left out"),
     }
     if let Some((url, _cluster)) = &postgres {
         let step = Step::start("PostgreSQL appends, 32 writers, and raw inserts");
@@ -226,13 +275,21 @@ fn write_results(config: &BenchConfig, rows: &[Row]) -> anyhow::Result<()> {
     let report = json!({
         "at": Utc::now(),
         "quick": config.quick,
+        "only": config.only,
         "machine": machine(),
         "rows": rows,
     });
     let text = serde_json::to_string_pretty(&report)?;
-    let name = format!("{}{}.json", Utc::now().format("%Y%m%dT%H%M%SZ"), if config.quick { "-quick" } else { "" });
+    let name = format!(
+        "{}{}{}.json",
+        Utc::now().format("%Y%m%dT%H%M%SZ"),
+        if config.quick { "-quick" } else { "" },
+        if config.only.is_empty() { "" } else { "-partial" }
+    );
     std::fs::write(config.out_dir.join(name), &text)?;
-    std::fs::write(config.out_dir.join("latest.json"), &text)?;
+    if config.only.is_empty() {
+        std::fs::write(config.out_dir.join("latest.json"), &text)?;
+    }
     Ok(())
 }
 
@@ -344,8 +401,8 @@ async fn raw_sqlite_inserts(path: &Path, count: usize) -> anyhow::Result<f64> {
     Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Loads and folds one long stream through the handler, against reading the same rows raw.
-async fn rehydrate(path: &Path, events: usize) -> anyhow::Result<Row> {
+/// Writes one stream of `events` ticket events (for [`rehydrate`] and [`verify_rate`]).
+async fn write_long_stream(path: &Path, events: usize) -> anyhow::Result<()> {
     let store = open_sqlite(path).await?;
     let stream = StreamId::new("ticket", "long");
     for chunk in 0..events / 500 {
@@ -361,6 +418,13 @@ async fn rehydrate(path: &Path, events: usize) -> anyhow::Result<Row> {
             })
             .await?;
     }
+    Ok(())
+}
+
+/// Loads and folds the long stream through the handler, against reading the same rows raw.
+async fn rehydrate(path: &Path, events: usize) -> anyhow::Result<Row> {
+    let store = open_sqlite(path).await?;
+    let stream = StreamId::new("ticket", "long");
     let runs = 5;
     let started = Instant::now();
     for _ in 0..runs {
@@ -444,10 +508,10 @@ async fn rehydrate(path: &Path, events: usize) -> anyhow::Result<Row> {
     })
 }
 
-/// `hotline verify` over the log written by [`rehydrate`], against SHA-256 alone over its bytes.
+/// `hotline verify` over the log written by [`write_long_stream`], against SHA-256 alone over its bytes.
 async fn verify_rate(path: &Path) -> anyhow::Result<Row> {
     let store = open_sqlite(path).await?;
-    let report = crate::verify::verify(store.as_ref(), None, Vec::new(), false).await?;
+    let report = crate::verify::verify(Arc::clone(&store), None, Vec::new(), false).await?;
     anyhow::ensure!(report.violation.is_none(), "bench log does not verify: {:?}", report.violation);
     let events = store.read_all(0, u32::MAX).await?;
     let started = Instant::now();

@@ -217,6 +217,11 @@ enum Command {
         /// Where results are written.
         #[arg(long, default_value = "bench-results")]
         out: std::path::PathBuf,
+        /// Run only these parts of the bench, e.g. `--only verify` (repeat or separate with
+        /// commas for several); every part when not given. A partial run does not replace
+        /// latest.json under --out.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<hotline_ops::bench::Part>,
     },
 }
 
@@ -583,7 +588,7 @@ async fn run(cli: Cli, public_key_source: Option<clap::parser::ValueSource>) -> 
                 );
             }
             let store = cli.store.open_store_read_only().await?;
-            let report = hotline_ops::verify::verify(store.as_ref(), trusted, witnessed, progress).await?;
+            let report = hotline_ops::verify::verify(store, trusted, witnessed, progress).await?;
             match report.violation {
                 None => say!(
                     "verified {} events, {} signed checkpoints, {} witnessed checkpoints and {} idempotency rows \
@@ -661,8 +666,8 @@ async fn run(cli: Cli, public_key_source: Option<clap::parser::ValueSource>) -> 
                 }
             }
         }
-        Command::Bench { quick, postgres_url, out } => {
-            let config = hotline_ops::bench::BenchConfig { quick, postgres_url, out_dir: out };
+        Command::Bench { quick, postgres_url, out, only } => {
+            let config = hotline_ops::bench::BenchConfig { quick, postgres_url, out_dir: out, only };
             let rows = hotline_ops::bench::run(&config).await?;
             say!("{}", hotline_ops::bench::table(&rows));
             let notes = hotline_ops::bench::notes(&rows);

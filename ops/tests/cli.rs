@@ -180,7 +180,7 @@ async fn demo_and_verify_on_postgres() {
 async fn serve_answers_health_checks_and_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
         .arg("--data-dir")
         .arg(dir.path())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

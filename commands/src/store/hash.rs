@@ -5,7 +5,8 @@
 //! field can be offset by a change to a neighbour. JSON is written with sorted keys and no spaces
 //! ([`canonical_json`]) and stored as exactly that text.
 //!
-//! [`ChainVerifier`] replays these rules over the log in global order; `hotline verify` uses it.
+//! [`ChainVerifier`] replays these rules over the log in global order; `hotline verify` uses it,
+//! hashing on every core ([`ChainVerifier::link`], [`Recomputer::check`]).
 
 use super::{format_recorded_at, RecordedEvent, StreamId};
 use serde_json::Value;
@@ -14,38 +15,50 @@ use std::collections::HashMap;
 
 /// JSON with object keys sorted and no insignificant whitespace.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
+    let mut out = Vec::new();
+    write_canonical_json(value, &mut out);
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// [`canonical_json`] appended to `out`, so that a caller hashing many events reuses one buffer.
+pub fn write_canonical_json(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
+            out.push(b'{');
+            // serde_json's map iterates in key order unless its `preserve_order` feature is on;
+            // sort only when it does not.
+            if map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b) {
+                write_members(map.iter(), out);
+            } else {
+                let mut members: Vec<(&String, &Value)> = map.iter().collect();
+                members.sort_by_key(|(key, _)| *key);
+                write_members(members.into_iter(), out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_canonical(item, out);
+                write_canonical_json(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        // Scalars as serde_json writes them (strings escaped, numbers in their shortest form).
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("writing JSON to memory cannot fail"),
+    }
+}
+
+fn write_members<'a>(members: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut Vec<u8>) {
+    for (i, (key, value)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key).expect("writing JSON to memory cannot fail");
+        out.push(b':');
+        write_canonical_json(value, out);
     }
 }
 
@@ -74,47 +87,97 @@ pub struct HashInput<'a> {
 
 /// The chained hash of one event, lowercase hex; `previous` is `None` for a stream's first event.
 pub fn stream_hash(previous: Option<&str>, input: &HashInput<'_>) -> String {
+    hex::encode(digest(
+        previous,
+        [
+            &input.global_position.to_be_bytes(),
+            input.stream_id.as_bytes(),
+            &input.stream_version.to_be_bytes(),
+            input.event_id.as_bytes(),
+            input.event_type.as_bytes(),
+            &input.schema_version.to_be_bytes(),
+            input.payload.as_bytes(),
+            input.metadata.as_bytes(),
+            input.recorded_at.as_bytes(),
+        ],
+    ))
+}
+
+/// SHA-256 of the previous hash (32 zero bytes when there is none, or when it is not hex) and
+/// each field framed with its length.
+fn digest(previous: Option<&str>, framed: [&[u8]; 9]) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    let previous_bytes = previous.and_then(|hex_hash| hex::decode(hex_hash).ok()).unwrap_or_else(|| vec![0; 32]);
-    hasher.update(&previous_bytes);
-    let framed: [&[u8]; 9] = [
-        &input.global_position.to_be_bytes(),
-        input.stream_id.as_bytes(),
-        &input.stream_version.to_be_bytes(),
-        input.event_id.as_bytes(),
-        input.event_type.as_bytes(),
-        &input.schema_version.to_be_bytes(),
-        input.payload.as_bytes(),
-        input.metadata.as_bytes(),
-        input.recorded_at.as_bytes(),
-    ];
+    let mut previous_bytes = [0u8; 32];
+    match previous {
+        Some(hex_hash) if hex::decode_to_slice(hex_hash, &mut previous_bytes).is_ok() => {
+            hasher.update(previous_bytes);
+        }
+        // Not 64 hex digits: decoded as it is, whatever its length, or zeros when it is not hex.
+        Some(hex_hash) => hasher.update(hex::decode(hex_hash).unwrap_or_else(|_| vec![0; 32])),
+        None => hasher.update(previous_bytes),
+    }
     for field in framed {
         hasher.update((field.len() as u64).to_be_bytes());
         hasher.update(field);
     }
-    hex::encode(hasher.finalize())
+    hasher.finalize().into()
 }
 
 /// Recomputes a recorded event's hash from its fields.
 pub fn recompute(previous: Option<&str>, event: &RecordedEvent) -> String {
-    let event_id = event.event_id.hyphenated().to_string();
-    let payload = canonical_json(&event.payload);
-    let metadata = canonical_json(&event.metadata);
-    let recorded_at = format_recorded_at(&event.recorded_at);
-    stream_hash(
-        previous,
-        &HashInput {
-            global_position: event.global_position,
-            stream_id: event.stream_id.as_str(),
-            stream_version: event.stream_version,
-            event_id: &event_id,
-            event_type: &event.event_type,
-            schema_version: event.schema_version,
-            payload: &payload,
-            metadata: &metadata,
-            recorded_at: &recorded_at,
-        },
-    )
+    hex::encode(Recomputer::default().digest(previous, event))
+}
+
+/// Recomputes stored events' hashes, reusing its buffers from one event to the next; one per
+/// thread.
+#[derive(Debug, Default)]
+pub struct Recomputer {
+    payload: Vec<u8>,
+    metadata: Vec<u8>,
+}
+
+impl Recomputer {
+    /// The content half of [`ChainVerifier::check`]: whether the event's stored hash is the one
+    /// its fields and `previous_hash` (from [`ChainVerifier::link`]) give, as [`recompute`]
+    /// writes it.
+    pub fn check(&mut self, previous_hash: Option<&str>, event: &RecordedEvent) -> Result<(), ChainViolation> {
+        let mut hex_hash = [0u8; 64];
+        hex::encode_to_slice(self.digest(previous_hash, event), &mut hex_hash).expect("64 hex digits hold 32 bytes");
+        if hex_hash == event.stream_hash.as_bytes() {
+            Ok(())
+        } else {
+            Err(ChainViolation::HashMismatch {
+                position: event.global_position,
+                stream: event.stream_id.to_string(),
+                version: event.stream_version,
+                event_id: event.event_id.to_string(),
+            })
+        }
+    }
+
+    fn digest(&mut self, previous: Option<&str>, event: &RecordedEvent) -> [u8; 32] {
+        let mut event_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let event_id = event.event_id.hyphenated().encode_lower(&mut event_id);
+        self.payload.clear();
+        write_canonical_json(&event.payload, &mut self.payload);
+        self.metadata.clear();
+        write_canonical_json(&event.metadata, &mut self.metadata);
+        let recorded_at = format_recorded_at(&event.recorded_at);
+        digest(
+            previous,
+            [
+                &event.global_position.to_be_bytes(),
+                event.stream_id.as_str().as_bytes(),
+                &event.stream_version.to_be_bytes(),
+                event_id.as_bytes(),
+                event.event_type.as_bytes(),
+                &event.schema_version.to_be_bytes(),
+                &self.payload,
+                &self.metadata,
+                recorded_at.as_bytes(),
+            ],
+        )
+    }
 }
 
 /// The first thing found wrong in the log.
@@ -155,49 +218,84 @@ pub enum ChainViolation {
 }
 
 /// Checks the log event by event, in global order.
+///
+/// [`ChainVerifier::check`] does all of it for one event. Its two halves can also run apart, so
+/// that the costly one runs on every core: [`ChainVerifier::link`] (position and version, in
+/// global order, cheap) hands each event the stored hash it chains from, and
+/// [`Recomputer::check`] (the canonical bytes and SHA-256) needs nothing else, so events
+/// can be hashed in any order on any thread — also several of one stream at once.
 #[derive(Debug, Default)]
 pub struct ChainVerifier {
     last_position: u64,
     streams: HashMap<StreamId, (u64, String)>,
     checked: u64,
+    recomputer: Recomputer,
 }
 
 impl ChainVerifier {
     /// Checks the next event.
     pub fn check(&mut self, event: &RecordedEvent) -> Result<(), ChainViolation> {
-        if event.global_position != self.last_position + 1 {
-            return Err(ChainViolation::PositionGap { previous: self.last_position, found: event.global_position });
-        }
-        let (previous_version, previous_hash) = match self.streams.get(&event.stream_id) {
-            Some((version, hash)) => (*version, Some(hash.as_str())),
-            None => (0, None),
-        };
-        if event.stream_version != previous_version + 1 {
-            return Err(ChainViolation::VersionGap {
-                stream: event.stream_id.to_string(),
-                previous: previous_version,
-                found: event.stream_version,
-                position: event.global_position,
-            });
-        }
-        if recompute(previous_hash, event) != event.stream_hash {
-            return Err(ChainViolation::HashMismatch {
-                position: event.global_position,
-                stream: event.stream_id.to_string(),
-                version: event.stream_version,
-                event_id: event.event_id.to_string(),
-            });
-        }
-        self.last_position = event.global_position;
-        self.streams.insert(event.stream_id.clone(), (event.stream_version, event.stream_hash.clone()));
+        let previous_hash = previous_hash(self.last_position, &self.streams, event)?;
+        self.recomputer.check(previous_hash, event)?;
+        self.advance(event);
         self.checked += 1;
         Ok(())
     }
 
-    /// Events checked so far.
+    /// The order half of [`ChainVerifier::check`], for the next event: its position and stream
+    /// version. Returns the stored hash its own must chain from (`None` for a stream's first
+    /// event), to give [`Recomputer::check`]. The event is then taken as its stream's
+    /// latest, as if its hash held: stop at the first event where either half fails. Not counted
+    /// in [`ChainVerifier::checked`].
+    pub fn link(&mut self, event: &RecordedEvent) -> Result<Option<String>, ChainViolation> {
+        let previous_hash = previous_hash(self.last_position, &self.streams, event)?.map(str::to_owned);
+        self.advance(event);
+        Ok(previous_hash)
+    }
+
+    /// Events checked so far by [`ChainVerifier::check`].
     pub fn checked(&self) -> u64 {
         self.checked
     }
+
+    /// Takes the event as its stream's latest.
+    fn advance(&mut self, event: &RecordedEvent) {
+        self.last_position = event.global_position;
+        match self.streams.get_mut(&event.stream_id) {
+            Some(last) => {
+                last.0 = event.stream_version;
+                last.1.clone_from(&event.stream_hash);
+            }
+            None => {
+                self.streams.insert(event.stream_id.clone(), (event.stream_version, event.stream_hash.clone()));
+            }
+        }
+    }
+}
+
+/// Checks the event's position and version against the last ones; returns its stream's last
+/// stored hash.
+fn previous_hash<'a>(
+    last_position: u64,
+    streams: &'a HashMap<StreamId, (u64, String)>,
+    event: &RecordedEvent,
+) -> Result<Option<&'a str>, ChainViolation> {
+    if event.global_position != last_position + 1 {
+        return Err(ChainViolation::PositionGap { previous: last_position, found: event.global_position });
+    }
+    let (previous_version, previous_hash) = match streams.get(&event.stream_id) {
+        Some((version, hash)) => (*version, Some(hash.as_str())),
+        None => (0, None),
+    };
+    if event.stream_version != previous_version + 1 {
+        return Err(ChainViolation::VersionGap {
+            stream: event.stream_id.to_string(),
+            previous: previous_version,
+            found: event.stream_version,
+            position: event.global_position,
+        });
+    }
+    Ok(previous_hash)
 }
 
 #[cfg(test)]
