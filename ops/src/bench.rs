@@ -170,8 +170,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Vec<Row>> {
     let scratch = tempfile::tempdir().context("scratch directory")?;
     let (single, concurrent) = if config.quick { (200, 20) } else { (2_000, 200) };
     let mut rows = Vec::new();
-    let postgres =
-        if config.runs(Part::Postgres) { find_postgres(config.postgres_url.clone()).await } else { None };
+    let postgres = if config.runs(Part::Postgres) { find_postgres(config.postgres_url.clone()).await } else { None };
 
     if config.runs(Part::Append) {
         let step = Step::start("SQLite appends, 1 and 32 commanders, and raw fsynced inserts");
