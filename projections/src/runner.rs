@@ -257,7 +257,16 @@ impl Runner {
         &self,
         projection: &str,
     ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, sqlx::any::AnyRow), ProjectionError> {
-        let mut tx = self.read.writer.begin().await?;
+        let tx = self.read.writer.begin().await?;
+        self.lock_in(tx, projection).await
+    }
+
+    /// Creates (if missing) and locks the projection's checkpoint row inside `tx`.
+    async fn lock_in<'c>(
+        &self,
+        mut tx: sqlx::Transaction<'c, sqlx::Any>,
+        projection: &str,
+    ) -> Result<(sqlx::Transaction<'c, sqlx::Any>, sqlx::any::AnyRow), ProjectionError> {
         sqlx::query("INSERT INTO rm_checkpoints (projection, position, status) VALUES ($1, 0, 'running') ON CONFLICT (projection) DO NOTHING")
             .bind(projection)
             .execute(&mut *tx)
@@ -268,11 +277,13 @@ impl Runner {
 
     /// Opens the batch transaction and locks the projection's checkpoint; returns its position,
     /// or `Stopped` for a projection that failed.
-    async fn lock(
+    async fn lock<'c>(
         &self,
+        conn: &'c mut AnyConnection,
         projection: &'static str,
-    ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, u64), ProjectionError> {
-        let (tx, row) = self.begin_locked(projection).await?;
+    ) -> Result<(sqlx::Transaction<'c, sqlx::Any>, u64), ProjectionError> {
+        let tx = sqlx::Connection::begin(conn).await?;
+        let (tx, row) = self.lock_in(tx, projection).await?;
         let position = row.try_get::<i64, _>(0)? as u64;
         if row.try_get::<String, _>(1)? == "failed" {
             let failed_position = row.try_get::<Option<i64>, _>(2)?.unwrap_or_default() as u64;
@@ -327,8 +338,25 @@ impl Runner {
 
     /// Applies the next batch; returns how many events it applied (0: caught up).
     pub async fn step(&self, projection: &Arc<dyn Projection>) -> Result<usize, ProjectionError> {
+        let mut conn = self.read.writer.acquire().await?;
+        let stepped = self.step_on(&mut conn, projection).await;
+        if stepped.as_ref().is_err_and(ProjectionError::is_transient) {
+            // A COMMIT that failed (a full disk, a lost connection) may or may not have ended the
+            // transaction on the server, whatever the driver believes: a connection left inside
+            // one would make every later batch a savepoint of it, applied and published here but
+            // never committed for readers. Never hand such a connection back to the pool.
+            let _ = conn.close().await;
+        }
+        stepped
+    }
+
+    async fn step_on(
+        &self,
+        conn: &mut AnyConnection,
+        projection: &Arc<dyn Projection>,
+    ) -> Result<usize, ProjectionError> {
         let id = projection.id();
-        let (mut tx, position) = self.lock(id).await?;
+        let (mut tx, position) = self.lock(conn, id).await?;
         let events = self.log.read_all(position, BATCH).await?;
         let Some(last) = events.last().map(|e| e.global_position) else {
             tx.commit().await?;
