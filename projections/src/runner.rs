@@ -365,7 +365,9 @@ impl Runner {
         };
         for event in &events {
             if let Err(error) = projection.apply(&mut tx, &storable(event)).await {
-                drop(tx);
+                // Rolled back here, on this connection: the failure is recorded on it next, and
+                // the checkpoint row it locked must be free by then.
+                let _ = tx.rollback().await;
                 // The database went away or filled up mid-batch: nothing is wrong with the event.
                 if error.is_transient() {
                     return Err(error);
@@ -375,7 +377,7 @@ impl Runner {
                     position: event.global_position,
                     error: error.to_string(),
                 };
-                self.record_failure(id, event.global_position, &error.to_string()).await?;
+                self.record_failure(conn, id, event.global_position, &error.to_string()).await?;
                 self.tracker.failed(id, position, event.global_position, error.to_string());
                 return Err(failure);
             }
@@ -392,7 +394,13 @@ impl Runner {
         Ok(count)
     }
 
-    async fn record_failure(&self, projection: &str, position: u64, error: &str) -> Result<(), ProjectionError> {
+    async fn record_failure(
+        &self,
+        conn: &mut AnyConnection,
+        projection: &str,
+        position: u64,
+        error: &str,
+    ) -> Result<(), ProjectionError> {
         tracing::error!(projection, position, error, "projection stopped");
         // An upsert: the checkpoint row may have been created by the very batch that was rolled back.
         sqlx::query(
@@ -402,7 +410,7 @@ impl Runner {
         .bind(projection)
         .bind(position as i64)
         .bind(error)
-            .execute(&self.read.writer)
+            .execute(&mut *conn)
             .await?;
         Ok(())
     }
