@@ -729,9 +729,7 @@ async fn rebuild_all(dir: &Path, events: u64) -> anyhow::Result<Row> {
     let runner =
         hotline_projections::runner::Runner::new(Arc::clone(&log), read, hotline_projections::all_projections());
     let started = Instant::now();
-    for projection in runner.projections() {
-        runner.rebuild(projection, &|_| {}).await?;
-    }
+    runner.rebuild_all(runner.projections(), &|_| {}).await?;
     let rate = total as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut after = 0;

@@ -68,8 +68,9 @@ enum Command {
     /// Create or upgrade the schemas of the log and the read models, then exit. Other commands
     /// migrate on start too.
     Migrate,
-    /// Rebuild read models from position 0: one projection by name, or all. Each rebuild runs in
-    /// one transaction, so readers see the old read model until the new one is complete.
+    /// Rebuild read models from position 0: one projection by name, or all. The log is read once
+    /// for all of them, and the rebuild runs in one transaction, so readers see the old read
+    /// models until the new ones are complete.
     Rebuild {
         /// Projection id (`tickets`, `approvals`, `customers`); all when omitted.
         name: Option<String>,
@@ -401,12 +402,12 @@ async fn run(cli: Cli, public_key_source: Option<clap::parser::ValueSource>) -> 
                 let known: Vec<_> = runner.projections().iter().map(|p| p.id()).collect();
                 anyhow::bail!("no projection {:?}; known: {}", name.unwrap_or_default(), known.join(", "));
             }
-            for projection in selected {
-                let bar =
-                    if progress { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
-                bar.set_message(projection.id());
-                let report = runner.rebuild(&projection, &|replayed| bar.set_position(replayed)).await?;
-                bar.finish_and_clear();
+            // One pass over the log for every projection selected, committed at once.
+            let bar = if progress { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
+            bar.set_message(selected.iter().map(|p| p.id()).collect::<Vec<_>>().join(", "));
+            let report = runner.rebuild_all(&selected, &|replayed| bar.set_position(replayed)).await?;
+            bar.finish_and_clear();
+            for projection in &selected {
                 say!("rebuilt {}: {} events at {:.0} events/s", projection.id(), report.events, report.rate);
             }
         }

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use hotline_commands::store::{EventStore, Metadata, RecordedEvent, StoreError, StreamId};
 use hotline_domain::DecodeError;
 use serde_json::Value;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +35,9 @@ use tokio::sync::{broadcast, watch};
 
 /// Events read per batch.
 pub const BATCH: u32 = 500;
+
+/// Events read per page during a rebuild, applied to each projection as one batch.
+pub const REBUILD_PAGE: u32 = 5_000;
 
 /// The first wait before a batch that failed with a transient error is retried; it doubles on
 /// each further failure up to [`RETRY_CAP`].
@@ -59,6 +62,27 @@ pub trait Projection: Send + Sync + 'static {
     /// Applies one event inside the batch's transaction. Events of other categories are skipped
     /// by returning `Ok(())`.
     async fn apply(&self, conn: &mut AnyConnection, event: &RecordedEvent) -> Result<(), ProjectionError>;
+
+    /// Applies consecutive events, in order, inside the batch's transaction. The read model must
+    /// end up exactly as if each event had gone through [`Projection::apply`]; a projection that
+    /// folds the batch in memory and writes it with few statements overrides this (the default
+    /// applies them one by one).
+    ///
+    /// The runner calls it inside a savepoint. An error that names its event
+    /// ([`ProjectionError::AtPosition`], as the default returns) stops the projection at that
+    /// event. Any other error that is not transient makes the runner roll the savepoint back and
+    /// apply the same events one by one with [`Projection::apply`], which finds (and records) the
+    /// exact event that fails: an implementation may therefore fail the whole batch for an event
+    /// that `apply` would refuse, but must not succeed where `apply` fails.
+    async fn apply_batch(&self, conn: &mut AnyConnection, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(conn, event).await.map_err(|error| ProjectionError::AtPosition {
+                position: event.global_position,
+                source: Box::new(error),
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a projection could not apply an event.
@@ -87,6 +111,14 @@ pub enum ProjectionError {
         position: u64,
         /// What it said.
         error: String,
+    },
+    /// [`Projection::apply_batch`] failed on the event at `position` of its batch.
+    #[error("at position {position}: {source}")]
+    AtPosition {
+        /// The event that failed.
+        position: u64,
+        /// What applying it said.
+        source: Box<ProjectionError>,
     },
     /// Applying the event at `position` failed.
     #[error("projection {projection} failed at position {position}: {error}")]
@@ -150,6 +182,7 @@ impl ProjectionError {
             ProjectionError::Database(error) | ProjectionError::Store(StoreError::Database(error)) => {
                 health::is_transient(error)
             }
+            ProjectionError::AtPosition { source, .. } => source.is_transient(),
             _ => false,
         }
     }
@@ -257,22 +290,18 @@ impl Runner {
         &self,
         projection: &str,
     ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, sqlx::any::AnyRow), ProjectionError> {
-        let tx = self.read.writer.begin().await?;
-        self.lock_in(tx, projection).await
+        let mut tx = self.read.writer.begin().await?;
+        let row = self.lock_row(&mut tx, projection).await?;
+        Ok((tx, row))
     }
 
-    /// Creates (if missing) and locks the projection's checkpoint row inside `tx`.
-    async fn lock_in<'c>(
-        &self,
-        mut tx: sqlx::Transaction<'c, sqlx::Any>,
-        projection: &str,
-    ) -> Result<(sqlx::Transaction<'c, sqlx::Any>, sqlx::any::AnyRow), ProjectionError> {
+    /// Locks the projection's checkpoint row (created if missing) in the transaction on `conn`.
+    async fn lock_row(&self, conn: &mut AnyConnection, projection: &str) -> Result<sqlx::any::AnyRow, ProjectionError> {
         sqlx::query("INSERT INTO rm_checkpoints (projection, position, status) VALUES ($1, 0, 'running') ON CONFLICT (projection) DO NOTHING")
             .bind(projection)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        let row = sqlx::query(self.lock_checkpoint_sql()).bind(projection).fetch_one(&mut *tx).await?;
-        Ok((tx, row))
+        Ok(sqlx::query(self.lock_checkpoint_sql()).bind(projection).fetch_one(&mut *conn).await?)
     }
 
     /// Opens the batch transaction and locks the projection's checkpoint; returns its position,
@@ -282,8 +311,8 @@ impl Runner {
         conn: &'c mut AnyConnection,
         projection: &'static str,
     ) -> Result<(sqlx::Transaction<'c, sqlx::Any>, u64), ProjectionError> {
-        let tx = sqlx::Connection::begin(conn).await?;
-        let (tx, row) = self.lock_in(tx, projection).await?;
+        let mut tx = sqlx::Connection::begin(conn).await?;
+        let row = self.lock_row(&mut tx, projection).await?;
         let position = row.try_get::<i64, _>(0)? as u64;
         if row.try_get::<String, _>(1)? == "failed" {
             let failed_position = row.try_get::<Option<i64>, _>(2)?.unwrap_or_default() as u64;
@@ -363,22 +392,23 @@ impl Runner {
             self.publish(id, position);
             return Ok(0);
         };
-        for event in &events {
-            if let Err(error) = projection.apply(&mut tx, &storable(event)).await {
+        let clean: Vec<Cow<'_, RecordedEvent>> = events.iter().map(storable).collect();
+        let batch: Vec<&RecordedEvent> = clean.iter().map(AsRef::as_ref).collect();
+        match apply_events(projection.as_ref(), &mut tx, &batch).await {
+            Ok(()) => {}
+            // The database went away or filled up mid-batch: nothing is wrong with the events.
+            Err(BatchFailure::Batch(error)) => {
+                let _ = tx.rollback().await;
+                return Err(error);
+            }
+            Err(BatchFailure::At { position: failed, error }) => {
                 // Rolled back here, on this connection: the failure is recorded on it next, and
                 // the checkpoint row it locked must be free by then.
                 let _ = tx.rollback().await;
-                // The database went away or filled up mid-batch: nothing is wrong with the event.
-                if error.is_transient() {
-                    return Err(error);
-                }
-                let failure = ProjectionError::Failed {
-                    projection: id.to_owned(),
-                    position: event.global_position,
-                    error: error.to_string(),
-                };
-                self.record_failure(conn, id, event.global_position, &error.to_string()).await?;
-                self.tracker.failed(id, position, event.global_position, error.to_string());
+                let failure =
+                    ProjectionError::Failed { projection: id.to_owned(), position: failed, error: error.to_string() };
+                self.record_failure(conn, id, failed, &error.to_string()).await?;
+                self.tracker.failed(id, position, failed, error.to_string());
                 return Err(failure);
             }
         }
@@ -537,37 +567,136 @@ impl Runner {
         projection: &Arc<dyn Projection>,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<RebuildReport, ProjectionError> {
-        let id = projection.id();
+        self.rebuild_all(std::slice::from_ref(projection), progress).await
+    }
+
+    /// Rebuilds these projections from position 0 in one transaction, reading the log once for
+    /// all of them: their tables are emptied and refilled, and readers see the old rows until the
+    /// new ones commit, all at once. Each page of [`REBUILD_PAGE`] events goes to each projection
+    /// as one batch ([`Projection::apply_batch`]) while the next page is read. Clears failed
+    /// statuses. `progress` is called with the number of events replayed so far.
+    pub async fn rebuild_all(
+        &self,
+        projections: &[Arc<dyn Projection>],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<RebuildReport, ProjectionError> {
         let started = Instant::now();
-        let (mut tx, _) = self.begin_locked(id).await?;
-        for table in projection.tables() {
-            // Table names come from the projection's own constant list, never from input.
-            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+        let mut tx = self.read.writer.begin().await?;
+        for projection in projections {
+            self.lock_row(&mut tx, projection.id()).await?;
+            for table in projection.tables() {
+                // Table names come from the projection's own constant list, never from input.
+                sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+            }
         }
+        // The log is read by its own task, one page ahead, so that reading and applying overlap.
+        let (pages_sender, mut pages) = tokio::sync::mpsc::channel(2);
+        let log = Arc::clone(&self.log);
+        let _reader = AbortOnDrop(tokio::spawn(async move {
+            let mut after = 0;
+            loop {
+                match log.read_all(after, REBUILD_PAGE).await {
+                    Ok(page) => {
+                        let Some(last) = page.last().map(|e| e.global_position) else { return };
+                        after = last;
+                        if pages_sender.send(Ok(page)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = pages_sender.send(Err(error)).await;
+                        return;
+                    }
+                }
+            }
+        }));
         let mut position = 0;
         let mut replayed = 0;
-        loop {
-            let events = self.log.read_all(position, 5_000).await?;
-            let Some(last) = events.last().map(|e| e.global_position) else { break };
-            for event in &events {
-                projection.apply(&mut tx, &storable(event)).await.map_err(|error| ProjectionError::Failed {
-                    projection: id.to_owned(),
-                    position: event.global_position,
-                    error: error.to_string(),
+        while let Some(page) = pages.recv().await {
+            let events = page?;
+            let clean: Vec<Cow<'_, RecordedEvent>> = events.iter().map(storable).collect();
+            let batch: Vec<&RecordedEvent> = clean.iter().map(AsRef::as_ref).collect();
+            for projection in projections {
+                apply_events(projection.as_ref(), &mut tx, &batch).await.map_err(|failure| match failure {
+                    BatchFailure::Batch(error) => error,
+                    BatchFailure::At { position, error } => ProjectionError::Failed {
+                        projection: projection.id().to_owned(),
+                        position,
+                        error: error.to_string(),
+                    },
                 })?;
             }
-            position = last;
+            position = events.last().map_or(position, |e| e.global_position);
             replayed += events.len() as u64;
             progress(replayed);
         }
-        sqlx::query("UPDATE rm_checkpoints SET position = $1, status = 'running', failed_position = NULL, error = NULL WHERE projection = $2")
-            .bind(position as i64)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        for projection in projections {
+            sqlx::query("UPDATE rm_checkpoints SET position = $1, status = 'running', failed_position = NULL, error = NULL WHERE projection = $2")
+                .bind(position as i64)
+                .bind(projection.id())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        self.publish(id, position);
+        for projection in projections {
+            self.publish(projection.id(), position);
+        }
         Ok(RebuildReport { events: replayed, rate: replayed as f64 / started.elapsed().as_secs_f64().max(1e-9) })
+    }
+}
+
+/// Why [`apply_events`] did not apply a batch.
+enum BatchFailure {
+    /// Not the events' fault (transient, or the savepoint itself failed): retry the batch.
+    Batch(ProjectionError),
+    /// The event at `position` cannot be applied.
+    At {
+        /// Where.
+        position: u64,
+        /// What applying it said.
+        error: ProjectionError,
+    },
+}
+
+/// Applies `events` (already [`storable`]) with [`Projection::apply_batch`] inside a savepoint;
+/// when that fails with an error that is not transient and does not name its event, rolls the
+/// savepoint back and applies them one by one, so that the exact event that fails is found.
+/// Either way each event is applied once, or the caller's transaction is abandoned.
+async fn apply_events(
+    projection: &dyn Projection,
+    conn: &mut AnyConnection,
+    events: &[&RecordedEvent],
+) -> Result<(), BatchFailure> {
+    let database = |error: sqlx::Error| BatchFailure::Batch(ProjectionError::Database(error));
+    let mut savepoint = conn.begin().await.map_err(database)?;
+    match projection.apply_batch(&mut savepoint, events).await {
+        Ok(()) => return savepoint.commit().await.map_err(database),
+        Err(error) if error.is_transient() => return Err(BatchFailure::Batch(error)),
+        Err(ProjectionError::AtPosition { position, source }) => {
+            return Err(BatchFailure::At { position, error: *source });
+        }
+        Err(error) => {
+            tracing::debug!(projection = projection.id(), %error, "batch failed; applying its events one by one");
+            savepoint.rollback().await.map_err(database)?;
+        }
+    }
+    for event in events {
+        if let Err(error) = projection.apply(conn, event).await {
+            if error.is_transient() {
+                return Err(BatchFailure::Batch(error));
+            }
+            return Err(BatchFailure::At { position: event.global_position, error });
+        }
+    }
+    Ok(())
+}
+
+/// Aborts a task when dropped: the rebuild's log reader ends with the rebuild, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

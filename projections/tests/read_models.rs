@@ -18,7 +18,9 @@ use hotline_domain::customer::CustomerCommand;
 use hotline_domain::organisation::{OrganisationCommand, Role, UnitKind};
 use hotline_domain::phone::{Phone, PhoneCommand};
 use hotline_domain::telephony::{CallRouting, Extension, QueueId, SeatId, Telephony, TelephonyCommand};
-use hotline_domain::ticket::{NewTicket, Satisfaction, Source, TicketAction, TicketStatus, TicketType, Urgency};
+use hotline_domain::ticket::{
+    NewTicket, Satisfaction, Source, TicketAction, TicketEvent, TicketStatus, TicketType, Urgency,
+};
 use hotline_domain::values::{
     ApprovalId, CustomerId, GeoPoint, OrgPath, PhoneNumber, TenantId, TicketId, UnitCode, UserId,
 };
@@ -973,6 +975,194 @@ async fn a_row_that_does_not_decode_is_an_error_naming_column_and_value(t: TestS
     check("status", "lost").await;
 }
 
+/// A projection applied one event at a time (the trait's default batch): the reference that
+/// batched application is checked against.
+struct PerEvent(Arc<dyn Projection>);
+
+#[async_trait]
+impl Projection for PerEvent {
+    fn id(&self) -> &'static str {
+        self.0.id()
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        self.0.tables()
+    }
+    async fn apply(&self, conn: &mut sqlx::AnyConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        self.0.apply(conn, event).await
+    }
+}
+
+/// A projection given its events in batches of `.1`, so that batches end in the middle of
+/// streams (a ticket's row is then read back and folded on).
+struct Chunked(Arc<dyn Projection>, usize);
+
+#[async_trait]
+impl Projection for Chunked {
+    fn id(&self) -> &'static str {
+        self.0.id()
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        self.0.tables()
+    }
+    async fn apply(&self, conn: &mut sqlx::AnyConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        self.0.apply(conn, event).await
+    }
+    async fn apply_batch(&self, conn: &mut sqlx::AnyConnection, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
+        for chunk in events.chunks(self.1) {
+            self.0.apply_batch(conn, chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Every row of every read-model table, each value as text (`NULL` apart), rows sorted.
+async fn every_row(read: &ReadStore) -> Vec<(&'static str, Vec<Vec<String>>)> {
+    use sqlx::{Row, TypeInfo, ValueRef};
+    let mut tables = Vec::new();
+    for projection in all_projections() {
+        for table in projection.tables() {
+            let rows = sqlx::query(&format!("SELECT * FROM {table}")).fetch_all(read.reader()).await.unwrap();
+            let mut values: Vec<Vec<String>> = rows
+                .iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| {
+                            let raw = row.try_get_raw(i).unwrap();
+                            if raw.is_null() {
+                                return "NULL".to_owned();
+                            }
+                            let kind = raw.type_info().name().to_owned();
+                            row.try_get::<String, _>(i)
+                                .or_else(|_| row.try_get::<i64, _>(i).map(|v| v.to_string()))
+                                .or_else(|_| row.try_get::<f64, _>(i).map(|v| format!("{v:?}")))
+                                .map(|v| format!("{kind}:{v}"))
+                                .unwrap_or_else(|e| panic!("{table} column {i}: {e}"))
+                        })
+                        .collect()
+                })
+                .collect();
+            values.sort();
+            tables.push((*table, values));
+        }
+    }
+    tables
+}
+
+/// Batched application (every batch size, and the projections' own batches) leaves every
+/// read-model table exactly as applying the same log one event at a time does.
+async fn batched_application_matches_per_event_application(t: TestStore) {
+    let w = world(&t, all_projections()).await;
+    telephony_day(&t).await;
+    let callback = |s| TicketAction::RecordCallback { satisfaction: s, note: "回访".into() };
+    let dispatch = || TicketAction::Dispatch { station: UnitCode("st01".into()), note: "派单".into(), approval: None };
+    for n in 0..6i64 {
+        let at = t0() + Duration::minutes(n * 7);
+        let urgency = if n % 2 == 0 { Urgency::Urgent } else { Urgency::Normal };
+        let ticket = create(&w, if n == 5 { "tj02" } else { "tj01" }, "repair", urgency, at).await;
+        match n {
+            0 => {
+                work(&w, ticket, 40, 70).await;
+                act(&w, "agent2", at + Duration::hours(3), ticket, callback(Satisfaction::Satisfied)).await;
+                act(&w, "agent2", at + Duration::hours(3), ticket, TicketAction::Close { note: "好".into() }).await;
+            }
+            1 => {
+                work(&w, ticket, 20, 30).await;
+                act(&w, "agent2", at + Duration::hours(2), ticket, callback(Satisfaction::Dissatisfied)).await;
+            }
+            2 => {
+                act(&w, "agent1", at, ticket, dispatch()).await;
+                act(&w, "lead", at, ticket, TicketAction::Reject { reason: "不在片区".into() }).await;
+                act(&w, "agent1", at, ticket, TicketAction::Urge { note: "快".into() }).await;
+                act(&w, "agent1", at, ticket, TicketAction::Urge { note: "再快".into() }).await;
+            }
+            3 => {
+                let supervise = TicketAction::Supervise { unit: UnitCode("hq".into()), note: "督办".into() };
+                act(&w, "boss", at, ticket, supervise).await;
+                act(&w, "agent1", at, ticket, TicketAction::Escalate { reason: "越级".into() }).await;
+            }
+            _ => {}
+        }
+    }
+    let voided = create(&w, "tj01", "consultation", Urgency::Normal, t0()).await;
+    let approval = ApprovalId(Uuid::now_v7());
+    w.hotline
+        .request_approval(&ctx("agent1", t0()), approval, voided, GatedOperation::Void, "重复", serde_json::json!({}))
+        .await
+        .unwrap();
+    for (level, actor, role) in [
+        (ApprovalLevel::Station, "supervisor1", Role::Supervisor),
+        (ApprovalLevel::Subsidiary, "boss", Role::SubsidiaryAdmin),
+    ] {
+        let approve = ApprovalAction::Approve { level, approver: tj01_approver(role), comment: String::new() };
+        w.hotline.decide_approval(&ctx(actor, t0()), approval, approve).await.unwrap();
+    }
+    let void = TicketAction::Void { reason: "重复".into(), approval: Some(approval) };
+    act(&w, "agent1", t0() + Duration::minutes(5), voided, void).await;
+    let customer = CustomerId(Uuid::now_v7());
+    let register = CustomerCommand::Register {
+        customer_id: customer,
+        tenant: TenantId("tj01".into()),
+        name: "李四".into(),
+        address: "幸福里3号楼".into(),
+        site_path: "tj01/hs1".into(),
+        phones: vec![PhoneNumber("13800000001".into())],
+    };
+    w.hotline.customer(&ctx("billing", t0()), customer, &register).await.unwrap();
+    // An event of a ticket that was never created: no row, but a timeline entry.
+    let orphan = TicketEvent::Escalated { by: UserId("agent1".into()), reason: "无主".into() }.encode();
+    let new = NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: orphan.event_type,
+        schema_version: orphan.schema_version,
+        payload: orphan.payload,
+        metadata: hotline_commands::store::Metadata {
+            tenant: Some("tj01".into()),
+            actor: "agent1".into(),
+            command_id: None,
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            source: "test".into(),
+            occurred_at: t0(),
+        },
+    };
+    let stream = StreamId::new("ticket", Uuid::now_v7());
+    let request =
+        AppendRequest { stream_id: stream, expected: ExpectedVersion::Any, events: vec![new], command_id: None, fingerprint: None };
+    t.store.append(request).await.unwrap();
+    let head = t.store.head().await.unwrap();
+
+    let log = Arc::clone(&t.store);
+    let read = w.runner.read_store().clone();
+    let rebuilt = |projections: Vec<Arc<dyn Projection>>| {
+        let (log, read) = (Arc::clone(&log), read.clone());
+        async move {
+            let runner = Runner::new(log, read.clone(), projections);
+            let report = runner.rebuild_all(runner.projections(), &|_| {}).await.unwrap();
+            assert_eq!(report.events, head);
+            every_row(&read).await
+        }
+    };
+    let per_event = rebuilt(all_projections().into_iter().map(|p| Arc::new(PerEvent(p)) as _).collect()).await;
+    let tickets = &per_event.iter().find(|(table, _)| *table == "rm_ticket").expect("rm_ticket").1;
+    assert_eq!(tickets.len(), 7, "the scenario's tickets");
+    assert!(per_event.iter().all(|(_, rows)| !rows.is_empty()), "every table has rows: {per_event:?}");
+    assert_eq!(rebuilt(all_projections()).await, per_event, "batched, one page");
+    for size in [1, 2, 3, 5, 8, 13] {
+        let chunked = all_projections().into_iter().map(|p| Arc::new(Chunked(p, size)) as _).collect();
+        assert_eq!(rebuilt(chunked).await, per_event, "batches of {size}");
+    }
+    // The live runner's batches too, from an empty read model.
+    let runner = Runner::new(Arc::clone(&log), read.clone(), all_projections());
+    for projection in runner.projections() {
+        for table in projection.tables() {
+            sqlx::query(&format!("DELETE FROM {table}")).execute(read.reader()).await.unwrap();
+        }
+    }
+    sqlx::query("DELETE FROM rm_checkpoints").execute(read.reader()).await.unwrap();
+    runner.catch_up_all().await.unwrap();
+    assert_eq!(every_row(&read).await, per_event, "live batches");
+}
+
 on_every_backend!(
     kpis_match_a_hand_computation,
     calls_agents_and_call_kpis_match_a_hand_computation,
@@ -983,6 +1173,7 @@ on_every_backend!(
     a_transient_error_is_retried_until_it_passes_and_never_stored_as_a_failure,
     a_stopped_projection_is_retried_once_at_start_and_a_bad_event_stops_it_again,
     a_row_that_does_not_decode_is_an_error_naming_column_and_value,
+    batched_application_matches_per_event_application,
 );
 
 /// An approver of tj01 with this role, working at the subsidiary.
