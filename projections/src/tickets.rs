@@ -21,6 +21,8 @@ use hotline_domain::EventCodec;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
+mod fold;
+
 /// Builds `rm_ticket` and `rm_ticket_timeline`.
 pub struct TicketProjection;
 
@@ -41,6 +43,12 @@ impl Projection for TicketProjection {
 
     fn tables(&self) -> &'static [&'static str] {
         &["rm_ticket", "rm_ticket_timeline"]
+    }
+
+    /// Folds the batch in memory, one row per ticket touched, and writes the tickets and the
+    /// timeline with a few multi-row statements ([`fold`]).
+    async fn apply_batch(&self, conn: &mut AnyConnection, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
+        fold::apply_batch(conn, events).await
     }
 
     async fn apply(&self, conn: &mut AnyConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
