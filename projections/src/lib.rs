@@ -14,9 +14,11 @@
 //! - [`store`]: the read-model database (SQLite or PostgreSQL, one SQL dialect via sqlx `Any`).
 //! - [`health`]: what each projection's runner is doing (in memory), and which database errors
 //!   are transient (retried) or permanent (the projection stops).
-//! - [`runner`]: the [`runner::Projection`] trait and [`runner::Runner`]: checkpoint committed with
-//!   the writes, catch-up then live, rebuild, read-your-writes waits, the in-process live feed.
-//! - [`tickets`]: pools, ticket detail and timeline (`rm_ticket`, `rm_ticket_timeline`).
+//! - [`runner`]: the [`runner::Projection`] trait and [`runner::Runner`]: events applied in
+//!   batches, checkpoint committed with the writes, catch-up then live, rebuild (the log read once
+//!   for all projections), read-your-writes waits, the in-process live feed.
+//! - [`tickets`]: pools, ticket detail and timeline (`rm_ticket`, `rm_ticket_timeline`); folds a
+//!   batch in memory and writes it with multi-row statements.
 //! - [`approvals`]: pending approvals with their overdue flag (`rm_approval`).
 //! - [`customers`]: customers and the phone index (`rm_customer`, `rm_customer_phone`).
 //! - [`kpi`]: ticket KPIs by scope and time bucket.

@@ -8,6 +8,12 @@
 //! the error and stops; the others go on. Live runners wake on commit notifications of the log,
 //! never on a timer.
 //!
+//! Projections take events in batches ([`Projection::apply_batch`]): each batch the live runner
+//! reads ([`BATCH`] events) and each page a rebuild reads ([`REBUILD_PAGE`] events, read once for
+//! every projection rebuilt, one page ahead). A batch runs in a savepoint; when it fails, the
+//! runner applies its events one by one to find and record the exact event that fails, so
+//! batching never changes which event stops a projection, and no event is applied twice.
+//!
 //! Events reach projections through [`storable`], the one place the read side turns what the log
 //! holds into what both engines can store: a NUL character (PostgreSQL refuses it in `text`; the
 //! log may hold one from before `hotline_domain::text` refused them) becomes U+FFFD. The log is

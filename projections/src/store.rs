@@ -71,7 +71,13 @@ impl ReadStore {
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(3600))
             .after_connect(|conn, _| {
-                Box::pin(async move { sqlx::query("PRAGMA busy_timeout = 600000").execute(conn).await.map(|_| ()) })
+                Box::pin(async move {
+                    sqlx::query("PRAGMA busy_timeout = 600000").execute(&mut *conn).await?;
+                    // 64 MiB of page cache (the default is 2 MiB): a rebuild writes every table in
+                    // one transaction, and with the default cache SQLite spills it to the WAL
+                    // early (a rebuild of 1 M events measured 38.8 k events/s, with this 49.3 k).
+                    sqlx::query("PRAGMA cache_size = -65536").execute(conn).await.map(|_| ())
+                })
             })
             .connect_with(options.clone())
             .await?;

@@ -1008,7 +1008,11 @@ impl Projection for Chunked {
     async fn apply(&self, conn: &mut sqlx::AnyConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
         self.0.apply(conn, event).await
     }
-    async fn apply_batch(&self, conn: &mut sqlx::AnyConnection, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
+    async fn apply_batch(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
         for chunk in events.chunks(self.1) {
             let applied = self.0.apply_batch(conn, chunk).await;
             applied.unwrap_or_else(|error| panic!("{} in batches of {}: {error}", self.0.id(), self.1));
@@ -1056,7 +1060,8 @@ async fn batched_application_matches_per_event_application(t: TestStore) {
     let w = world(&t, all_projections()).await;
     telephony_day(&t).await;
     let callback = |s| TicketAction::RecordCallback { satisfaction: s, note: "回访".into() };
-    let dispatch = || TicketAction::Dispatch { station: UnitCode("st01".into()), note: "派单".into(), approval: None };
+    let dispatch =
+        || TicketAction::Dispatch { station: UnitCode("st01".into()), note: "派单".into(), approval: None };
     for n in 0..6i64 {
         let at = t0() + Duration::minutes(n * 7);
         let urgency = if n % 2 == 0 { Urgency::Urgent } else { Urgency::Normal };
@@ -1128,8 +1133,13 @@ async fn batched_application_matches_per_event_application(t: TestStore) {
         },
     };
     let stream = StreamId::new("ticket", Uuid::now_v7());
-    let request =
-        AppendRequest { stream_id: stream, expected: ExpectedVersion::Any, events: vec![new], command_id: None, fingerprint: None };
+    let request = AppendRequest {
+        stream_id: stream,
+        expected: ExpectedVersion::Any,
+        events: vec![new],
+        command_id: None,
+        fingerprint: None,
+    };
     t.store.append(request).await.unwrap();
     let head = t.store.head().await.unwrap();
 

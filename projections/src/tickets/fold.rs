@@ -372,8 +372,18 @@ impl TimelineRow {
 }
 
 /// The timeline's columns, in [`TimelineRow`]'s order.
-const TIMELINE_COLUMNS: [&str; 10] =
-    ["ticket_id", "position", "stream_version", "event_type", "occurred_at", "recorded_at", "actor", "source", "reason", "data"];
+const TIMELINE_COLUMNS: [&str; 10] = [
+    "ticket_id",
+    "position",
+    "stream_version",
+    "event_type",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "source",
+    "reason",
+    "data",
+];
 
 /// How bound parameters are written: SQLite's plain `?` or PostgreSQL's `$1`, `$2`, ...
 ///
@@ -515,8 +525,7 @@ pub(super) async fn apply_batch(conn: &mut AnyConnection, events: &[&RecordedEve
         }
         query.execute(&mut *conn).await?;
     }
-    let mut updated: Vec<&TicketRow> =
-        touched.values().filter(|t| t.stored).filter_map(|t| t.row.as_ref()).collect();
+    let mut updated: Vec<&TicketRow> = touched.values().filter(|t| t.stored).filter_map(|t| t.row.as_ref()).collect();
     updated.sort_by_key(|row| row.created_position);
     let assignments: Vec<String> =
         TICKET_ROW_COLUMNS[1..].iter().map(|column| format!("{column} = excluded.{column}")).collect();
