@@ -291,16 +291,6 @@ impl Runner {
         }
     }
 
-    /// Opens a transaction holding the projection's checkpoint row (created if missing).
-    async fn begin_locked(
-        &self,
-        projection: &str,
-    ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, sqlx::any::AnyRow), ProjectionError> {
-        let mut tx = self.read.writer.begin().await?;
-        let row = self.lock_row(&mut tx, projection).await?;
-        Ok((tx, row))
-    }
-
     /// Locks the projection's checkpoint row (created if missing) in the transaction on `conn`.
     async fn lock_row(&self, conn: &mut AnyConnection, projection: &str) -> Result<sqlx::any::AnyRow, ProjectionError> {
         sqlx::query("INSERT INTO rm_checkpoints (projection, position, status) VALUES ($1, 0, 'running') ON CONFLICT (projection) DO NOTHING")
