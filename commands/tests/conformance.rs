@@ -448,3 +448,41 @@ on_every_backend!(
     recorded_time_never_goes_back,
     payload_reads_match_full_reads,
 );
+
+/// Sums `Actual Rows × Actual Loops` over every plan node that reads `events`.
+fn event_rows_read(plan: &serde_json::Value) -> f64 {
+    let own = if plan["Relation Name"] == "events" || plan["Index Name"].as_str().is_some_and(|i| i.starts_with("events")) {
+        plan["Actual Rows"].as_f64().unwrap_or(0.0) * plan["Actual Loops"].as_f64().unwrap_or(1.0)
+    } else {
+        0.0
+    };
+    own + plan["Plans"].as_array().map_or(0.0, |children| children.iter().map(event_rows_read).sum())
+}
+
+/// Regression: the append's look-up of each stream's latest version read (and sorted) every event
+/// of every stream in the batch, so an append to a long stream grew slower with each event. The
+/// plan must read one row per stream, however long the streams.
+#[tokio::test]
+async fn the_postgres_append_reads_one_row_per_stream_whatever_its_length() {
+    let t = support::postgres().await;
+    let streams: Vec<StreamId> = (0..3).map(|_| StreamId::new("ticket", Uuid::now_v7())).collect();
+    for stream in &streams {
+        t.store.append(request(stream, ExpectedVersion::NoStream, 400)).await.unwrap();
+    }
+    let support::Raw::Postgres { url, .. } = &t.raw else { unreachable!("a PostgreSQL store") };
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url).await.unwrap();
+    sqlx::Executor::execute(&mut conn, "ANALYZE events").await.unwrap();
+    let ids: Vec<String> = streams.iter().map(|s| s.as_str().to_owned()).collect();
+    let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", hotline_commands::store::postgres::STREAM_HEADS);
+    let plan: serde_json::Value = sqlx::query_scalar(&explain).bind(&ids).fetch_one(&mut conn).await.unwrap();
+    let rows = event_rows_read(&plan[0]["Plan"]);
+    assert!(rows <= ids.len() as f64, "the stream-head look-up read {rows} event rows for {} streams:\n{plan:#}", ids.len());
+    // And it answers what the DISTINCT ON did: each stream's latest version and hash.
+    let heads: Vec<(String, i64, String)> =
+        sqlx::query_as(hotline_commands::store::postgres::STREAM_HEADS).bind(&ids).fetch_all(&mut conn).await.unwrap();
+    assert_eq!(heads.len(), 3);
+    for (stream, version, hash) in heads {
+        let last = t.store.read_stream(&StreamId::parse(&stream).unwrap(), 400).await.unwrap();
+        assert_eq!((version, hash), (400, last[0].stream_hash.clone()));
+    }
+}
