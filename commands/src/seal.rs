@@ -12,7 +12,7 @@ use crate::handler::CommandContext;
 use crate::process::ProcessManager;
 use crate::service::ServiceError;
 use crate::store::merkle::{leaf_hash, Frontier, Hash};
-use crate::store::{RecordedEvent, StoreError};
+use crate::store::{LogEntry, RecordedEvent, StoreError};
 use crate::witness::{Witness, WitnessRecord};
 use crate::Hotline;
 use async_trait::async_trait;
@@ -175,22 +175,22 @@ impl Covered {
     }
 
     /// Takes one event; returns its leaf, or the checkpoint if it is one.
-    fn observe_leaf(&mut self, event: &RecordedEvent) -> Result<Observed, String> {
-        if event.stream_id.category() == seal::CATEGORY {
+    fn observe_leaf(&mut self, event: &impl LogEntry) -> Result<Observed, String> {
+        if event.category() == seal::CATEGORY {
+            let payload = event.payload_value()?.into_owned();
             let SealEvent::CheckpointSealed(checkpoint) =
-                SealEvent::decode(&event.event_type, event.schema_version, event.payload.clone())
-                    .map_err(|e| e.to_string())?;
+                SealEvent::decode(event.event_type(), event.schema_version(), payload).map_err(|e| e.to_string())?;
             return Ok(Observed::Checkpoint(checkpoint));
         }
         let stream_hash =
-            hex::decode(&event.stream_hash).map_err(|e| format!("stream hash at {}: {e}", event.global_position))?;
+            hex::decode(event.stored_hash()).map_err(|e| format!("stream hash at {}: {e}", event.position()))?;
         let leaf = leaf_hash(&stream_hash);
         self.frontier.push(leaf);
         let mut hasher = Sha256::new();
         hasher.update(self.chain);
         hasher.update(&stream_hash);
         self.chain = hasher.finalize().into();
-        self.last_position = event.global_position;
+        self.last_position = event.position();
         Ok(Observed::Leaf(leaf))
     }
 }
@@ -601,8 +601,8 @@ impl CheckpointChecker {
     }
 
     /// Checks the next event of the log.
-    pub fn check(&mut self, event: &RecordedEvent) -> Result<(), CheckpointViolation> {
-        let position = event.global_position;
+    pub fn check(&mut self, event: &impl LogEntry) -> Result<(), CheckpointViolation> {
+        let position = event.position();
         let observed = self.covered.observe_leaf(event);
         if let Ok(observed) = &observed {
             let sealed = match observed {

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use axum::http::StatusCode;
 use hotline_commands::store::{
     AppendError, AppendOutcome, AppendRequest, CommandRecord, EventStore, RecordedCommand, RecordedEvent, StoreError,
-    StoredPayload, StreamId,
+    StoredEvent, StoredPayload, StreamId,
 };
 use hotline_projections::health::{fault_kind, ProjectionStatus};
 use hotline_projections::runner::Runner;
@@ -121,6 +121,9 @@ impl EventStore for ObservedStore {
     }
     async fn read_all(&self, after: u64, limit: u32) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_all(after, limit).await
+    }
+    async fn read_all_stored(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.read_all_stored(after, limit).await
     }
     async fn head(&self) -> Result<u64, StoreError> {
         self.inner.head().await

@@ -9,10 +9,11 @@
 //! 1. order, in global order: every position follows the last, every stream version follows its
 //!    stream's last ([`ChainVerifier::link`]), which hands each event the stored hash it chains
 //!    from;
-//! 2. content, on every core: each event's canonical bytes and SHA-256 ([`Recomputer::check`]).
-//!    With its predecessor's stored hash in hand an event needs nothing else, so the page is cut
-//!    into one contiguous part per core, whatever the streams (one long stream splits as well as
-//!    many short ones);
+//! 2. content, on every core: each event's SHA-256 over its stored bytes
+//!    ([`Recomputer::check_stored`]: the columns are read as text and hashed as they are, never
+//!    parsed). With its predecessor's stored hash in hand an event needs nothing else, so the page
+//!    is cut into one contiguous part per core, whatever the streams (one long stream splits as
+//!    well as many short ones);
 //! 3. checkpoints and idempotency rows, in global order, up to the first event that failed step 1
 //!    or 2 ([`CheckpointChecker`], whose memory is bounded).
 //!
@@ -22,7 +23,7 @@
 
 use hotline_commands::seal::CheckpointChecker;
 use hotline_commands::store::hash::{ChainVerifier, ChainViolation, Recomputer};
-use hotline_commands::store::{EventStore, RecordedEvent};
+use hotline_commands::store::{EventStore, StoredEvent};
 use hotline_commands::witness::WitnessRecord;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{HashMap, VecDeque};
@@ -98,7 +99,7 @@ pub async fn verify(
         }
     };
     // The first pages are read while the idempotency table is.
-    let (pages, mut received) = mpsc::channel::<Vec<RecordedEvent>>(PAGES_AHEAD);
+    let (pages, mut received) = mpsc::channel::<Vec<StoredEvent>>(PAGES_AHEAD);
     let reading = tokio::spawn(read_pages(Arc::clone(&store), pages));
     let commands = read_commands(store.as_ref()).await?;
     let command_rows = commands.len() as u64;
@@ -159,11 +160,11 @@ pub async fn verify(
 /// violation (it drops the receiver). [`READS_IN_FLIGHT`] pages are read at once: each read after
 /// the first guesses that the pages before it are full and have no gap, and is used only when
 /// they are, so the pages sent are exactly those read one after another.
-async fn read_pages(store: Arc<dyn EventStore>, pages: mpsc::Sender<Vec<RecordedEvent>>) -> anyhow::Result<()> {
-    type Read = JoinHandle<Result<Vec<RecordedEvent>, hotline_commands::store::StoreError>>;
+async fn read_pages(store: Arc<dyn EventStore>, pages: mpsc::Sender<Vec<StoredEvent>>) -> anyhow::Result<()> {
+    type Read = JoinHandle<Result<Vec<StoredEvent>, hotline_commands::store::StoreError>>;
     let read = |after: u64| -> Read {
         let store = Arc::clone(&store);
-        tokio::spawn(async move { store.read_all(after, PAGE).await })
+        tokio::spawn(async move { store.read_all_stored(after, PAGE).await })
     };
     // The position the next page starts after, and the reads under way with the position each
     // starts after.
@@ -209,7 +210,7 @@ struct Checker {
 
 impl Checker {
     /// Checks the next page of the log; returns the first violation in it.
-    fn page(&mut self, page: &[RecordedEvent]) -> Option<String> {
+    fn page(&mut self, page: &[StoredEvent]) -> Option<String> {
         let last = page.last()?;
         self.last_position = last.global_position;
         let mut previous_hashes = Vec::with_capacity(page.len());
@@ -240,8 +241,8 @@ impl Checker {
     }
 
     /// Notes the event's command id against the idempotency table.
-    fn hold_to_commands(&mut self, event: &RecordedEvent) {
-        let command_id = event.metadata.get("command_id").and_then(|c| c.as_str()).and_then(|c| c.parse().ok());
+    fn hold_to_commands(&mut self, event: &StoredEvent) {
+        let command_id = command_id(&event.metadata);
         if let Some(command_id) = command_id {
             let position = event.global_position;
             match self.commands.get_mut(&command_id) {
@@ -259,12 +260,12 @@ impl Checker {
 /// match, by index.
 fn first_mismatch(
     recomputers: &mut [Recomputer],
-    events: &[RecordedEvent],
+    events: &[StoredEvent],
     previous_hashes: &[Option<String>],
 ) -> Option<(usize, ChainViolation)> {
-    let first_in = |recomputer: &mut Recomputer, events: &[RecordedEvent], previous_hashes: &[Option<String>]| {
+    let first_in = |recomputer: &mut Recomputer, events: &[StoredEvent], previous_hashes: &[Option<String>]| {
         events.iter().zip(previous_hashes).enumerate().find_map(|(index, (event, previous_hash))| {
-            recomputer.check(previous_hash.as_deref(), event).err().map(|violation| (index, violation))
+            recomputer.check_stored(previous_hash.as_deref(), event).err().map(|violation| (index, violation))
         })
     };
     if events.len() < PARALLEL_FROM || recomputers.len() < 2 {
@@ -288,6 +289,17 @@ fn first_mismatch(
         let others: Vec<_> = others.into_iter().map(|other| other.join().expect("a hashing thread panicked")).collect();
         own.or_else(|| others.into_iter().flatten().next())
     })
+}
+
+/// The command id in an event's stored metadata, if it carries one (metadata that is not JSON
+/// carries none here; its hash has already said it was altered).
+fn command_id(metadata: &str) -> Option<Uuid> {
+    #[derive(serde::Deserialize)]
+    struct CommandId<'a> {
+        #[serde(borrow)]
+        command_id: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<CommandId<'_>>(metadata).ok()?.command_id?.parse().ok()
 }
 
 /// The whole idempotency table, by command id.

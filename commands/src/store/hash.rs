@@ -8,7 +8,7 @@
 //! [`ChainVerifier`] replays these rules over the log in global order; `hotline verify` uses it,
 //! hashing on every core ([`ChainVerifier::link`], [`Recomputer::check`]).
 
-use super::{format_recorded_at, RecordedEvent, StreamId};
+use super::{format_recorded_at, LogEntry, RecordedEvent, StoredEvent};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -155,6 +155,38 @@ impl Recomputer {
         }
     }
 
+    /// [`Recomputer::check`] of an event as stored: its fields' bytes are hashed as they are, so
+    /// nothing is parsed or written again (stored JSON is the canonical text the hash covers; text
+    /// that is not would not give the stored hash either way).
+    pub fn check_stored(&mut self, previous_hash: Option<&str>, event: &StoredEvent) -> Result<(), ChainViolation> {
+        let digest = digest(
+            previous_hash,
+            [
+                &event.global_position.to_be_bytes(),
+                event.stream_id.as_bytes(),
+                &event.stream_version.to_be_bytes(),
+                event.event_id.as_bytes(),
+                event.event_type.as_bytes(),
+                &event.schema_version.to_be_bytes(),
+                event.payload.as_bytes(),
+                event.metadata.as_bytes(),
+                event.recorded_at.as_bytes(),
+            ],
+        );
+        let mut hex_hash = [0u8; 64];
+        hex::encode_to_slice(digest, &mut hex_hash).expect("64 hex digits hold 32 bytes");
+        if hex_hash == event.stream_hash.as_bytes() {
+            Ok(())
+        } else {
+            Err(ChainViolation::HashMismatch {
+                position: event.global_position,
+                stream: event.stream_id.clone(),
+                version: event.stream_version,
+                event_id: event.event_id.clone(),
+            })
+        }
+    }
+
     fn digest(&mut self, previous: Option<&str>, event: &RecordedEvent) -> [u8; 32] {
         let mut event_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let event_id = event.event_id.hyphenated().encode_lower(&mut event_id);
@@ -227,7 +259,7 @@ pub enum ChainViolation {
 #[derive(Debug, Default)]
 pub struct ChainVerifier {
     last_position: u64,
-    streams: HashMap<StreamId, (u64, String)>,
+    streams: HashMap<String, (u64, String)>,
     checked: u64,
     recomputer: Recomputer,
 }
@@ -247,7 +279,7 @@ impl ChainVerifier {
     /// event), to give [`Recomputer::check`]. The event is then taken as its stream's
     /// latest, as if its hash held: stop at the first event where either half fails. Not counted
     /// in [`ChainVerifier::checked`].
-    pub fn link(&mut self, event: &RecordedEvent) -> Result<Option<String>, ChainViolation> {
+    pub fn link(&mut self, event: &impl LogEntry) -> Result<Option<String>, ChainViolation> {
         let previous_hash = previous_hash(self.last_position, &self.streams, event)?.map(str::to_owned);
         self.advance(event);
         Ok(previous_hash)
@@ -259,15 +291,16 @@ impl ChainVerifier {
     }
 
     /// Takes the event as its stream's latest.
-    fn advance(&mut self, event: &RecordedEvent) {
-        self.last_position = event.global_position;
-        match self.streams.get_mut(&event.stream_id) {
+    fn advance(&mut self, event: &impl LogEntry) {
+        self.last_position = event.position();
+        match self.streams.get_mut(event.stream()) {
             Some(last) => {
-                last.0 = event.stream_version;
-                last.1.clone_from(&event.stream_hash);
+                last.0 = event.version();
+                last.1.clear();
+                last.1.push_str(event.stored_hash());
             }
             None => {
-                self.streams.insert(event.stream_id.clone(), (event.stream_version, event.stream_hash.clone()));
+                self.streams.insert(event.stream().to_owned(), (event.version(), event.stored_hash().to_owned()));
             }
         }
     }
@@ -277,22 +310,22 @@ impl ChainVerifier {
 /// stored hash.
 fn previous_hash<'a>(
     last_position: u64,
-    streams: &'a HashMap<StreamId, (u64, String)>,
-    event: &RecordedEvent,
+    streams: &'a HashMap<String, (u64, String)>,
+    event: &impl LogEntry,
 ) -> Result<Option<&'a str>, ChainViolation> {
-    if event.global_position != last_position + 1 {
-        return Err(ChainViolation::PositionGap { previous: last_position, found: event.global_position });
+    if event.position() != last_position + 1 {
+        return Err(ChainViolation::PositionGap { previous: last_position, found: event.position() });
     }
-    let (previous_version, previous_hash) = match streams.get(&event.stream_id) {
+    let (previous_version, previous_hash) = match streams.get(event.stream()) {
         Some((version, hash)) => (*version, Some(hash.as_str())),
         None => (0, None),
     };
-    if event.stream_version != previous_version + 1 {
+    if event.version() != previous_version + 1 {
         return Err(ChainViolation::VersionGap {
-            stream: event.stream_id.to_string(),
+            stream: event.stream().to_owned(),
             previous: previous_version,
-            found: event.stream_version,
-            position: event.global_position,
+            found: event.version(),
+            position: event.position(),
         });
     }
     Ok(previous_hash)

@@ -12,7 +12,7 @@
 
 use super::{
     outcome_of, parse_json, prepare_rows, recorded_at, stored_payload, AppendError, AppendOutcome, AppendRequest,
-    CommandRecord, CommandRow, EventStore, PreparedRow, RecordedCommand, RecordedEvent, StoreError, StoredPayload,
+    CommandRecord, CommandRow, EventStore, PreparedRow, RecordedCommand, RecordedEvent, StoreError, StoredEvent, StoredPayload,
     StreamId,
 };
 use crate::clock::Clock;
@@ -301,6 +301,26 @@ async fn write_batch(
 const SELECT_EVENTS: &str = "SELECT global_position, stream_id, stream_version, event_id, event_type, schema_version, \
                              payload::text, metadata::text, recorded_at, stream_hash FROM events";
 
+/// [`SELECT_EVENTS`] with the event id as text, for [`stored_row`].
+const SELECT_STORED: &str = "SELECT global_position, stream_id, stream_version, event_id::text, event_type, \
+                             schema_version, payload::text, metadata::text, recorded_at, stream_hash FROM events";
+
+fn stored_row(row: &PgRow) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        global_position: row.try_get::<i64, _>(0)? as u64,
+        stream_id: row.try_get(1)?,
+        stream_version: row.try_get::<i64, _>(2)? as u64,
+        event_id: row.try_get(3)?,
+        event_type: row.try_get(4)?,
+        schema_version: row.try_get::<i32, _>(5)? as u32,
+        payload: row.try_get(6)?,
+        metadata: row.try_get(7)?,
+        // A timestamp column: written the one way the hash covers it.
+        recorded_at: format_recorded_at(&row.try_get::<DateTime<Utc>, _>(8)?),
+        stream_hash: row.try_get(9)?,
+    })
+}
+
 fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let position = row.try_get::<i64, _>(0)? as u64;
     Ok(RecordedEvent {
@@ -392,6 +412,15 @@ impl EventStore for PostgresEventStore {
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter().map(decode_row).collect()
+    }
+
+    async fn read_all_stored(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!("{SELECT_STORED} WHERE global_position > $1 ORDER BY global_position LIMIT $2"))
+            .bind(after as i64)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_row).collect()
     }
 
     async fn head(&self) -> Result<u64, StoreError> {

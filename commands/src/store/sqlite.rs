@@ -8,7 +8,7 @@
 
 use super::{
     format_recorded_at, outcome_of, parse_json, prepare_rows, recorded_at, stored_payload, AppendError, AppendOutcome,
-    AppendRequest, CommandRecord, CommandRow, EventStore, RecordedCommand, RecordedEvent, StoreError, StoredPayload,
+    AppendRequest, CommandRecord, CommandRow, EventStore, RecordedCommand, RecordedEvent, StoreError, StoredEvent, StoredPayload,
     StreamId,
 };
 use crate::clock::Clock;
@@ -260,6 +260,21 @@ fn parse_recorded_at(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
     Ok(NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.6fZ")?.and_utc())
 }
 
+fn stored_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        global_position: row.try_get::<i64, _>(0)? as u64,
+        stream_id: row.try_get(1)?,
+        stream_version: row.try_get::<i64, _>(2)? as u64,
+        event_id: row.try_get(3)?,
+        event_type: row.try_get(4)?,
+        schema_version: row.try_get::<i64, _>(5)? as u32,
+        payload: row.try_get(6)?,
+        metadata: row.try_get(7)?,
+        recorded_at: row.try_get(8)?,
+        stream_hash: row.try_get(9)?,
+    })
+}
+
 fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     let position = row.try_get::<i64, _>(0)? as u64;
     let corrupt = |reason: String| StoreError::Corrupt { position, reason };
@@ -336,6 +351,15 @@ impl EventStore for SqliteEventStore {
             .fetch_all(&self.readers)
             .await?;
         rows.iter().map(decode_row).collect()
+    }
+
+    async fn read_all_stored(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!("{SELECT_EVENTS} WHERE global_position > ? ORDER BY global_position LIMIT ?"))
+            .bind(after as i64)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(stored_row).collect()
     }
 
     async fn head(&self) -> Result<u64, StoreError> {
