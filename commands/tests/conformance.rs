@@ -485,11 +485,12 @@ on_every_backend!(
 
 /// Sums `Actual Rows × Actual Loops` over every plan node that reads `events`.
 fn event_rows_read(plan: &serde_json::Value) -> f64 {
-    let own = if plan["Relation Name"] == "events" || plan["Index Name"].as_str().is_some_and(|i| i.starts_with("events")) {
-        plan["Actual Rows"].as_f64().unwrap_or(0.0) * plan["Actual Loops"].as_f64().unwrap_or(1.0)
-    } else {
-        0.0
-    };
+    let own =
+        if plan["Relation Name"] == "events" || plan["Index Name"].as_str().is_some_and(|i| i.starts_with("events")) {
+            plan["Actual Rows"].as_f64().unwrap_or(0.0) * plan["Actual Loops"].as_f64().unwrap_or(1.0)
+        } else {
+            0.0
+        };
     own + plan["Plans"].as_array().map_or(0.0, |children| children.iter().map(event_rows_read).sum())
 }
 
@@ -510,7 +511,11 @@ async fn the_postgres_append_reads_one_row_per_stream_whatever_its_length() {
     let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", hotline_commands::store::postgres::STREAM_HEADS);
     let plan: serde_json::Value = sqlx::query_scalar(&explain).bind(&ids).fetch_one(&mut conn).await.unwrap();
     let rows = event_rows_read(&plan[0]["Plan"]);
-    assert!(rows <= ids.len() as f64, "the stream-head look-up read {rows} event rows for {} streams:\n{plan:#}", ids.len());
+    assert!(
+        rows <= ids.len() as f64,
+        "the stream-head look-up read {rows} event rows for {} streams:\n{plan:#}",
+        ids.len()
+    );
     // And it answers what the DISTINCT ON did: each stream's latest version and hash.
     let heads: Vec<(String, i64, String)> =
         sqlx::query_as(hotline_commands::store::postgres::STREAM_HEADS).bind(&ids).fetch_all(&mut conn).await.unwrap();

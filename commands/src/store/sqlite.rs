@@ -8,8 +8,8 @@
 
 use super::{
     format_recorded_at, outcome_of, parse_json, prepare_rows, recorded_at, stored_payload, AppendError, AppendOutcome,
-    AppendRequest, CommandRecord, CommandRow, EventStore, RecordedCommand, RecordedEvent, StoreError, StoredEvent, StoredPayload,
-    StreamId,
+    AppendRequest, CommandRecord, CommandRow, EventStore, RecordedCommand, RecordedEvent, StoreError, StoredEvent,
+    StoredPayload, StreamId,
 };
 use crate::clock::Clock;
 use async_trait::async_trait;
