@@ -23,8 +23,8 @@
 //!
 //! # Contents
 //! - [`peer_cqrs_es`]: `cqrs-es` 0.5 with `postgres-es` 0.5 (an `Aggregate` run by `PostgresCqrs`).
-//! - [`peer_disintegrate`]: `disintegrate` 4 with `disintegrate-postgres` 4.0 (a `Decision` made
-//!   by the PostgreSQL decision maker).
+//! - [`peer_disintegrate`]: `disintegrate` 4 with `disintegrate-postgres` 4.0.1 (a `Decision`
+//!   made by the PostgreSQL decision maker).
 //! - [`Sample`], [`Appends`], [`Level`], [`PeerError`]: what a run takes and gives.
 //!
 //! Each run has `writers` tasks append `per_writer` events, one event per command, each writer to
@@ -35,8 +35,9 @@
 //!   log or the read side.
 //! - Depends on no other Hotline crate: the event shape arrives as a [`Sample`], built by the bench
 //!   from the event it appends to Hotline's log.
-//! - The one piece of DDL here is a peer's own schema where its library has no migrator
-//!   (`postgres-es`); Hotline's schemas stay under `migrations/`.
+//! - The only DDL here is the peers' own schemas, copied from their crates as their documentation
+//!   asks (`postgres-es` has no migrator; `disintegrate-postgres`'s needs PostgreSQL 16, see
+//!   [`peer_disintegrate::EVENT_STORE_SCHEMA`]); Hotline's schemas stay under `migrations/`.
 //!
 //! # API Boundary
 //! Used by `ops` only.
@@ -119,8 +120,17 @@ pub enum PeerError {
     Writer(#[from] tokio::task::JoinError),
 }
 
-/// How many times a conflicting append is tried again, as Hotline's command handler bounds its own.
-pub const MAX_RETRIES: u32 = 10;
+/// How many times a conflicting append is tried again. Hotline's command handler tries 5 times,
+/// but its conflicts are real ones on one stream; a peer's may be between unrelated streams, as
+/// often as the server finds them, so the bound is wider.
+pub const MAX_RETRIES: u32 = 50;
+
+/// Waits before trying a conflicting append again: random and growing with `retry`, as Hotline's
+/// command handler does, so writers that keep meeting spread out (capped at 64 ms).
+async fn back_off(retry: u32) {
+    let ceiling_ms = 2u64 << retry.min(5);
+    tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % ceiling_ms)).await;
+}
 
 /// One writer of a run: appends one event to its own stream per call.
 trait Writer: Send + 'static {
@@ -161,7 +171,11 @@ async fn run_writers<W: Writer>(writers: Vec<W>, per_writer: usize) -> Result<Ap
 /// A pool with one connection per writer, so no peer waits on its pool.
 async fn pool(url: &str, writers: usize) -> Result<sqlx::PgPool, PeerError> {
     let connections = u32::try_from(writers).unwrap_or(u32::MAX);
-    Ok(sqlx::postgres::PgPoolOptions::new().max_connections(connections).connect(url).await?)
+    // The server's warnings stay on the server: after a commit fails with a serialization
+    // failure, sqlx's rollback of the ended transaction draws "there is no transaction in
+    // progress", which sqlx would log as a warning for every retried append.
+    let options = url.parse::<sqlx::postgres::PgConnectOptions>()?.options([("client_min_messages", "error")]);
+    Ok(sqlx::postgres::PgPoolOptions::new().max_connections(connections).connect_with(options).await?)
 }
 
 /// A stream name of its own for each writer of a run.

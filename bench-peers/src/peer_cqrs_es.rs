@@ -8,7 +8,7 @@
 //! transaction; a second writer at the same sequence breaks the primary key and gets
 //! `AggregateError::AggregateConflict`.
 
-use crate::{pool, run_writers, stream_of, Appends, Level, PeerError, Sample, Writer, MAX_RETRIES};
+use crate::{back_off, pool, run_writers, stream_of, Appends, Level, PeerError, Sample, Writer, MAX_RETRIES};
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, DomainEvent};
 use postgres_es::{postgres_cqrs, PostgresCqrs, PostgresEventRepository};
@@ -123,7 +123,7 @@ impl Writer for CommandWriter {
             let command = Dispatch(self.sample.clone());
             match self.cqrs.execute_with_metadata(&self.aggregate_id, command, metadata.clone()).await {
                 Ok(()) => return Ok(retries),
-                Err(AggregateError::AggregateConflict) => continue,
+                Err(AggregateError::AggregateConflict) => back_off(retries).await,
                 Err(error) => return Err(PeerError::Library(error.into())),
             }
         }
@@ -155,7 +155,7 @@ impl Writer for StoreWriter {
         for retries in 0..=MAX_RETRIES {
             match self.repository.persist::<Ticket>(std::slice::from_ref(&event), None).await {
                 Ok(()) => return Ok(retries),
-                Err(PersistenceError::OptimisticLockError) => continue,
+                Err(PersistenceError::OptimisticLockError) => back_off(retries).await,
                 Err(error) => return Err(PeerError::Library(error.into())),
             }
         }

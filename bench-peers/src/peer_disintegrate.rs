@@ -1,14 +1,17 @@
-//! `disintegrate` 4 with `disintegrate-postgres` 4.0: a `Dispatch` decision over a
+//! `disintegrate` 4 with `disintegrate-postgres` 4.0.1: a `Dispatch` decision over a
 //! `DispatchState` state query, made by `disintegrate_postgres::decision_maker` on a
-//! `PgEventStore` whose schema `PgEventStore::try_new` creates (the `event` table, its sequence,
-//! the epoch functions, a `ticket_id` column for the event's `#[id]` field).
+//! `PgEventStore` over the library's own schema ([`EVENT_STORE_SCHEMA`]: the `event` table, its
+//! sequence, the epoch functions, a `ticket_id` column for the event's `#[id]` field).
 //!
 //! What the library does per decision (`DecisionMaker::make`): read the events matching the state
-//! query up to the current "epoch", fold them, decide, and append in a SERIALIZABLE transaction
-//! that first checks no matching event was appended after the loaded version. A conflict, real or
-//! a serialization failure between unrelated streams, is `disintegrate_postgres::Error::Concurrency`.
+//! query up to the current "epoch" (the highest committed `event_id`, held below any id an
+//! in-flight writer may still commit), fold them, decide, and append in a SERIALIZABLE
+//! transaction that first checks no matching event was appended after the loaded version. A
+//! conflict, real or a serialization failure between unrelated streams, is
+//! `disintegrate_postgres::Error::Concurrency`, or a database error with SQLSTATE 40001 where a
+//! statement before the commit met it.
 
-use crate::{pool, run_writers, stream_of, Appends, Level, PeerError, Sample, Writer, MAX_RETRIES};
+use crate::{back_off, pool, run_writers, stream_of, Appends, Level, PeerError, Sample, Writer, MAX_RETRIES};
 use disintegrate::serde::json::Json;
 use disintegrate::{Decision, DecisionError, EventStore, NoSnapshot, StateMutate, StateQuery};
 use disintegrate_postgres::{PgDecisionMaker, PgEventId, PgEventStore};
@@ -74,7 +77,11 @@ fn event(ticket_id: &str, sample: &Sample) -> BenchEvent {
 
 type Store = PgEventStore<BenchEvent, Json<BenchEvent>>;
 
-/// Creates the schema in the fresh database at `url` (the library's own migrator), then has
+/// The schema `PgEventStore::try_new` would create, for `PgEventStore::new_uninitialized`: the
+/// crate's own SQL with one literal spelled so that PostgreSQL 15 takes it (see the file).
+pub const EVENT_STORE_SCHEMA: &str = include_str!("disintegrate_event_store.sql");
+
+/// Creates the schema in the fresh database at `url` ([`EVENT_STORE_SCHEMA`]), then has
 /// `writers` writers append `per_writer` events each to tickets of their own. Also counts the
 /// holes left in the store's `event_id` sequence.
 pub async fn appends(
@@ -85,20 +92,28 @@ pub async fn appends(
     sample: &Sample,
 ) -> Result<Appends, PeerError> {
     let pool = pool(url, writers).await?;
-    let store: Store = PgEventStore::try_new(pool.clone(), Json::default())
-        .await
-        .map_err(|error| PeerError::Library(error.into()))?;
+    sqlx::raw_sql(EVENT_STORE_SCHEMA).execute(&pool).await?;
+    let store: Store = PgEventStore::new_uninitialized(pool.clone(), Json::default());
     let mut run = match level {
         Level::Command => {
             let decisions = Arc::new(disintegrate_postgres::decision_maker(store, NoSnapshot));
             let writers = (0..writers)
-                .map(|w| CommandWriter { decisions: Arc::clone(&decisions), ticket_id: stream_of(w), sample: sample.clone() })
+                .map(|w| CommandWriter {
+                    decisions: Arc::clone(&decisions),
+                    ticket_id: stream_of(w),
+                    sample: sample.clone(),
+                })
                 .collect();
             run_writers(writers, per_writer).await?
         }
         Level::Store => {
             let writers = (0..writers)
-                .map(|w| StoreWriter { store: store.clone(), ticket_id: stream_of(w), version: 0, sample: sample.clone() })
+                .map(|w| StoreWriter {
+                    store: store.clone(),
+                    ticket_id: stream_of(w),
+                    version: 0,
+                    sample: sample.clone(),
+                })
                 .collect();
             run_writers(writers, per_writer).await?
         }
@@ -110,8 +125,17 @@ pub async fn appends(
     Ok(run)
 }
 
-fn is_concurrency(error: &(dyn std::error::Error + 'static)) -> bool {
-    matches!(error.downcast_ref::<disintegrate_postgres::Error>(), Some(disintegrate_postgres::Error::Concurrency))
+/// Whether the store refused an append for a conflict: `Concurrency`, or a serialization failure
+/// that a statement before the commit met, which the store passes on as a plain database error
+/// (it maps SQLSTATE 40001 to `Concurrency` at the commit only). Both are a conflict to try again.
+fn is_conflict(error: &disintegrate_postgres::Error) -> bool {
+    match error {
+        disintegrate_postgres::Error::Concurrency => true,
+        disintegrate_postgres::Error::Database(sqlx::Error::Database(error)) => {
+            error.code().as_deref() == Some("40001")
+        }
+        _ => false,
+    }
 }
 
 /// Makes decisions, as the library's documentation shows.
@@ -127,7 +151,11 @@ impl Writer for CommandWriter {
             let decision = Dispatch { ticket_id: self.ticket_id.clone(), sample: self.sample.clone() };
             match self.decisions.make(decision).await {
                 Ok(_) => return Ok(retries),
-                Err(DecisionError::StateStore(error)) if is_concurrency(error.as_ref()) => continue,
+                Err(DecisionError::StateStore(error))
+                    if error.downcast_ref::<disintegrate_postgres::Error>().is_some_and(is_conflict) =>
+                {
+                    back_off(retries).await
+                }
                 Err(error) => return Err(PeerError::Library(error.into())),
             }
         }
@@ -153,7 +181,7 @@ impl Writer for StoreWriter {
                     self.version = persisted.last().map_or(self.version, |event| event.id());
                     return Ok(retries);
                 }
-                Err(disintegrate_postgres::Error::Concurrency) => continue,
+                Err(error) if is_conflict(&error) => back_off(retries).await,
                 Err(error) => return Err(PeerError::Library(error.into())),
             }
         }
