@@ -26,6 +26,8 @@
 //! - [`peer_disintegrate`]: `disintegrate` 4 with `disintegrate-postgres` 4.0.1 (a `Decision`
 //!   made by the PostgreSQL decision maker).
 //! - [`Sample`], [`Appends`], [`Level`], [`PeerError`]: what a run takes and gives.
+//! - `examples/disintegrate_tailing_reader.rs`: DESIGN.md's tailing-reader test of the global order
+//!   run against `disintegrate-postgres` (its own `stream` skips events under concurrent writers).
 //!
 //! Each run has `writers` tasks append `per_writer` events, one event per command, each writer to
 //! its own aggregate (stream), as `hotline bench` does with Hotline's log.

@@ -28,9 +28,11 @@ const CQRS_ES_GAPS: &str =
 /// What disintegrate 4 + disintegrate-postgres 4.0.1 leave out of the log's invariants.
 const DISINTEGRATE_GAPS: &str = "Not given: a gap-free global order committed in order (`event_id` is \
      `nextval` of a sequence: every rolled-back or serialization-failed append burns numbers, and a lower id can \
-     commit after a higher one; the library's own reads stop at an \"epoch\" kept below the ids that appends in \
-     flight may still commit, found from advisory locks each append takes (added in 4.0.1 after readers skipped \
-     such events, #240), but any other reader of `event_id > N` can skip one); per-stream versions (concurrency \
+     commit after a higher one, so a reader of `event_id > N` skips events; the library's own reads stop at an \
+     \"epoch\" meant to stay below the ids appends in flight may still commit (4.0.1, #240), yet a reader tailing \
+     through its `stream` still skips events under concurrent writers, since the epoch comes from a volatile \
+     function whose statements see a newer snapshot than the scan in the same statement: run \
+     `cargo run -p hotline-bench-peers --example disintegrate_tailing_reader`); per-stream versions (concurrency \
      is checked by query, \"no matching event after id N\", in a SERIALIZABLE transaction, so serialization \
      failures between unrelated streams come back as conflicts, as `Concurrency` from the commit or as a bare \
      database error from an earlier statement, and the decision maker retries neither); \
