@@ -30,10 +30,12 @@ const DISINTEGRATE_GAPS: &str = "Not given: a gap-free global order committed in
      `nextval` of a sequence: every rolled-back or serialization-failed append burns numbers, and a lower id can \
      commit after a higher one, so a reader of `event_id > N` skips events; the library's own reads stop at an \
      \"epoch\" meant to stay below the ids appends in flight may still commit (4.0.1, #240), yet a reader tailing \
-     through its `stream` still skips events under concurrent writers, since the epoch comes from a volatile \
+     through its `stream` still skips events under concurrent writers, and so can its `PgEventListener`, which \
+     reads the same way and records the epoch as processed, since the epoch comes from a volatile \
      function whose statements see a newer snapshot than the scan in the same statement: run \
      `cargo run -p hotline-bench-peers --example disintegrate_tailing_reader`); per-stream versions (concurrency \
-     is checked by query, \"no matching event after id N\", in a SERIALIZABLE transaction, so serialization \
+     is checked by query, \"no matching event after id N\", in a SERIALIZABLE transaction, and once the table is \
+     analysed that check scans the primary key's last page, where every append inserts, so serialization \
      failures between unrelated streams come back as conflicts, as `Concurrency` from the commit or as a bare \
      database error from an earlier statement, and the decision maker retries neither); \
      idempotency by command id; tamper evidence (no hash chain, no signed checkpoints); a monotonic recorded time \
