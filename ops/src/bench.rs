@@ -5,6 +5,10 @@
 //!   fsynced SQLite inserts of the same bytes (one row per commit: the physical reference);
 //! - durable appends on PostgreSQL with 32 writers, against raw multi-client INSERTs of the same
 //!   rows into a plain table (what the server does with no log on top);
+//! - the same appends through the libraries a Rust team would pick instead of the log
+//!   ([`peers`]: cqrs-es + postgres-es, disintegrate), each in a fresh database on the same server
+//!   and beside the same raw-INSERT baseline, each row's note naming the log's invariants that
+//!   peer does not give;
 //! - rehydrating one 10,000-event stream (load and fold), against reading the same rows raw;
 //! - `hotline verify` rate, against hashing the same bytes with SHA-256 alone;
 //! - rebuilding every projection over a log of closed-ticket histories (1,000,000 events; 20,000
@@ -34,6 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+pub mod peers;
 pub mod telephony;
 
 /// What to run.
@@ -69,6 +74,8 @@ pub enum Part {
     Telephony,
     /// PostgreSQL appends (needs a server).
     Postgres,
+    /// The same appends through cqrs-es + postgres-es and disintegrate on the same server.
+    Peers,
 }
 
 impl BenchConfig {
@@ -170,7 +177,11 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Vec<Row>> {
     let scratch = tempfile::tempdir().context("scratch directory")?;
     let (single, concurrent) = if config.quick { (200, 20) } else { (2_000, 200) };
     let mut rows = Vec::new();
-    let postgres = if config.runs(Part::Postgres) { find_postgres(config.postgres_url.clone()).await } else { None };
+    let postgres = if config.runs(Part::Postgres) || config.runs(Part::Peers) {
+        find_postgres(config.postgres_url.clone()).await
+    } else {
+        None
+    };
 
     if config.runs(Part::Append) {
         let step = Step::start("SQLite appends, 1 and 32 commanders, and raw fsynced inserts");
@@ -235,9 +246,23 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Vec<Row>> {
         }
     }
     if let Some((url, _cluster)) = &postgres {
-        let step = Step::start("PostgreSQL appends, 32 writers, and raw inserts");
-        rows.push(postgres_appends(url, concurrent).await?);
-        step.done();
+        let mut raw_inserts = None;
+        if config.runs(Part::Postgres) {
+            let step = Step::start("PostgreSQL appends, 32 writers, and raw inserts");
+            let row = postgres_appends(url, concurrent).await?;
+            raw_inserts = Some(row.baseline_rate);
+            rows.push(row);
+            step.done();
+        }
+        if config.runs(Part::Peers) {
+            let step = Step::start("cqrs-es + postgres-es and disintegrate appends, 32 writers");
+            let baseline_rate = match raw_inserts {
+                Some(rate) => rate,
+                None => in_fresh_database(url, async |url| raw_postgres_inserts(&url, concurrent).await).await?,
+            };
+            rows.extend(peers::rows(url, concurrent, baseline_rate).await?);
+            step.done();
+        }
     }
     write_results(config, &rows)?;
     Ok(rows)
@@ -548,64 +573,82 @@ fn chain_payload(previous: &str, payload: &str) -> String {
     stream_hash(Some(previous).filter(|p| !p.is_empty()), &input)
 }
 
-/// 32 writers on the PostgreSQL log against 32 clients inserting the same rows into a plain table.
+/// 32 writers on the PostgreSQL log against 32 clients inserting the same rows into a plain table,
+/// each in a fresh database.
 async fn postgres_appends(admin_url: &str, per: usize) -> anyhow::Result<Row> {
+    let (rate, latencies) = in_fresh_database(admin_url, async |url| {
+        let store: Arc<dyn EventStore> = Arc::new(PostgresEventStore::connect(&url, Arc::new(SystemClock)).await?);
+        appends(store, 32, per).await
+    })
+    .await?;
+    let baseline_rate = in_fresh_database(admin_url, async |url| raw_postgres_inserts(&url, per).await).await?;
+    Ok(Row {
+        name: "PostgreSQL append, 32 writers".into(),
+        rate,
+        p50_ms: Some(percentile(&latencies, 0.50)),
+        p99_ms: Some(percentile(&latencies, 0.99)),
+        baseline: RAW_POSTGRES_INSERTS.into(),
+        baseline_rate,
+        operations: latencies.len() as u64,
+        note: None,
+    })
+}
+
+/// The baseline of every PostgreSQL append row.
+const RAW_POSTGRES_INSERTS: &str = "raw INSERT of the same rows, 32 clients";
+
+/// 32 clients inserting `per` rows each, the log's columns and the sample's bytes, into a plain
+/// table: what the server does with no log on top.
+async fn raw_postgres_inserts(url: &str, per: usize) -> anyhow::Result<f64> {
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(32).connect(url).await?;
+    pool.execute(
+        "CREATE TABLE raw (position BIGSERIAL PRIMARY KEY, stream_id TEXT, stream_version BIGINT, event_id UUID, \
+         event_type TEXT, schema_version INT, payload JSON, metadata JSON, recorded_at TIMESTAMPTZ, stream_hash TEXT)",
+    )
+    .await?;
+    let event = sample_event();
+    let (payload, metadata) = (event.payload.to_string(), serde_json::to_string(&event.metadata)?);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..32)
+        .map(|c| {
+            let (pool, payload, metadata) = (pool.clone(), payload.clone(), metadata.clone());
+            tokio::spawn(async move {
+                for i in 0..per {
+                    sqlx::query(
+                        "INSERT INTO raw (stream_id, stream_version, event_id, event_type, schema_version, payload, \
+                         metadata, recorded_at, stream_hash) VALUES ($1, $2, $3, 'TicketDispatched', 1, $4::json, $5::json, now(), $6)",
+                    )
+                    .bind(format!("ticket-raw{c}"))
+                    .bind(i as i64 + 1)
+                    .bind(Uuid::now_v7())
+                    .bind(&payload)
+                    .bind(&metadata)
+                    .bind("0".repeat(64))
+                    .execute(&pool)
+                    .await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let rate = (32 * per) as f64 / started.elapsed().as_secs_f64();
+    pool.close().await;
+    Ok(rate)
+}
+
+/// Runs `measure` on the URL of a database created for it on the server of `admin_url`, and drops
+/// the database afterwards, whatever `measure` answered.
+async fn in_fresh_database<T>(
+    admin_url: &str,
+    measure: impl AsyncFnOnce(String) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let database = format!("hotline_bench_{}", Uuid::now_v7().simple());
     let mut admin = sqlx::PgConnection::connect(admin_url).await.context("connecting to the bench PostgreSQL")?;
     admin.execute(format!("CREATE DATABASE {database}").as_str()).await?;
-    let url = with_database(admin_url, &database);
-    let result = async {
-        let store: Arc<dyn EventStore> = Arc::new(PostgresEventStore::connect(&url, Arc::new(SystemClock)).await?);
-        let (rate, latencies) = appends(Arc::clone(&store), 32, per).await?;
-        drop(store);
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(32).connect(&url).await?;
-        pool.execute(
-            "CREATE TABLE raw (position BIGSERIAL PRIMARY KEY, stream_id TEXT, stream_version BIGINT, event_id UUID, \
-             event_type TEXT, schema_version INT, payload JSON, metadata JSON, recorded_at TIMESTAMPTZ, stream_hash TEXT)",
-        )
-        .await?;
-        let event = sample_event();
-        let (payload, metadata) = (event.payload.to_string(), serde_json::to_string(&event.metadata)?);
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..32)
-            .map(|c| {
-                let (pool, payload, metadata) = (pool.clone(), payload.clone(), metadata.clone());
-                tokio::spawn(async move {
-                    for i in 0..per {
-                        sqlx::query(
-                            "INSERT INTO raw (stream_id, stream_version, event_id, event_type, schema_version, payload, \
-                             metadata, recorded_at, stream_hash) VALUES ($1, $2, $3, 'TicketDispatched', 1, $4::json, $5::json, now(), $6)",
-                        )
-                        .bind(format!("ticket-raw{c}"))
-                        .bind(i as i64 + 1)
-                        .bind(Uuid::now_v7())
-                        .bind(&payload)
-                        .bind(&metadata)
-                        .bind("0".repeat(64))
-                        .execute(&pool)
-                        .await?;
-                    }
-                    anyhow::Ok(())
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await??;
-        }
-        let baseline_rate = (32 * per) as f64 / started.elapsed().as_secs_f64();
-        pool.close().await;
-        anyhow::Ok(Row {
-            name: "PostgreSQL append, 32 writers".into(),
-            rate,
-            p50_ms: Some(percentile(&latencies, 0.50)),
-            p99_ms: Some(percentile(&latencies, 0.99)),
-            baseline: "raw INSERT of the same rows, 32 clients".into(),
-            baseline_rate,
-            operations: latencies.len() as u64,
-            note: None,
-        })
-    }
-    .await;
+    let result = measure(with_database(admin_url, &database)).await;
     let _ = admin.execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str()).await;
     result
 }

@@ -204,8 +204,10 @@ enum Command {
         #[arg(long, env = "HOTLINE_SEAL_PUBLIC_KEY")]
         public_key: Option<String>,
     },
-    /// Measure the log's performance; every figure is printed beside a baseline measured in the
-    /// same run, and written as JSON under --out. Uses throwaway stores, never your data.
+    /// Measure the log's performance, and that of the libraries a Rust team would use instead
+    /// (cqrs-es + postgres-es, disintegrate: part `peers`); every figure is printed beside a
+    /// baseline measured in the same run, and written as JSON under --out. Uses throwaway stores,
+    /// never your data.
     Bench {
         /// Small sizes, for a quick look (well under two minutes).
         #[arg(long)]

@@ -239,14 +239,20 @@ fn bench_quick_reports_every_row_beside_its_baseline() {
         stderr.contains("bench: PostgreSQL on 127.0.0.1:5432") || stderr.contains("started a throwaway cluster"),
         "{stderr}"
     );
-    for step in ["bench: SQLite appends", "bench: rebuilding every projection", "bench: PostgreSQL appends"] {
+    for step in [
+        "bench: SQLite appends",
+        "bench: rebuilding every projection",
+        "bench: PostgreSQL appends",
+        "bench: cqrs-es + postgres-es and disintegrate appends",
+    ] {
         assert!(stderr.lines().any(|line| line.starts_with(step) && line.ends_with(" s)")), "{step}: {stderr}");
     }
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("latest.json")).expect("latest.json")).unwrap();
     let rows = report["rows"].as_array().expect("rows");
-    // Nine with the telephony rows: kamailio and sipp are installed (ops/test.sh installs them).
-    assert_eq!(rows.len(), 9, "{report}");
+    // Eleven with the telephony rows (kamailio and sipp are installed: ops/test.sh installs them)
+    // and the two peers.
+    assert_eq!(rows.len(), 11, "{report}");
     for row in rows {
         assert!(row["rate"].as_f64().unwrap() > 0.0 && row["baseline_rate"].as_f64().unwrap() > 0.0, "{row}");
         assert!(!row["baseline"].as_str().unwrap().is_empty());
@@ -260,6 +266,20 @@ fn bench_quick_reports_every_row_beside_its_baseline() {
     let pop = named("SIPp INVITE → screenPop delivered to the agent").expect("the screen pop row");
     assert!(pop["p50_ms"].as_f64().unwrap() > 0.0 && pop["p99_ms"].as_f64().unwrap() > 0.0, "{pop}");
     assert!(stdout.contains("- SIPp INVITE → screenPop"), "notes under the table: {stdout}");
+    // Issue 14: the peers run on the same PostgreSQL, beside the same raw-INSERT baseline as the
+    // log's row, and say which of the log's invariants they do not give.
+    let postgres = named("PostgreSQL append, 32 writers").expect("the PostgreSQL row");
+    for peer in ["cqrs-es + postgres-es append, 32 writers", "disintegrate append, 32 writers"] {
+        let row = named(peer).unwrap_or_else(|| panic!("the {peer} row: {report}"));
+        assert!(row["rate"].as_f64().unwrap() > 0.0 && row["p99_ms"].as_f64().unwrap() > 0.0, "{row}");
+        assert_eq!(row["operations"], postgres["operations"], "as many appends as the log's row: {row}");
+        assert_eq!(row["baseline_rate"], postgres["baseline_rate"], "the same baseline: {row}");
+        let note = row["note"].as_str().unwrap();
+        assert!(note.contains("Not given: ") && note.contains("tamper evidence"), "{row}");
+        assert!(stdout.contains(&format!("- {peer}: ")), "notes under the table: {stdout}");
+    }
+    let disintegrate = named("disintegrate append").unwrap();
+    assert!(disintegrate["note"].as_str().unwrap().contains("holes in `event_id`"), "{disintegrate}");
 }
 
 #[test]

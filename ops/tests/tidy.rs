@@ -14,6 +14,8 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("hotline-gateway-adapters", set(&["hotline-domain", "hotline-commands", "hotline-projections"])),
         ("hotline-graphql", set(&["hotline-domain", "hotline-commands", "hotline-projections"])),
         ("hotline-replay-tests", set(&["hotline-domain", "hotline-commands", "hotline-projections"])),
+        // The bench's peers stand beside the log, so they use none of it.
+        ("hotline-bench-peers", set(&[])),
         (
             "hotline-ops",
             set(&[
@@ -22,6 +24,7 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                 "hotline-projections",
                 "hotline-gateway-adapters",
                 "hotline-graphql",
+                "hotline-bench-peers",
             ]),
         ),
     ])
