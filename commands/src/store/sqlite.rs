@@ -114,13 +114,17 @@ async fn write_loop(
     clock: Arc<dyn Clock>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The last commit's time, kept here like the position: this task is the log's one writer.
+    let mut last_recorded_at: Option<DateTime<Utc>> = None;
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let committed_before = position;
-        let results = match write_batch(&mut conn, &batch, &mut position, clock.as_ref()).await {
+        let recorded_before = last_recorded_at;
+        let results = match write_batch(&mut conn, &batch, &mut position, &mut last_recorded_at, clock.as_ref()).await {
             Ok(results) => results,
             Err(error) => {
                 // The transaction is gone; nothing of the batch is stored.
                 position = committed_before;
+                last_recorded_at = recorded_before;
                 let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
                 tracing::error!(%error, "log batch failed");
                 let message = error.to_string();
@@ -136,32 +140,51 @@ async fn write_loop(
     }
 }
 
+/// Commits a batch in one transaction. Each append runs in a savepoint of its own, so that one
+/// refused leaves the others; a batch of one needs none (refused, the transaction is rolled back).
+/// `last_recorded_at` is the last commit's time (read from the log the first time).
 async fn write_batch(
     conn: &mut SqliteConnection,
     batch: &[(AppendRequest, Reply)],
     position: &mut u64,
+    last_recorded_at: &mut Option<DateTime<Utc>>,
     clock: &dyn Clock,
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let last: Option<String> =
-        sqlx::query_scalar("SELECT recorded_at FROM events ORDER BY global_position DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
-    let last = last.and_then(|text| parse_recorded_at(&text).ok());
-    let recorded_at = recorded_at(clock.now(), last);
+    if last_recorded_at.is_none() {
+        let last: Option<String> =
+            sqlx::query_scalar("SELECT recorded_at FROM events ORDER BY global_position DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?;
+        *last_recorded_at = last.and_then(|text| parse_recorded_at(&text).ok());
+    }
+    let recorded_at = recorded_at(clock.now(), *last_recorded_at);
+    let start = *position;
     let mut results = Vec::with_capacity(batch.len());
+    let single = batch.len() == 1;
     for (request, _) in batch {
-        sqlx::query("SAVEPOINT append").execute(&mut *conn).await?;
+        if !single {
+            sqlx::query("SAVEPOINT append").execute(&mut *conn).await?;
+        }
         let before = *position;
         let result = append_one(conn, request, position, &recorded_at).await;
         if result.is_err() {
             *position = before;
+            if single {
+                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+                return Ok(vec![result]);
+            }
             sqlx::query("ROLLBACK TO append").execute(&mut *conn).await?;
         }
-        sqlx::query("RELEASE append").execute(&mut *conn).await?;
+        if !single {
+            sqlx::query("RELEASE append").execute(&mut *conn).await?;
+        }
         results.push(result);
     }
     sqlx::query("COMMIT").execute(&mut *conn).await?;
+    if *position > start {
+        *last_recorded_at = Some(recorded_at);
+    }
     Ok(results)
 }
 

@@ -316,6 +316,7 @@ impl TicketRow {
 }
 
 /// One `rm_ticket_timeline` row.
+#[derive(Debug)]
 struct TimelineRow {
     ticket_id: String,
     position: i64,
@@ -451,6 +452,49 @@ struct Touched {
     stored: bool,
 }
 
+/// What a batch leaves: the rows of the tickets it touched, those it created in order, and its
+/// timeline.
+struct Folded<'a> {
+    touched: HashMap<String, Touched>,
+    created_order: Vec<&'a str>,
+    timeline: Vec<TimelineRow>,
+}
+
+/// The pure fold of a batch of decoded ticket events over the rows stored before it (`touched`,
+/// each `stored: true`): no database, so that what a batch writes can be tested, and snapshot,
+/// without one.
+fn fold<'a>(
+    mut touched: HashMap<String, Touched>,
+    decoded: &'a [(&RecordedEvent, TicketEvent, Metadata)],
+) -> Result<Folded<'a>, ProjectionError> {
+    let mut created_order = Vec::new();
+    let mut timeline = Vec::with_capacity(decoded.len());
+    for (event, ticket, meta) in decoded {
+        let id = event.stream_id.id();
+        let position = event.global_position as i64;
+        let at = timestamp(&meta.occurred_at);
+        let state = touched.entry(id.to_owned()).or_insert(Touched { row: None, stored: false });
+        if let TicketEvent::Created(created) = ticket {
+            if state.row.is_some() {
+                // The INSERT would fail on the primary key; the runner finds which event.
+                return Err(ProjectionError::Failed {
+                    projection: "tickets".to_owned(),
+                    position: event.global_position,
+                    error: format!("ticket {id} is created again"),
+                });
+            }
+            state.row = Some(TicketRow::created(id, created, &at, position));
+            created_order.push(id);
+        }
+        if let Some(row) = state.row.as_mut() {
+            row.evolve(ticket, &at);
+            row.set_pool(position);
+        }
+        timeline.push(TimelineRow::of(event, ticket, meta, at));
+    }
+    Ok(Folded { touched, created_order, timeline })
+}
+
 /// Folds the batch's ticket events in memory (one row per ticket touched) and writes the rows
 /// and the timeline with a few multi-row statements.
 pub(super) async fn apply_batch(conn: &mut AnyConnection, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
@@ -490,31 +534,7 @@ pub(super) async fn apply_batch(conn: &mut AnyConnection, events: &[&RecordedEve
             touched.insert(row.ticket_id.clone(), Touched { row: Some(row), stored: true });
         }
     }
-    let mut created_order = Vec::new();
-    let mut timeline = Vec::with_capacity(decoded.len());
-    for (event, ticket, meta) in &decoded {
-        let id = event.stream_id.id();
-        let position = event.global_position as i64;
-        let at = timestamp(&meta.occurred_at);
-        let state = touched.entry(id.to_owned()).or_insert(Touched { row: None, stored: false });
-        if let TicketEvent::Created(created) = ticket {
-            if state.row.is_some() {
-                // The INSERT would fail on the primary key; the runner finds which event.
-                return Err(ProjectionError::Failed {
-                    projection: "tickets".to_owned(),
-                    position: event.global_position,
-                    error: format!("ticket {id} is created again"),
-                });
-            }
-            state.row = Some(TicketRow::created(id, created, &at, position));
-            created_order.push(id);
-        }
-        if let Some(row) = state.row.as_mut() {
-            row.evolve(ticket, &at);
-            row.set_pool(position);
-        }
-        timeline.push(TimelineRow::of(event, ticket, meta, at));
-    }
+    let Folded { touched, created_order, timeline } = fold(touched, &decoded)?;
     let inserted: Vec<&TicketRow> =
         created_order.iter().filter_map(|id| touched.get(*id).and_then(|t| t.row.as_ref())).collect();
     for chunk in inserted.chunks(TICKET_ROWS_PER_STATEMENT) {
@@ -550,4 +570,79 @@ pub(super) async fn apply_batch(conn: &mut AnyConnection, events: &[&RecordedEve
         query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotline_commands::store::StreamId;
+
+    /// The replay fixture's events as the log would hand them over (positions from 1).
+    fn fixture(text: &str) -> Vec<RecordedEvent> {
+        text.lines()
+            .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+            .enumerate()
+            .map(|(i, line)| {
+                let event: serde_json::Value = serde_json::from_str(line).expect("fixture line");
+                let metadata = event["metadata"].clone();
+                RecordedEvent {
+                    global_position: i as u64 + 1,
+                    stream_id: StreamId::parse(event["stream_id"].as_str().unwrap()).unwrap(),
+                    stream_version: event["stream_version"].as_u64().unwrap(),
+                    event_id: uuid::Uuid::from_u128(i as u128 + 1),
+                    event_type: event["event_type"].as_str().unwrap().to_owned(),
+                    schema_version: event["schema_version"].as_u64().unwrap() as u32,
+                    payload: event["payload"].clone(),
+                    recorded_at: metadata["occurred_at"].as_str().unwrap().parse().unwrap(),
+                    metadata,
+                    stream_hash: String::new(),
+                }
+            })
+            .collect()
+    }
+
+    fn decoded(events: &[RecordedEvent]) -> Vec<(&RecordedEvent, TicketEvent, Metadata)> {
+        events
+            .iter()
+            .map(|e| {
+                (e, TicketEvent::decode(&e.event_type, e.schema_version, e.payload.clone()).unwrap(), e.meta().unwrap())
+            })
+            .collect()
+    }
+
+    /// A ticket of the first release, worked and closed by later ones: the row and timeline a
+    /// batch of its whole history writes (fixed ids and times, so no redaction is needed).
+    #[test]
+    fn fold_of_a_v1_ticket_worked_to_closed() {
+        let events = fixture(include_str!("../../../replay-tests/fixtures/ticket_v1_created_then_closed.jsonl"));
+        let decoded = decoded(&events);
+        let folded = fold(HashMap::new(), &decoded).expect("fold");
+        let rows: Vec<&TicketRow> = folded.touched.values().filter_map(|t| t.row.as_ref()).collect();
+        assert_eq!(folded.created_order.len(), 1);
+        assert_eq!(folded.timeline.len(), events.len());
+        insta::assert_debug_snapshot!("fold_of_a_v1_ticket_worked_to_closed", (rows, &folded.timeline));
+    }
+
+    /// Folding in two batches (the second over the row the first left, as read back) leaves what
+    /// one batch does; a second creation of the same ticket is refused at that event.
+    #[test]
+    fn fold_in_two_batches_is_one_batch_and_a_second_creation_is_refused() {
+        let events = fixture(include_str!("../../../replay-tests/fixtures/ticket_v1_created_then_closed.jsonl"));
+        let decoded = decoded(&events);
+        let whole = fold(HashMap::new(), &decoded).expect("fold");
+        for cut in 1..decoded.len() {
+            let first = fold(HashMap::new(), &decoded[..cut]).expect("first half");
+            let stored: HashMap<String, Touched> =
+                first.touched.into_iter().map(|(id, t)| (id, Touched { row: t.row, stored: true })).collect();
+            let second = fold(stored, &decoded[cut..]).expect("second half");
+            let row = |f: &HashMap<String, Touched>| f.values().find_map(|t| t.row.clone());
+            assert_eq!(row(&second.touched), row(&whole.touched), "cut after {cut} events");
+        }
+        let again = [decoded[0].clone(), decoded[0].clone()];
+        match fold(HashMap::new(), &again) {
+            Err(ProjectionError::Failed { position, .. }) => assert_eq!(position, 1),
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("a second TicketCreated must fail the fold"),
+        }
+    }
 }
