@@ -11,6 +11,7 @@
 //! and some left open.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use futures_util::StreamExt;
 use hotline_commands::handler::CommandContext;
 use hotline_commands::service::ServiceError;
 use hotline_commands::Hotline;
@@ -100,21 +101,27 @@ pub async fn generate(
     let customers_per_tenant = (target_events / 160).clamp(5, 5_000);
     demo.customers(customers_per_tenant).await?;
     while demo.summary.events < target_events {
-        // A wave of tickets, each from its own seed and start time drawn in order from the demo's
-        // generator, worked concurrently; what each does depends on its seed alone.
-        let remaining = (target_events - demo.summary.events) / 12 + 1;
-        let wave: Vec<Demo<'_>> = (0..TICKETS_IN_FLIGHT.min(remaining as usize)).map(|_| demo.fork()).collect();
-        let done = futures_util::future::join_all(
-            wave.into_iter().map(|mut ticket| async move { ticket.ticket().await.map(|()| ticket.summary) }),
+        // A round of tickets, each from its own seed and start time drawn in order from the
+        // demo's generator, worked [`TICKETS_IN_FLIGHT`] at a time (a new one starts as soon as
+        // one ends, so the slowest ticket holds up no others); what each does depends on its seed
+        // alone. A round is sized to fall short of the target (tickets average fewer than 16
+        // events), so rounds shrink until the log holds enough: which tickets run depends only on
+        // the events counted after each round, never on timing.
+        let remaining = (target_events - demo.summary.events) / 16 + 1;
+        let round: Vec<Demo<'_>> = (0..remaining).map(|_| demo.fork()).collect();
+        let mut done = futures_util::stream::iter(
+            round.into_iter().map(|mut ticket| async move { ticket.ticket().await.map(|()| ticket.summary) }),
         )
-        .await;
-        for summary in done {
+        .buffer_unordered(TICKETS_IN_FLIGHT);
+        while let Some(summary) = done.next().await {
             let summary = summary?;
             demo.summary.tickets += summary.tickets;
             for (path, count) in summary.paths {
                 *demo.summary.paths.entry(path).or_default() += count;
             }
+            bar.set_position(*hotline.store().watch_head().borrow());
         }
+        drop(done);
         demo.summary.events = hotline.store().head().await?;
         bar.set_position(demo.summary.events);
     }
