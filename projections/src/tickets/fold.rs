@@ -601,6 +601,13 @@ mod tests {
             .collect()
     }
 
+    /// The replay suite's fixture of a v1 ticket worked to closed, read where that suite keeps it
+    /// (at test time: nothing outside this crate is embedded in it).
+    fn v1_ticket() -> Vec<RecordedEvent> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../replay-tests/fixtures/ticket_v1_created_then_closed.jsonl");
+        fixture(&std::fs::read_to_string(path).expect("replay fixture"))
+    }
+
     fn decoded(events: &[RecordedEvent]) -> Vec<(&RecordedEvent, TicketEvent, Metadata)> {
         events
             .iter()
@@ -614,7 +621,7 @@ mod tests {
     /// batch of its whole history writes (fixed ids and times, so no redaction is needed).
     #[test]
     fn fold_of_a_v1_ticket_worked_to_closed() {
-        let events = fixture(include_str!("../../../replay-tests/fixtures/ticket_v1_created_then_closed.jsonl"));
+        let events = v1_ticket();
         let decoded = decoded(&events);
         let folded = fold(HashMap::new(), &decoded).expect("fold");
         let rows: Vec<&TicketRow> = folded.touched.values().filter_map(|t| t.row.as_ref()).collect();
@@ -627,7 +634,7 @@ mod tests {
     /// one batch does; a second creation of the same ticket is refused at that event.
     #[test]
     fn fold_in_two_batches_is_one_batch_and_a_second_creation_is_refused() {
-        let events = fixture(include_str!("../../../replay-tests/fixtures/ticket_v1_created_then_closed.jsonl"));
+        let events = v1_ticket();
         let decoded = decoded(&events);
         let whole = fold(HashMap::new(), &decoded).expect("fold");
         for cut in 1..decoded.len() {
