@@ -190,7 +190,7 @@ async fn plain_sip_is_stamped_with_the_receive_time() {
     let before = Utc::now();
     let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
     // LF-only and compact headers, as some UAs send.
-    let invite = "INVITE sip:4001@pbx SIP/2.0\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-9\nf: <sip:a@h>;tag=1\nt: <sip:4001@pbx>\ni: plain-1\nCSeq: 1 INVITE\n\n";
+    let invite = "INVITE sip:4001@pbx SIP/2.0\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-9\nf: <sip:13800138000@h>;tag=1\nt: <sip:4001@pbx>\ni: plain-1\nCSeq: 1 INVITE\n\n";
     agent.send_to(invite.as_bytes(), sip_addr).await.expect("send");
     let signal = tokio::time::timeout(Duration::from_secs(5), signals.recv()).await.expect("in time").expect("open");
     assert!(signal.at >= before && signal.at <= Utc::now(), "{} not between {before} and now", signal.at);
@@ -198,7 +198,7 @@ async fn plain_sip_is_stamped_with_the_receive_time() {
         signal.kind,
         SignalKind::CallOffered {
             call_id: "plain-1".into(),
-            caller: "a".into(),
+            caller: "13800138000".into(),
             dialled: "4001".into(),
             correlation: None
         }
