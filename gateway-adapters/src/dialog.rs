@@ -526,7 +526,8 @@ fn apply(dialog: &mut Dialog, at: DateTime<Utc>, message: &SipMessage, signals: 
     let Some(call) = dialog.call.as_mut() else {
         if let SipKind::Request { method: SipMethod::Invite, uri_user } = &message.kind {
             let caller = message.from_user.clone().unwrap_or_default();
-            let dialled = uri_user.clone().or_else(|| message.to_user.clone()).unwrap_or_default();
+            // The Request-URI alone says what was dialled: To may still hold what a proxy rewrote.
+            let dialled = uri_user.clone().unwrap_or_default();
             let correlation = message.correlation.first().map(|(_, value)| value.clone());
             let kind =
                 SignalKind::CallOffered { call_id: call_id.to_owned(), caller: caller.clone(), dialled, correlation };

@@ -7,7 +7,9 @@
 //!
 //! Nothing is ever sent back to a source. Every drop is counted ([`Inspector::stats`]); datagrams that
 //! cannot be decoded or parsed are also logged (`tracing::warn!`) and kept, the last
-//! `rejected_kept` of them, for inspection through [`Inspector::rejected`].
+//! `rejected_kept` of them, for inspection through [`Inspector::rejected`]. So is an initial INVITE
+//! whose dialled number or caller is not a phone number ([`check_call_numbers`]), counted with the
+//! unparseable SIP.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -22,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::dialog::{DialogTracker, Signal, TrackerConfig};
 use crate::hep::{HepError, HepPacket};
-use crate::sip::SipParser;
+use crate::sip::{check_call_numbers, SipError, SipMessage, SipParser};
 
 /// Which sources may send to the listeners.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +154,8 @@ pub struct StatsSnapshot {
     pub signals: u64,
     /// HEP3 datagrams refused, by [`HepError::reason`] (every reason is listed, zero or not).
     pub rejected_hep: BTreeMap<&'static str, u64>,
-    /// SIP payloads that could not be parsed.
+    /// SIP payloads that could not be parsed, or initial INVITEs refused for their numbers
+    /// ([`check_call_numbers`]).
     pub unparseable_sip: u64,
     /// Datagrams dropped by the per-source rate limit.
     pub rate_limited: u64,
@@ -411,7 +414,7 @@ impl Listener {
                 },
                 Feed::Sip => (Utc::now(), bytes::Bytes::copy_from_slice(datagram)),
             };
-            let message = match parser.parse(&payload) {
+            let message = match parser.parse(&payload).and_then(|m| m.map(checked_numbers).transpose()) {
                 Ok(Some(message)) => message,
                 Ok(None) => {
                     Stats::bump(&stats.keepalives);
@@ -434,6 +437,12 @@ impl Listener {
             }
         }
     }
+}
+
+/// The message, unless it is an initial INVITE whose numbers cannot be a call's
+/// ([`check_call_numbers`]): refused like an unreadable one, so it is kept with its reason.
+fn checked_numbers(message: SipMessage) -> Result<SipMessage, SipError> {
+    check_call_numbers(&message).map(|()| message)
 }
 
 /// Sends the signals; `false` when the receiver is gone.

@@ -18,6 +18,16 @@
 //! would otherwise reach the log), and a message whose kept values (Call-ID, numbers, Contact,
 //! correlation headers) break the domain's text rules (`hotline_domain::text`): the listener puts
 //! such a datagram in its rejected list. Nothing is sanitised: what the log keeps is what was sent.
+//!
+//! Numbers are taken as the wire spells them. A user part is read from the URI text, not by
+//! `rsip`: for `sip:`/`sips:` the text before `@` up to its first `;` or `:`, for `tel:` the number
+//! up to its parameters (`tel:1800;phone-context=…` is `1800`), `%` escapes decoded
+//! (`%31%38%30%30` is `1800`; a bad escape refuses the message). The dialled number is the
+//! Request-URI's user only, never To's (RFC 4475 `esc01`). The parser also refuses a Request-URI in
+//! angle brackets, a `From`/`To`/`Contact`/`Refer-To` with an unbalanced quote or `<`, and a
+//! duplicated, non-numeric or too large `Content-Length`. [`check_call_numbers`], which the
+//! listener applies, refuses an initial INVITE whose dialled number or caller is not a phone
+//! number by the domain's rule.
 
 use hotline_domain::text::{self, TextError};
 
@@ -58,12 +68,38 @@ pub enum SipError {
     /// correlation header) is longer than the domain allows ([`hotline_domain::text`]).
     #[error(transparent)]
     Text(#[from] TextError),
-    /// A header is present but its value cannot be read.
+    /// A header is present but its value cannot be read (e.g. an unbalanced quote in `From`, or
+    /// a bad `%` escape in its URI's user part).
     #[error("header {name} has an unreadable value {value:?}")]
     BadHeader {
         /// The header's name.
         name: &'static str,
         /// Its value, cut to 80 characters.
+        value: String,
+    },
+    /// The request line's URI is not a bare URI (e.g. `<sip:1800@h>`, which RFC 3261 §25.1
+    /// forbids), or its user part has a bad `%` escape.
+    #[error("request-uri {uri:?} is unreadable")]
+    BadRequestUri {
+        /// The Request-URI as written, cut to 80 characters.
+        uri: String,
+    },
+    /// `Content-Length` appears more than once, is not a number, or counts more bytes than the
+    /// datagram carries (RFC 3261 §18.3: such a message is discarded). Read as a normal call, it
+    /// would put a body on the wrong message or hide a smuggled second one.
+    #[error("content-length {reason}")]
+    BadContentLength {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A number a call would keep (the dialled number of an initial INVITE, or its caller) is not
+    /// a phone number by the domain's rule ([`hotline_domain::values::PhoneNumber::parse`]). Only
+    /// [`check_call_numbers`] reports it.
+    #[error("{field} {value:?} is not a phone number")]
+    NotANumber {
+        /// Where the number was taken from.
+        field: &'static str,
+        /// The number after unescaping, cut to 80 characters.
         value: String,
     },
 }
@@ -341,7 +377,8 @@ struct NameAddr<'a> {
     params: &'a str,
 }
 
-fn name_addr(value: &str) -> NameAddr<'_> {
+/// Splits a name-addr or addr-spec; `None` when a quote or an angle bracket is left open.
+fn name_addr(value: &str) -> Option<NameAddr<'_>> {
     // The display name may be quoted and hold '<', so look for '<' outside quotes.
     let mut quoted = false;
     let mut escaped = false;
@@ -351,20 +388,25 @@ fn name_addr(value: &str) -> NameAddr<'_> {
             '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             '<' if !quoted => {
-                let rest = &value[i + 1..];
-                return match rest.split_once('>') {
-                    Some((uri, params)) => NameAddr { uri: uri.trim(), params },
-                    None => NameAddr { uri: rest.trim(), params: "" },
-                };
+                let (uri, params) = value[i + 1..].split_once('>')?;
+                return Some(NameAddr { uri: uri.trim(), params });
             }
             _ => {}
         }
     }
+    if quoted {
+        return None;
+    }
     // addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10).
-    match value.split_once(';') {
+    Some(match value.split_once(';') {
         Some((uri, params)) => NameAddr { uri: uri.trim(), params },
         None => NameAddr { uri: value.trim(), params: "" },
-    }
+    })
+}
+
+/// [`name_addr`] of header `name`, refused when it cannot be split.
+fn header_name_addr<'a>(name: &'static str, value: &'a str) -> Result<NameAddr<'a>, SipError> {
+    name_addr(value).ok_or_else(|| SipError::BadHeader { name, value: cut(value) })
 }
 
 /// The value of parameter `name` in a `;a=b;c` list (case-insensitive name, quotes removed).
@@ -375,20 +417,71 @@ fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// The user part of a URI, read with rsip; for URIs rsip refuses (e.g. `tel:`), the text between
-/// the scheme and `@`, or the number of a `tel:` URI.
-fn uri_user(uri: &str) -> Option<String> {
-    if let Ok(parsed) = rsip::Uri::try_from(uri) {
-        return parsed.user().map(str::to_owned).filter(|u| !u.is_empty());
-    }
-    let (_, rest) = uri.split_once(':')?;
+/// The user part of a URI, `%` escapes decoded: for `sip:` and `sips:` (and other schemes) the
+/// text before `@` up to its first `;` or `:` (user parameters, password); for `tel:` the number up
+/// to its first parameter (`;phone-context=…`). `Ok(None)` when there is none; `Err(())` when an
+/// escape is bad or decodes to something that is not UTF-8. Read here rather than by rsip, which
+/// gives no user for a `tel:` URI and does not decode escapes.
+fn uri_user(uri: &str) -> Result<Option<String>, ()> {
+    let Some((scheme, rest)) = uri.split_once(':') else { return Ok(None) };
     let user = match rest.split_once('@') {
         Some((user, _)) => user,
-        None if uri.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("tel:")) => rest,
-        None => return None,
+        None if scheme.eq_ignore_ascii_case("tel") => rest,
+        None => return Ok(None),
     };
     let user = user.split([';', ':', '?']).next().unwrap_or_default();
-    (!user.is_empty()).then(|| user.to_owned())
+    let user = unescape(user)?;
+    Ok((!user.is_empty()).then_some(user))
+}
+
+/// Decodes `%XX` escapes (RFC 3261 §25.1 `escaped`); `Err(())` for a bad escape or non-UTF-8.
+fn unescape(text: &str) -> Result<String, ()> {
+    if !text.contains('%') {
+        return Ok(text.to_owned());
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(())?;
+            let hex = std::str::from_utf8(hex).map_err(|_| ())?;
+            if !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(());
+            }
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| ())
+}
+
+/// The user of header `name`'s URI, refused when it cannot be decoded.
+fn header_uri_user(name: &'static str, value: &str, uri: &str) -> Result<Option<String>, SipError> {
+    uri_user(uri).map_err(|()| SipError::BadHeader { name, value: cut(value) })
+}
+
+/// Refuses a duplicated `Content-Length`, one that is not a number, or one that counts more
+/// bytes than the body has. None at all is fine over UDP (the body is the rest of the datagram).
+fn check_content_length(headers: &[(&str, &str)], body: &[u8]) -> Result<(), SipError> {
+    let mut values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("Content-Length")).map(|(_, v)| *v);
+    let Some(value) = values.next() else { return Ok(()) };
+    if values.next().is_some() {
+        return Err(SipError::BadContentLength { reason: "appears more than once".into() });
+    }
+    let length = Some(value)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<usize>().ok())
+        .ok_or_else(|| SipError::BadContentLength { reason: format!("{:?} is not a number", cut(value)) })?;
+    if length > body.len() {
+        return Err(SipError::BadContentLength {
+            reason: format!("{length} is more than the {} bytes of body", body.len()),
+        });
+    }
+    Ok(())
 }
 
 /// The media direction of an SDP body: the first audio stream's attribute, else the session's.
@@ -460,11 +553,22 @@ impl SipParser {
             lines.filter_map(|line| line.split_once(':')).map(|(n, v)| (n.trim(), v.trim())).collect();
         let first = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
 
+        check_content_length(&headers, body)?;
+
         let kind = match &message {
-            rsip::SipMessage::Request(request) => SipKind::Request {
-                method: SipMethod::from_token(&request.method.to_string()),
-                uri_user: request.uri.user().map(str::to_owned).filter(|u| !u.is_empty()),
-            },
+            rsip::SipMessage::Request(request) => {
+                // The Request-URI as written: rsip gives no user for `tel:` and takes `<sip` as
+                // the user of `<sip:1800@h>`.
+                let uri = start_line.split(' ').nth(1).unwrap_or_default();
+                let bad_uri = || SipError::BadRequestUri { uri: cut(uri) };
+                if uri.starts_with('<') || uri.ends_with('>') {
+                    return Err(bad_uri());
+                }
+                SipKind::Request {
+                    method: SipMethod::from_token(&request.method.to_string()),
+                    uri_user: uri_user(uri).map_err(|()| bad_uri())?,
+                }
+            }
             rsip::SipMessage::Response(response) => SipKind::Response {
                 status: response.status_code.code(),
                 // rsip drops the phrase of codes it knows, so read it from the status line.
@@ -472,17 +576,26 @@ impl SipParser {
             },
         };
         let call_id = first("Call-ID").filter(|v| !v.is_empty()).ok_or(SipError::MissingHeader("Call-ID"))?;
-        let from = name_addr(first("From").ok_or(SipError::MissingHeader("From"))?);
-        let to = name_addr(first("To").ok_or(SipError::MissingHeader("To"))?);
+        let from_value = first("From").ok_or(SipError::MissingHeader("From"))?;
+        let from = header_name_addr("From", from_value)?;
+        let to_value = first("To").ok_or(SipError::MissingHeader("To"))?;
+        let to = header_name_addr("To", to_value)?;
         let cseq_value = first("CSeq").ok_or(SipError::MissingHeader("CSeq"))?;
         let bad_cseq = || SipError::BadHeader { name: "CSeq", value: cut(cseq_value) };
         let mut cseq_parts = cseq_value.split_whitespace();
         let cseq = cseq_parts.next().and_then(|n| n.parse::<u32>().ok()).ok_or_else(bad_cseq)?;
         let cseq_method = SipMethod::from_token(cseq_parts.next().ok_or_else(bad_cseq)?);
         let via_branch = first("Via").and_then(|via| param(via, "branch")).map(str::to_owned);
-        let contact = first("Contact")
-            .and_then(|value| split_top_level_commas(value).into_iter().next())
-            .map(|c| name_addr(c.trim()));
+        let contact_value = first("Contact").and_then(|value| split_top_level_commas(value).into_iter().next());
+        let contact = contact_value.map(|c| header_name_addr("Contact", c.trim())).transpose()?;
+        let contact_user = match (&contact, contact_value) {
+            (Some(c), Some(value)) => header_uri_user("Contact", value, c.uri)?,
+            _ => None,
+        };
+        let refer_to_user = match first("Refer-To") {
+            Some(value) => header_uri_user("Refer-To", value, header_name_addr("Refer-To", value)?.uri)?,
+            None => None,
+        };
         let expires = first("Expires").and_then(|v| v.parse::<u32>().ok());
         let correlation = self
             .correlation_headers
@@ -493,25 +606,56 @@ impl SipParser {
         let message = SipMessage {
             kind,
             call_id: call_id.to_owned(),
-            from_user: uri_user(from.uri),
+            from_user: header_uri_user("From", from_value, from.uri)?,
             from_tag: param(from.params, "tag").filter(|t| !t.is_empty()).map(str::to_owned),
-            to_user: uri_user(to.uri),
+            to_user: header_uri_user("To", to_value, to.uri)?,
             to_tag: param(to.params, "tag").filter(|t| !t.is_empty()).map(str::to_owned),
             cseq,
             cseq_method,
             via_branch,
-            contact_user: contact.as_ref().and_then(|c| uri_user(c.uri)),
+            contact_user,
             contact_uri: contact.as_ref().map(|c| c.uri.to_owned()).filter(|u| !u.is_empty()),
             contact_expires: contact.as_ref().and_then(|c| param(c.params, "expires")?.parse().ok()),
             expires,
             reason: first("Reason").map(str::to_owned),
-            refer_to_user: first("Refer-To").and_then(|v| uri_user(name_addr(v).uri)),
+            refer_to_user,
             sdp_direction: sdp_direction(body),
             correlation,
         };
         check_stored_texts(&message)?;
         Ok(Some(message))
     }
+}
+
+/// The caller that stands for "number withheld" (RFC 3323 privacy: `sip:anonymous@anonymous.invalid`).
+/// It is kept as written rather than refused, so a withheld number is still a call.
+pub const ANONYMOUS_CALLER: &str = "anonymous";
+
+/// Refuses an initial INVITE (no To tag) whose numbers cannot be a call's: the dialled number is the
+/// Request-URI user (never the To user, which a proxy may leave as first dialled) and must be a
+/// [`PhoneNumber`](hotline_domain::values::PhoneNumber); the caller is the From user and must be one
+/// too, or [`ANONYMOUS_CALLER`]. Any other message passes. The listener puts a refused datagram in
+/// its rejected list with this error as the reason; the parser does not call it, so captures of
+/// test peers with names for numbers (SIPp's `sipp` → `service`) still parse.
+pub fn check_call_numbers(message: &SipMessage) -> Result<(), SipError> {
+    use hotline_domain::values::PhoneNumber;
+    let SipKind::Request { method: SipMethod::Invite, uri_user } = &message.kind else { return Ok(()) };
+    if message.to_tag.is_some() {
+        return Ok(());
+    }
+    let not_a_number = |field, value: &Option<String>| SipError::NotANumber {
+        field,
+        value: cut(value.as_deref().unwrap_or_default()),
+    };
+    if uri_user.as_deref().and_then(PhoneNumber::parse).is_none() {
+        return Err(not_a_number("dialled number (Request-URI user)", uri_user));
+    }
+    let caller = message.from_user.as_deref();
+    let anonymous = caller.is_some_and(|c| c.eq_ignore_ascii_case(ANONYMOUS_CALLER));
+    if !anonymous && caller.and_then(PhoneNumber::parse).is_none() {
+        return Err(not_a_number("caller (From user)", &message.from_user));
+    }
+    Ok(())
 }
 
 /// Refuses a head with a control character other than CR, LF and tab.
@@ -804,6 +948,195 @@ mod tests {
             SipError::Text(TextError::TextTooLong { field: "From user", length: 33, max: 32 }),
         );
         assert_eq!(parser.parse(b"\r\n\r\n"), Ok(None));
+    }
+
+    /// An initial INVITE with the given Request-URI and From value, as exact bytes.
+    fn invite(request_uri: &str, from: &str) -> Vec<u8> {
+        message(&[
+            &format!("INVITE {request_uri} SIP/2.0"),
+            "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-1",
+            &format!("From: {from}"),
+            "To: <sip:4001@h>",
+            "Call-ID: c",
+            "CSeq: 1 INVITE",
+            "",
+        ])
+    }
+
+    /// The Request-URI user and the From user the parser reads, and whether the numbers pass.
+    fn numbers(raw: &[u8]) -> (Option<String>, Option<String>, Result<(), SipError>) {
+        let parsed = parse(raw);
+        let SipKind::Request { uri_user, .. } = &parsed.kind else { panic!("a request") };
+        (uri_user.clone(), parsed.from_user.clone(), check_call_numbers(&parsed))
+    }
+
+    #[test]
+    fn tel_request_uri_gives_its_number() {
+        let raw = invite("tel:1800", "<sip:13800138000@h>;tag=1");
+        assert_eq!(numbers(&raw), (Some("1800".into()), Some("13800138000".into()), Ok(())));
+    }
+
+    #[test]
+    fn tel_request_uri_with_phone_context_gives_its_number() {
+        let raw = invite("tel:1800;phone-context=+86-22", "<tel:+8613800138000;phone-context=example.com>;tag=1");
+        assert_eq!(numbers(&raw), (Some("1800".into()), Some("+8613800138000".into()), Ok(())));
+    }
+
+    #[test]
+    fn percent_escaped_numbers_are_unescaped() {
+        let raw = invite("sip:%31%38%30%30@h", "<sip:%31%33%38%30%30%31%33%38%30%30%30@h>;tag=1");
+        assert_eq!(numbers(&raw), (Some("1800".into()), Some("13800138000".into()), Ok(())));
+        // A bad escape is refused, not kept as written.
+        let parser = SipParser::default();
+        assert_eq!(
+            parser.parse(&invite("sip:18%3@h", "<sip:1@h>;tag=1")),
+            Err(SipError::BadRequestUri { uri: "sip:18%3@h".into() })
+        );
+        assert_eq!(
+            parser.parse(&invite("sip:1800@h", "<sip:13%zz@h>;tag=1")),
+            Err(SipError::BadHeader { name: "From", value: "<sip:13%zz@h>;tag=1".into() })
+        );
+    }
+
+    #[test]
+    fn request_uri_in_angle_brackets_is_refused() {
+        assert_eq!(
+            SipParser::default().parse(&invite("<sip:1800@h>", "<sip:13800138000@h>;tag=1")),
+            Err(SipError::BadRequestUri { uri: "<sip:1800@h>".into() })
+        );
+    }
+
+    /// RFC 4475 §3.1.1.7 `esc01`, its head byte for byte (Via, Max-Forwards, Contact and the body
+    /// left out): the dialled number is the Request-URI's user, decoded, which is no number.
+    #[test]
+    fn rfc4475_esc01_takes_the_dialled_number_from_the_request_uri() {
+        let raw = message(&[
+            "INVITE sip:sips%3Auser%40example.com@example.net SIP/2.0",
+            "To: sip:%75se%72@example.com",
+            "From: <sip:I%20have%20spaces@example.net>;tag=938",
+            "Call-ID: 0ha0isndaksdj@10.0.0.1",
+            "CSeq: 8 INVITE",
+            "",
+        ]);
+        let parsed = parse(&raw);
+        assert_eq!(
+            parsed.kind,
+            SipKind::Request { method: SipMethod::Invite, uri_user: Some("sips:user@example.com".into()) }
+        );
+        assert_eq!(parsed.to_user.as_deref(), Some("user"));
+        assert_eq!(parsed.from_user.as_deref(), Some("I have spaces"));
+        assert_eq!(
+            check_call_numbers(&parsed),
+            Err(SipError::NotANumber {
+                field: "dialled number (Request-URI user)",
+                value: "sips:user@example.com".into()
+            })
+        );
+        // The dialog tracker offers what the Request-URI says, whatever To holds.
+        let mut tracker = crate::dialog::DialogTracker::default();
+        let signals = tracker.observe(chrono::DateTime::UNIX_EPOCH, &parsed);
+        assert!(
+            matches!(&signals[0].kind, crate::dialog::SignalKind::CallOffered { dialled, .. } if dialled == "sips:user@example.com"),
+            "{signals:?}"
+        );
+    }
+
+    #[test]
+    fn unbalanced_quote_in_from_is_refused() {
+        let from = "\"Alice <sip:13800138000@h>;tag=1";
+        assert_eq!(
+            SipParser::default().parse(&invite("sip:1800@h", from)),
+            Err(SipError::BadHeader { name: "From", value: from.into() })
+        );
+        // An unclosed '<' too.
+        assert_eq!(
+            SipParser::default().parse(&invite("sip:1800@h", "<sip:13800138000@h;tag=1")),
+            Err(SipError::BadHeader { name: "From", value: "<sip:13800138000@h;tag=1".into() })
+        );
+    }
+
+    #[test]
+    fn nul_in_from_user_is_refused_raw_or_escaped() {
+        assert_eq!(
+            SipParser::default().parse(&invite("sip:1800@h", "<sip:138\u{0}1@h>;tag=1")),
+            Err(SipError::ControlCharacter { code: 0, line: 3 })
+        );
+        assert_eq!(
+            SipParser::default().parse(&invite("sip:1800@h", "<sip:138%001@h>;tag=1")),
+            Err(SipError::Text(TextError::ControlCharacter { field: "From user", code: 0, position: 4 }))
+        );
+    }
+
+    #[test]
+    fn check_call_numbers_refuses_what_cannot_be_a_number() {
+        let check = |uri: &str, from: &str, expect: Result<(), SipError>| {
+            assert_eq!(check_call_numbers(&parse(&invite(uri, from))), expect, "{uri} {from}");
+        };
+        check("sip:1800@h", "<sip:13800138000@h>;tag=1", Ok(()));
+        check("sip:+86-22-1800@h", "<sip:+8613800138000@h>;tag=1", Ok(()));
+        // A withheld number (RFC 3323) is still a call.
+        check("sip:1800@h", "\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1", Ok(()));
+        check(
+            "sip:service@h",
+            "<sip:13800138000@h>;tag=1",
+            Err(SipError::NotANumber { field: "dialled number (Request-URI user)", value: "service".into() }),
+        );
+        check(
+            "sip:h",
+            "<sip:13800138000@h>;tag=1",
+            Err(SipError::NotANumber { field: "dialled number (Request-URI user)", value: String::new() }),
+        );
+        check(
+            "sip:1800@h",
+            "<sip:sipp@h>;tag=1",
+            Err(SipError::NotANumber { field: "caller (From user)", value: "sipp".into() }),
+        );
+        check(
+            "sip:1800@h",
+            "<sip:h>;tag=1",
+            Err(SipError::NotANumber { field: "caller (From user)", value: String::new() }),
+        );
+        // Only an initial INVITE is judged: a BYE between names passes.
+        let bye = parse(&message(&[
+            "BYE sip:agent@h SIP/2.0",
+            "From: <sip:a@h>;tag=1",
+            "To: <sip:b@h>;tag=2",
+            "Call-ID: c",
+            "CSeq: 2 BYE",
+            "",
+        ]));
+        assert_eq!(check_call_numbers(&bye), Ok(()));
+    }
+
+    #[test]
+    fn duplicated_or_impossible_content_length_is_refused() {
+        let with = |lengths: &[&str], body: &str| {
+            let mut lines = vec![
+                "INVITE sip:1800@h SIP/2.0",
+                "From: <sip:13800138000@h>;tag=1",
+                "To: <sip:1800@h>",
+                "Call-ID: c",
+                "CSeq: 1 INVITE",
+            ];
+            let lengths: Vec<String> = lengths.iter().map(|l| l.to_string()).collect();
+            lines.extend(lengths.iter().map(String::as_str));
+            let mut raw = message(&lines);
+            raw.extend_from_slice(b"\r\n");
+            raw.extend_from_slice(body.as_bytes());
+            SipParser::default().parse(&raw).map(|m| m.is_some())
+        };
+        let bad = |reason: &str| Err(SipError::BadContentLength { reason: reason.into() });
+        assert_eq!(with(&["Content-Length: 0"], ""), Ok(true));
+        assert_eq!(with(&[], "v=0\r\n"), Ok(true));
+        assert_eq!(with(&["Content-Length: 5"], "v=0\r\n"), Ok(true));
+        assert_eq!(with(&["Content-Length: 0", "l: 0"], ""), bad("appears more than once"));
+        assert_eq!(with(&["Content-Length: 0", "Content-Length: 5"], "v=0\r\n"), bad("appears more than once"));
+        assert_eq!(with(&["Content-Length: -1"], ""), bad("\"-1\" is not a number"));
+        assert_eq!(
+            with(&["Content-Length: 99999999999999999999999"], ""),
+            bad("\"99999999999999999999999\" is not a number")
+        );
+        assert_eq!(with(&["Content-Length: 10"], "v=0\r\n"), bad("10 is more than the 5 bytes of body"));
     }
 
     #[test]

@@ -190,7 +190,7 @@ async fn plain_sip_is_stamped_with_the_receive_time() {
     let before = Utc::now();
     let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
     // LF-only and compact headers, as some UAs send.
-    let invite = "INVITE sip:4001@pbx SIP/2.0\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-9\nf: <sip:a@h>;tag=1\nt: <sip:4001@pbx>\ni: plain-1\nCSeq: 1 INVITE\n\n";
+    let invite = "INVITE sip:4001@pbx SIP/2.0\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-9\nf: <sip:13800138000@h>;tag=1\nt: <sip:4001@pbx>\ni: plain-1\nCSeq: 1 INVITE\n\n";
     agent.send_to(invite.as_bytes(), sip_addr).await.expect("send");
     let signal = tokio::time::timeout(Duration::from_secs(5), signals.recv()).await.expect("in time").expect("open");
     assert!(signal.at >= before && signal.at <= Utc::now(), "{} not between {before} and now", signal.at);
@@ -198,7 +198,7 @@ async fn plain_sip_is_stamped_with_the_receive_time() {
         signal.kind,
         SignalKind::CallOffered {
             call_id: "plain-1".into(),
-            caller: "a".into(),
+            caller: "13800138000".into(),
             dialled: "4001".into(),
             correlation: None
         }
@@ -228,4 +228,44 @@ async fn time_outs_follow_the_capture_clock() {
     let offered = tokio::time::Instant::now();
     assert_eq!(recv(&mut signals).await, SignalKind::CallTimedOut { call_id: "udp-call-1".into() });
     assert!(offered.elapsed() >= Duration::from_millis(900), "timed out after {:?}", offered.elapsed());
+}
+
+/// Issue 15: an INVITE whose dialled number is no number gives no call; it is counted with the
+/// unparseable SIP and kept with its reason, and a well-formed one after it still becomes a call.
+#[tokio::test]
+async fn an_invite_without_a_number_is_kept_with_its_reason() {
+    let config = ListenerConfig {
+        hep_bind: None,
+        sip_bind: Some("127.0.0.1:0".parse().expect("address")),
+        ..ListenerConfig::default()
+    };
+    let listener = Listener::bind(config).await.expect("binds");
+    let sip_addr = listener.sip_addr().expect("sip socket");
+    let inspector = listener.inspector();
+    let (sender, mut signals) = mpsc::channel(16);
+    tokio::spawn(listener.run(sender));
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    let invite = |uri: &str, call_id: &str| {
+        format!(
+            "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-{call_id}\r\nFrom: <sip:13800138000@h>;tag=1\r\nTo: <sip:1800@pbx>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\r\n"
+        )
+    };
+    let refused = invite("sip:service@pbx", "no-number");
+    agent.send_to(refused.as_bytes(), sip_addr).await.expect("send");
+    agent.send_to(invite("tel:1800;phone-context=+86-22", "tel-1").as_bytes(), sip_addr).await.expect("send");
+    assert_eq!(
+        recv(&mut signals).await,
+        SignalKind::CallOffered {
+            call_id: "tel-1".into(),
+            caller: "13800138000".into(),
+            dialled: "1800".into(),
+            correlation: None
+        }
+    );
+    let stats = wait_for(&inspector, |s| s.received >= 2).await;
+    assert_eq!((stats.unparseable_sip, stats.decoded), (1, 1), "{stats:?}");
+    let rejected = inspector.rejected();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].reason, "sip: dialled number (Request-URI user) \"service\" is not a phone number");
+    assert_eq!(rejected[0].bytes, refused.as_bytes());
 }
