@@ -61,3 +61,4 @@ pub mod listener;
 #[cfg(feature = "rig")]
 pub mod rig;
 pub mod sip;
+pub mod socket;

@@ -83,6 +83,9 @@ pub struct ListenerConfig {
     pub rejected_kept: usize,
     /// How often to drive time-outs (default 1 s).
     pub tick_interval: Duration,
+    /// The receive buffer asked for each socket (default [`crate::socket::RECEIVE_BUFFER`], 8 MiB;
+    /// the kernel caps it at `net.core.rmem_max`).
+    pub receive_buffer: usize,
 }
 
 impl Default for ListenerConfig {
@@ -98,6 +101,7 @@ impl Default for ListenerConfig {
             tracker: TrackerConfig::default(),
             rejected_kept: 64,
             tick_interval: Duration::from_secs(1),
+            receive_buffer: crate::socket::RECEIVE_BUFFER,
         }
     }
 }
@@ -208,6 +212,8 @@ struct Shared {
     stats: Stats,
     rejected: Mutex<VecDeque<RejectedDatagram>>,
     rejected_kept: usize,
+    /// Each bound socket: its feed's name, receive buffer and inode.
+    sockets: Vec<(&'static str, usize, Option<u64>)>,
 }
 
 impl Shared {
@@ -224,6 +230,18 @@ impl Shared {
     }
 }
 
+/// One of the listener's sockets, as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketReport {
+    /// `hep` or `sip`.
+    pub feed: &'static str,
+    /// The receive buffer the kernel reports (bytes).
+    pub receive_buffer: usize,
+    /// Datagrams the kernel dropped on it since it was bound; `None` where that cannot be read
+    /// (not Linux).
+    pub kernel_drops: Option<u64>,
+}
+
 /// A cheap, cloneable view of a running listener's counters and rejected datagrams.
 #[derive(Debug, Clone)]
 pub struct Inspector {
@@ -234,6 +252,20 @@ impl Inspector {
     /// The counters now.
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// Each bound socket as the kernel sees it: its receive buffer and the datagrams the kernel
+    /// dropped on it (a full buffer drops before the listener sees anything to count).
+    pub fn sockets(&self) -> Vec<SocketReport> {
+        self.shared
+            .sockets
+            .iter()
+            .map(|&(feed, receive_buffer, inode)| SocketReport {
+                feed,
+                receive_buffer,
+                kernel_drops: inode.and_then(crate::socket::kernel_drops),
+            })
+            .collect()
     }
 
     /// The last rejected datagrams, oldest first.
@@ -301,11 +333,29 @@ pub struct Listener {
     shared: Arc<Shared>,
 }
 
-async fn bind(addr: Option<SocketAddr>) -> Result<Option<(UdpSocket, SocketAddr)>, ListenerError> {
+/// A bound socket, its address, and the receive buffer and inode to report it by.
+type Bound = (UdpSocket, SocketAddr, usize, Option<u64>);
+
+fn bind(feed: &str, addr: Option<SocketAddr>, receive_buffer: usize) -> Result<Option<Bound>, ListenerError> {
     let Some(addr) = addr else { return Ok(None) };
-    let socket = UdpSocket::bind(addr).await.map_err(|source| ListenerError::Bind { addr, source })?;
+    let bind_error = |source| ListenerError::Bind { addr, source };
+    let (socket, granted) = crate::socket::bind_udp(addr, receive_buffer).map_err(bind_error)?;
+    let inode = crate::socket::inode(&socket);
+    let socket = UdpSocket::from_std(socket).map_err(bind_error)?;
     let local = socket.local_addr().map_err(|source| ListenerError::LocalAddr { addr, source })?;
-    Ok(Some((socket, local)))
+    // Linux reports twice the size it set, and sets at most net.core.rmem_max.
+    if granted < receive_buffer {
+        tracing::warn!(
+            feed,
+            %local,
+            asked = receive_buffer,
+            granted,
+            "the kernel gave the SIP adapter's socket a smaller receive buffer than asked: a burst past it is \
+             dropped by the kernel (counted in /metrics as hotline_sip_kernel_drops); raise it with \
+             `sysctl -w net.core.rmem_max={receive_buffer}`"
+        );
+    }
+    Ok(Some((socket, local, granted, inode)))
 }
 
 async fn receive(socket: &Option<(UdpSocket, SocketAddr)>, buffer: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
@@ -318,14 +368,20 @@ async fn receive(socket: &Option<(UdpSocket, SocketAddr)>, buffer: &mut [u8]) ->
 impl Listener {
     /// Binds the configured sockets.
     pub async fn bind(config: ListenerConfig) -> Result<Listener, ListenerError> {
-        let hep = bind(config.hep_bind).await?;
-        let sip = bind(config.sip_bind).await?;
+        let hep = bind("hep", config.hep_bind, config.receive_buffer)?;
+        let sip = bind("sip", config.sip_bind, config.receive_buffer)?;
+        let sockets = [("hep", &hep), ("sip", &sip)]
+            .into_iter()
+            .filter_map(|(feed, bound)| bound.as_ref().map(|(_, _, granted, inode)| (feed, *granted, *inode)))
+            .collect();
         let shared = Arc::new(Shared {
             stats: Stats::default(),
             rejected: Mutex::new(VecDeque::new()),
             rejected_kept: config.rejected_kept,
+            sockets,
         });
-        Ok(Listener { config, hep, sip, shared })
+        let unbound = |bound: Option<Bound>| bound.map(|(socket, addr, _, _)| (socket, addr));
+        Ok(Listener { config, hep: unbound(hep), sip: unbound(sip), shared })
     }
 
     /// The HEP3 socket's address (useful when bound to port 0).

@@ -213,6 +213,30 @@ async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, Stri
             }
             collectors.push(Box::new(sip));
             collectors.push(Box::new(signals));
+            let kernel_drops = prometheus::IntGaugeVec::new(
+                prometheus::Opts::new(
+                    "hotline_sip_kernel_drops",
+                    "Datagrams the kernel dropped on the SIP adapter's socket (its receive buffer was full) since it was bound",
+                ),
+                &["socket"],
+            )
+            .map_err(|e| e.to_string())?;
+            let receive_buffer = prometheus::IntGaugeVec::new(
+                prometheus::Opts::new(
+                    "hotline_sip_receive_buffer_bytes",
+                    "The receive buffer the kernel gave the SIP adapter's socket",
+                ),
+                &["socket"],
+            )
+            .map_err(|e| e.to_string())?;
+            for socket in inspector.sockets() {
+                receive_buffer.with_label_values(&[socket.feed]).set(socket.receive_buffer as i64);
+                if let Some(drops) = socket.kernel_drops {
+                    kernel_drops.with_label_values(&[socket.feed]).set(drops as i64);
+                }
+            }
+            collectors.push(Box::new(kernel_drops));
+            collectors.push(Box::new(receive_buffer));
         }
         for collector in collectors {
             registry.register(collector).map_err(|e| e.to_string())?;

@@ -619,4 +619,13 @@ async fn serve_ingests_hep3_and_keeps_what_it_cannot_read() {
     let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("hotline_sip_datagrams{outcome=\"received\"} 3"), "{metrics}");
     assert!(metrics.contains("hotline_sip_datagrams{outcome=\"hep_rejected\"} 2"), "{metrics}");
+    // The kernel's side of the socket: what it dropped before the adapter could count anything
+    // (nothing here), and the receive buffer it gave.
+    assert!(metrics.contains("hotline_sip_kernel_drops{socket=\"hep\"} 0"), "{metrics}");
+    let buffer: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("hotline_sip_receive_buffer_bytes{socket=\"hep\"} "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no receive buffer in {metrics}"));
+    assert!(buffer >= 200 * 1024, "a receive buffer of {buffer} bytes");
 }
