@@ -768,6 +768,23 @@ mod tests {
         format!("@{when} {what}")
     }
 
+    /// RFC 4475 `esc01` (its head): the call is offered as dialling what the Request-URI's user
+    /// says, whatever To holds (the listener then refuses it as no number; see `sip`'s tests).
+    #[test]
+    fn rfc4475_esc01_is_offered_as_its_request_uri_says() {
+        let raw = "INVITE sip:sips%3Auser%40example.com@example.net SIP/2.0\r\n\
+                   To: sip:%75se%72@example.com\r\n\
+                   From: <sip:I%20have%20spaces@example.net>;tag=938\r\n\
+                   Call-ID: 0ha0isndaksdj@10.0.0.1\r\n\
+                   CSeq: 8 INVITE\r\n\r\n";
+        let parsed = SipParser::default().parse(raw.as_bytes()).expect("parses").expect("not a keep-alive");
+        let signals = DialogTracker::default().observe(at(0), &parsed);
+        assert!(
+            matches!(&signals[0].kind, SignalKind::CallOffered { dialled, .. } if dialled == "sips:user@example.com"),
+            "{signals:?}"
+        );
+    }
+
     /// Feeds `(second, raw message)` steps (then ticks at the given seconds) and returns the signals.
     fn run(tracker: &mut DialogTracker, steps: &[(i64, String)], ticks: &[i64]) -> Vec<Signal> {
         let parser = SipParser::new(vec!["X-CID".into()]);
