@@ -227,8 +227,9 @@ fn call_id(kind: &SignalKind) -> Option<&str> {
 }
 
 /// A SIP user part as a phone number: parsed where it is one, else kept as it came. Through the
-/// listener only `anonymous` callers arrive so (`sip::check_call_numbers` refuses other
-/// non-numbers); signals fed by other means keep whatever they carry, so no call is lost.
+/// listener only withheld callers arrive so (`sip::WITHHELD_CALLERS`, or no user at all;
+/// `sip::check_call_numbers` refuses other non-numbers); signals fed by other means keep
+/// whatever they carry, so no call is lost.
 fn number(user: &str) -> PhoneNumber {
     PhoneNumber::parse(user).unwrap_or_else(|| PhoneNumber(user.to_owned()))
 }
