@@ -87,7 +87,12 @@ pub struct HashInput<'a> {
 
 /// The chained hash of one event, lowercase hex; `previous` is `None` for a stream's first event.
 pub fn stream_hash(previous: Option<&str>, input: &HashInput<'_>) -> String {
-    hex::encode(digest(
+    hex::encode(input_digest(previous, input))
+}
+
+/// [`stream_hash`] before it is written as hex: every field framed with its length.
+fn input_digest(previous: Option<&str>, input: &HashInput<'_>) -> [u8; 32] {
+    digest(
         previous,
         [
             &input.global_position.to_be_bytes(),
@@ -100,7 +105,12 @@ pub fn stream_hash(previous: Option<&str>, input: &HashInput<'_>) -> String {
             input.metadata.as_bytes(),
             input.recorded_at.as_bytes(),
         ],
-    ))
+    )
+}
+
+/// JSON that serde_json wrote, as text.
+fn utf8(json: &[u8]) -> &str {
+    std::str::from_utf8(json).expect("serde_json writes UTF-8")
 }
 
 /// SHA-256 of the previous hash (32 zero bytes when there is none, or when it is not hex) and
@@ -159,19 +169,19 @@ impl Recomputer {
     /// nothing is parsed or written again (stored JSON is the canonical text the hash covers; text
     /// that is not would not give the stored hash either way).
     pub fn check_stored(&mut self, previous_hash: Option<&str>, event: &StoredEvent) -> Result<(), ChainViolation> {
-        let digest = digest(
+        let digest = input_digest(
             previous_hash,
-            [
-                &event.global_position.to_be_bytes(),
-                event.stream_id.as_bytes(),
-                &event.stream_version.to_be_bytes(),
-                event.event_id.as_bytes(),
-                event.event_type.as_bytes(),
-                &event.schema_version.to_be_bytes(),
-                event.payload.as_bytes(),
-                event.metadata.as_bytes(),
-                event.recorded_at.as_bytes(),
-            ],
+            &HashInput {
+                global_position: event.global_position,
+                stream_id: &event.stream_id,
+                stream_version: event.stream_version,
+                event_id: &event.event_id,
+                event_type: &event.event_type,
+                schema_version: event.schema_version,
+                payload: &event.payload,
+                metadata: &event.metadata,
+                recorded_at: &event.recorded_at,
+            },
         );
         let mut hex_hash = [0u8; 64];
         hex::encode_to_slice(digest, &mut hex_hash).expect("64 hex digits hold 32 bytes");
@@ -195,19 +205,19 @@ impl Recomputer {
         self.metadata.clear();
         write_canonical_json(&event.metadata, &mut self.metadata);
         let recorded_at = format_recorded_at(&event.recorded_at);
-        digest(
+        input_digest(
             previous,
-            [
-                &event.global_position.to_be_bytes(),
-                event.stream_id.as_str().as_bytes(),
-                &event.stream_version.to_be_bytes(),
-                event_id.as_bytes(),
-                event.event_type.as_bytes(),
-                &event.schema_version.to_be_bytes(),
-                &self.payload,
-                &self.metadata,
-                recorded_at.as_bytes(),
-            ],
+            &HashInput {
+                global_position: event.global_position,
+                stream_id: event.stream_id.as_str(),
+                stream_version: event.stream_version,
+                event_id,
+                event_type: &event.event_type,
+                schema_version: event.schema_version,
+                payload: utf8(&self.payload),
+                metadata: utf8(&self.metadata),
+                recorded_at: &recorded_at,
+            },
         )
     }
 }
