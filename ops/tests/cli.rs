@@ -263,6 +263,9 @@ fn bench_quick_reports_every_row_beside_its_baseline() {
     let ingestion = named("SIP via Kamailio + HEP3: highest clean call rate").expect("the SIP ingestion row");
     assert!(ingestion["rate"].as_f64().unwrap() >= 25.0, "at least the first step is clean: {ingestion}");
     assert!(ingestion["note"].as_str().unwrap().contains("steps: 25/s clean"), "{ingestion}");
+    // Each step counts what the kernel dropped on the adapter's socket (none at 25 calls/s).
+    assert!(ingestion["note"].as_str().unwrap().contains("25/s clean (100 calls, SIPp ran"), "{ingestion}");
+    assert!(ingestion["note"].as_str().unwrap().contains(", 0 datagrams dropped by the kernel)"), "{ingestion}");
     let pop = named("SIPp INVITE → screenPop delivered to the agent").expect("the screen pop row");
     assert!(pop["p50_ms"].as_f64().unwrap() > 0.0 && pop["p99_ms"].as_f64().unwrap() > 0.0, "{pop}");
     assert!(stdout.contains("- SIPp INVITE → screenPop"), "notes under the table: {stdout}");

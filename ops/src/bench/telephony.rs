@@ -191,6 +191,11 @@ fn judge(streams: &BTreeMap<String, Vec<String>>, calls: u32, run: &SippRun) -> 
     (!faults.is_empty()).then(|| faults.join("; "))
 }
 
+/// Datagrams the kernel has dropped on the listener's sockets so far (`None`: not readable here).
+fn kernel_drops(inspector: &Inspector) -> Option<u64> {
+    inspector.sockets().iter().map(|socket| socket.kernel_drops).sum()
+}
+
 /// SIP ingestion at rising call rates: the highest rate at which every call lands in the log
 /// exactly once with exactly its four events, beside the adapter's raw capacity.
 pub async fn sip_ingestion(dir: &Path, quick: bool) -> anyhow::Result<Row> {
@@ -200,16 +205,25 @@ pub async fn sip_ingestion(dir: &Path, quick: bool) -> anyhow::Result<Row> {
     for rate in RATES {
         let calls = if quick { 100 } else { (rate * 10).max(1_000) };
         let before = pipeline.store.head().await?;
+        let dropped_before = kernel_drops(&pipeline.inspector);
         let run = run_calls(peers.kamailio.addr(), calls, rate).await?;
         let events = pipeline.settled(before, Duration::from_millis(800), Duration::from_secs(120)).await?;
         total += u64::from(calls);
+        // What the kernel dropped on the HEP socket in this step (its receive buffer was full).
+        let dropped = kernel_drops(&pipeline.inspector).map_or_else(
+            || "kernel drops unknown".to_owned(),
+            |after| format!("{} datagrams dropped by the kernel", after - dropped_before.unwrap_or(0)),
+        );
         match judge(&call_streams(&events), calls, &run) {
             None => {
                 highest = rate;
-                steps.push(format!("{rate}/s clean ({calls} calls, SIPp ran {:.1} s)", run.elapsed.as_secs_f64()));
+                steps.push(format!(
+                    "{rate}/s clean ({calls} calls, SIPp ran {:.1} s, {dropped})",
+                    run.elapsed.as_secs_f64()
+                ));
             }
             Some(fault) => {
-                steps.push(format!("{rate}/s NOT clean ({calls} calls: {fault})"));
+                steps.push(format!("{rate}/s NOT clean ({calls} calls: {fault}; {dropped})"));
                 break;
             }
         }
