@@ -186,10 +186,7 @@ impl TicketRow {
     }
 
     /// Binds the row's columns, in [`TICKET_ROW_COLUMNS`]' order.
-    fn bind<'q>(
-        &'q self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
         query
             .bind(&self.ticket_id)
             .bind(&self.ticket_no)
@@ -354,10 +351,7 @@ impl TimelineRow {
     }
 
     /// Binds the row's columns, in the order of [`TIMELINE_COLUMNS`].
-    fn bind<'q>(
-        &'q self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
         query
             .bind(&self.ticket_id)
             .bind(self.position)
@@ -442,6 +436,52 @@ impl Placeholders {
         }
         sql
     }
+}
+
+/// A query of the `Any` driver with its arguments.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// A row that a multi-row statement binds, column by column.
+trait BindRow {
+    /// Binds the row's columns in its table's column order.
+    fn bind_row<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q>;
+}
+
+impl BindRow for TicketRow {
+    fn bind_row<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        self.bind(query)
+    }
+}
+
+impl BindRow for TimelineRow {
+    fn bind_row<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        self.bind(query)
+    }
+}
+
+impl<R: BindRow> BindRow for &R {
+    fn bind_row<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        (**self).bind_row(query)
+    }
+}
+
+/// Writes `rows` with one statement per `per_statement` of them; `sql(n)` is the statement for
+/// `n` rows.
+async fn write_rows<R: BindRow>(
+    conn: &mut AnyConnection,
+    rows: &[R],
+    per_statement: usize,
+    sql: impl Fn(usize) -> String,
+) -> Result<(), ProjectionError> {
+    for chunk in rows.chunks(per_statement) {
+        let sql = sql(chunk.len());
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = row.bind_row(query);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// A ticket a batch touches.
@@ -537,38 +577,26 @@ pub(super) async fn apply_batch(conn: &mut AnyConnection, events: &[&RecordedEve
     let Folded { touched, created_order, timeline } = fold(touched, &decoded)?;
     let inserted: Vec<&TicketRow> =
         created_order.iter().filter_map(|id| touched.get(*id).and_then(|t| t.row.as_ref())).collect();
-    for chunk in inserted.chunks(TICKET_ROWS_PER_STATEMENT) {
-        let sql = placeholders.insert_rows("rm_ticket", &TICKET_ROW_COLUMNS, chunk.len());
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            query = row.bind(query);
-        }
-        query.execute(&mut *conn).await?;
-    }
+    write_rows(conn, &inserted, TICKET_ROWS_PER_STATEMENT, |n| {
+        placeholders.insert_rows("rm_ticket", &TICKET_ROW_COLUMNS, n)
+    })
+    .await?;
     let mut updated: Vec<&TicketRow> = touched.values().filter(|t| t.stored).filter_map(|t| t.row.as_ref()).collect();
     updated.sort_by_key(|row| row.created_position);
     let assignments: Vec<String> =
         TICKET_ROW_COLUMNS[1..].iter().map(|column| format!("{column} = excluded.{column}")).collect();
-    for chunk in updated.chunks(TICKET_ROWS_PER_STATEMENT) {
-        let sql = format!(
+    write_rows(conn, &updated, TICKET_ROWS_PER_STATEMENT, |n| {
+        format!(
             "{} ON CONFLICT (ticket_id) DO UPDATE SET {}",
-            placeholders.insert_rows("rm_ticket", &TICKET_ROW_COLUMNS, chunk.len()),
+            placeholders.insert_rows("rm_ticket", &TICKET_ROW_COLUMNS, n),
             assignments.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            query = row.bind(query);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    for chunk in timeline.chunks(TIMELINE_ROWS_PER_STATEMENT) {
-        let sql = placeholders.insert_rows("rm_ticket_timeline", &TIMELINE_COLUMNS, chunk.len());
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            query = row.bind(query);
-        }
-        query.execute(&mut *conn).await?;
-    }
+        )
+    })
+    .await?;
+    write_rows(conn, &timeline, TIMELINE_ROWS_PER_STATEMENT, |n| {
+        placeholders.insert_rows("rm_ticket_timeline", &TIMELINE_COLUMNS, n)
+    })
+    .await?;
     Ok(())
 }
 
