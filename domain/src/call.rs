@@ -14,7 +14,9 @@
 //! queued          ring · answer
 //! ringing         ring at another phone · answer · queue again when the seat rang unanswered
 //!   (waiting)     abandon or the caller's end (→ abandoned) · reject · time out · voicemail
+//!                 · completed elsewhere (→ completed_elsewhere)
 //! talking         hold · resume · transfer (→ transferring) · end by either party (→ ended)
+//!                 · end not observed (→ end_unobserved)
 //! transferring    ring at the target · the target's answer (→ talking) · resume · end
 //! timed_out       voicemail (→ voicemail)
 //! ended           survey answered
@@ -34,6 +36,17 @@
 //!   [`CallEvent::Offered`] and [`CallEvent::Rejected`] with status [`BLACKLIST_REJECT_STATUS`].
 //! - **Hang-up before answer:** `End { by: Caller }` before an answer is an abandon; the callee
 //!   cannot end an unanswered call ([`CallError::CallNotAnswered`]).
+//! - **Completed elsewhere:** a waiting call the caller's side cancelled because another leg took
+//!   it (SIP `Reason: SIP;cause=200`, "Call completed elsewhere") ends as
+//!   [`CallEvent::CompletedElsewhere`]: not an abandon, and counted by the KPIs as connected (接通)
+//!   without a wait or talk time, since the answer was not observed. On an answered call it is a
+//!   re-observation (another leg's CANCEL) and decides nothing.
+//! - **End not observed:** an answered call whose hang-up was never seen (a lost BYE) is ended by
+//!   the adapter after its idle time-out with `EndUnobserved { last_seen }`: the call was
+//!   answered, talked at least until the last message seen, and its end is unknown.
+//!   [`CallEvent::EndUnobserved`] records the talk time known (answer → last seen, minus hold);
+//!   the KPIs count such calls apart (`ends_unobserved`) and leave them out of handled calls and
+//!   AHT, whose durations they would understate.
 //! - **Time-out** ends a call that waited too long (queue maximum); a seat that rings unanswered is
 //!   `Queue`d again instead. After a time-out the caller may still leave a voicemail.
 //! - **Transfer:** the call is `transferring` until the target answers; that answer is recorded with
@@ -42,7 +55,8 @@
 //! - **Durations** are whole seconds, never negative: a time earlier than the one it is measured
 //!   from counts as zero (out-of-order capture times). Hold time accumulates over every
 //!   hold/resume; talk time = end − answer − hold.
-//! - **Finished** calls (ended, abandoned, rejected, timed out, voicemail) refuse further
+//! - **Finished** calls (ended, end not observed, abandoned, completed elsewhere, rejected, timed
+//!   out, voicemail) refuse further
 //!   observations ([`CallError::CallAlreadyFinished`]) but still take recordings and, once ended,
 //!   one survey.
 
@@ -122,8 +136,12 @@ pub enum CallStatus {
     Transferring,
     /// Hung up after an answer.
     Ended,
+    /// Answered, and its end was never observed (the hang-up was lost).
+    EndUnobserved,
     /// The caller hung up before an answer.
     Abandoned,
+    /// Cancelled because another leg answered it (SIP "Call completed elsewhere").
+    CompletedElsewhere,
     /// Refused (by status or the blacklist).
     Rejected,
     /// Waited too long.
@@ -134,14 +152,16 @@ pub enum CallStatus {
 
 impl CallStatus {
     /// Every status.
-    pub const ALL: [CallStatus; 10] = [
+    pub const ALL: [CallStatus; 12] = [
         CallStatus::Offered,
         CallStatus::Queued,
         CallStatus::Ringing,
         CallStatus::Talking,
         CallStatus::Transferring,
         CallStatus::Ended,
+        CallStatus::EndUnobserved,
         CallStatus::Abandoned,
+        CallStatus::CompletedElsewhere,
         CallStatus::Rejected,
         CallStatus::TimedOut,
         CallStatus::Voicemail,
@@ -156,7 +176,9 @@ impl CallStatus {
             CallStatus::Talking => "talking",
             CallStatus::Transferring => "transferring",
             CallStatus::Ended => "ended",
+            CallStatus::EndUnobserved => "end_unobserved",
             CallStatus::Abandoned => "abandoned",
+            CallStatus::CompletedElsewhere => "completed_elsewhere",
             CallStatus::Rejected => "rejected",
             CallStatus::TimedOut => "timed_out",
             CallStatus::Voicemail => "voicemail",
@@ -168,7 +190,9 @@ impl CallStatus {
         matches!(
             self,
             CallStatus::Ended
+                | CallStatus::EndUnobserved
                 | CallStatus::Abandoned
+                | CallStatus::CompletedElsewhere
                 | CallStatus::Rejected
                 | CallStatus::TimedOut
                 | CallStatus::Voicemail
@@ -255,6 +279,14 @@ pub enum CallAction {
     },
     /// The caller gave up before an answer (CANCEL).
     Abandon,
+    /// The caller's side cancelled because another leg answered (CANCEL with
+    /// `Reason: SIP;cause=200`).
+    CompleteElsewhere,
+    /// An answered call went silent past the adapter's idle time-out: its hang-up was not observed.
+    EndUnobserved {
+        /// The capture time of the last message seen of the call.
+        last_seen: DateTime<Utc>,
+    },
     /// The call was refused with a final SIP status (4xx–6xx).
     Reject {
         /// The SIP status.
@@ -426,6 +458,32 @@ pub enum CallEvent {
         /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
+    /// An answered call whose hang-up was never observed, ended by the adapter's idle time-out.
+    #[serde(rename = "CallEndUnobserved")]
+    EndUnobserved {
+        /// The subsidiary the call was routed to: the data-isolation unit.
+        tenant: TenantId,
+        /// The queue the dialled number routes to; `None` when no route matched.
+        queue: Option<QueueId>,
+        /// Last phone on the call.
+        extension: Option<Extension>,
+        /// Its seat.
+        seat: Option<SeatId>,
+        /// Its agent.
+        agent: Option<UserId>,
+        /// When it was first answered.
+        answered_at: DateTime<Utc>,
+        /// Seconds waited before the first answer.
+        wait_seconds: i64,
+        /// Talk known: last seen − answer − hold (at least; the real end is unknown).
+        talk_seconds: i64,
+        /// Seconds on hold known, until the last message seen.
+        hold_seconds: i64,
+        /// The capture time of the last message seen of the call.
+        last_seen: DateTime<Utc>,
+        /// When the adapter gave up waiting for the end (its clock, in capture terms).
+        at: DateTime<Utc>,
+    },
     /// The caller gave up before an answer (呼损).
     #[serde(rename = "CallAbandoned")]
     Abandoned {
@@ -441,6 +499,21 @@ pub enum CallEvent {
         short_abandon_seconds: u32,
         /// Whether `wait_seconds < short_abandon_seconds` (短时放弃).
         short: bool,
+        /// When it happened: the SIP capture time (UTC).
+        at: DateTime<Utc>,
+    },
+    /// The caller's side cancelled because another leg answered ("Call completed elsewhere"):
+    /// connected, not abandoned.
+    #[serde(rename = "CallCompletedElsewhere")]
+    CompletedElsewhere {
+        /// The subsidiary the call was routed to: the data-isolation unit.
+        tenant: TenantId,
+        /// The queue the dialled number routes to; `None` when no route matched.
+        queue: Option<QueueId>,
+        /// The phone that was ringing on this leg, if any.
+        ringing: Option<Extension>,
+        /// Seconds from the offer to the cancel.
+        wait_seconds: i64,
         /// When it happened: the SIP capture time (UTC).
         at: DateTime<Utc>,
     },
@@ -533,7 +606,9 @@ impl CallEvent {
             | CallEvent::Resumed { at, .. }
             | CallEvent::Transferred { at, .. }
             | CallEvent::Ended { at, .. }
+            | CallEvent::EndUnobserved { at, .. }
             | CallEvent::Abandoned { at, .. }
+            | CallEvent::CompletedElsewhere { at, .. }
             | CallEvent::Rejected { at, .. }
             | CallEvent::TimedOut { at, .. }
             | CallEvent::VoicemailLeft { at, .. }
@@ -619,7 +694,7 @@ pub enum CallError {
     /// The call was answered, so it can no longer wait, ring, be abandoned, rejected or time out.
     #[error("call is answered already")]
     CallAlreadyAnswered,
-    /// Hold, resume, transfer and a callee's hang-up need an answered call.
+    /// Hold, resume, transfer, a callee's hang-up and an unobserved end need an answered call.
     #[error("call is not answered")]
     CallNotAnswered,
     /// Nothing to resume.
@@ -697,6 +772,8 @@ impl Decider for Call {
             | CallAction::Resume { .. }
             | CallAction::End { .. }
             | CallAction::Abandon
+            | CallAction::CompleteElsewhere
+            | CallAction::EndUnobserved { .. }
             | CallAction::Reject { .. }
             | CallAction::TimeOut
             | CallAction::AnswerSurvey { .. } => {}
@@ -767,6 +844,40 @@ impl Decider for Call {
                 }])
             }
             _ if status.is_finished() => Err(finished()),
+            CallAction::CompleteElsewhere => match status {
+                // Another leg's answer was observed already: nothing new.
+                Talking | Transferring => Ok(vec![]),
+                _ => Ok(vec![CallEvent::CompletedElsewhere {
+                    tenant,
+                    queue,
+                    ringing: state.ringing.clone(),
+                    wait_seconds: waited,
+                    at,
+                }]),
+            },
+            CallAction::EndUnobserved { last_seen } => match status {
+                Talking | Transferring => {
+                    let answered_at = state.answered_at.expect("an answered call has an answer time");
+                    let last_seen = (*last_seen).max(answered_at);
+                    let span = seconds(answered_at, last_seen);
+                    let ongoing = state.held_since.map_or(0, |since| seconds(since, last_seen));
+                    let hold_seconds = (state.hold_seconds + ongoing).min(span);
+                    Ok(vec![CallEvent::EndUnobserved {
+                        tenant,
+                        queue,
+                        extension: state.extension.clone(),
+                        seat: state.seat.clone(),
+                        agent: state.agent.clone(),
+                        answered_at,
+                        wait_seconds: state.wait_seconds,
+                        talk_seconds: span - hold_seconds,
+                        hold_seconds,
+                        last_seen,
+                        at,
+                    }])
+                }
+                _ => Err(CallError::CallNotAnswered),
+            },
             CallAction::Queue => match status {
                 Queued => Ok(vec![]),
                 Offered | Ringing => Ok(vec![CallEvent::Queued { tenant, queue, at }]),
@@ -955,7 +1066,13 @@ impl Decider for Call {
                 state.held_since = None;
                 state.hold_seconds = *hold_seconds;
             }
+            CallEvent::EndUnobserved { hold_seconds, .. } => {
+                state.status = Some(CallStatus::EndUnobserved);
+                state.held_since = None;
+                state.hold_seconds = *hold_seconds;
+            }
             CallEvent::Abandoned { .. } => state.status = Some(CallStatus::Abandoned),
+            CallEvent::CompletedElsewhere { .. } => state.status = Some(CallStatus::CompletedElsewhere),
             CallEvent::Rejected { .. } => state.status = Some(CallStatus::Rejected),
             CallEvent::TimedOut { .. } => state.status = Some(CallStatus::TimedOut),
             CallEvent::VoicemailLeft { .. } => state.status = Some(CallStatus::Voicemail),

@@ -91,7 +91,8 @@ pub fn due_ticket(
     }
 }
 
-/// 接通率: calls answered ÷ calls offered (blacklisted calls are not offered).
+/// 接通率: calls answered ÷ calls offered (blacklisted calls are not offered). Calls completed
+/// elsewhere (another leg answered them) are connected and count as answered here.
 pub fn answer_rate(answered: i64, offered: i64) -> Option<f64> {
     ratio(answered as f64, offered as f64)
 }

@@ -15,12 +15,20 @@
 //!   the INVITE gives `CallAnswered` and fixes the answering fork's To tag (later 2xx of other forks
 //!   are ignored, and so is a BYE that does not belong to the answered fork). The extension is the
 //!   user of the response's Contact, else of its To.
+//! - **An answer whose 2xx was lost** is inferred from what only an answered call sends: the ACK
+//!   of a 2xx (an ACK in the dialog whose Via branch is none of the INVITE's: the ACK of a
+//!   failure reuses the INVITE's branch) gives `CallAnswered` at the ACK's time, the extension
+//!   being its Request-URI user (the answering phone's Contact); a BYE before any answer (a BYE
+//!   needs an established dialog) gives `CallAnswered` at the BYE's time, the extension being the
+//!   callee's Contact user, then `CallEnded`. The ids are those the 2xx would have given, so a
+//!   2xx that turns up later changes nothing.
 //! - **Challenges and redirects.** 401, 407 and 3xx do not end a call: the caller retries with a
 //!   higher CSeq on the same Call-ID. If no retry comes before the set-up timeout, the call is
 //!   `CallRejected` with that status.
 //! - **Ends before answer.** 487 after a CANCEL is `CallAbandoned`, unless the CANCEL's `Reason`
-//!   says "completed elsewhere" (then no signal: another leg took the call). Any other final status
-//!   from 300 up (408 and 480 included) is `CallRejected` with it.
+//!   says "completed elsewhere" (`cause=200`): then another leg took the call, and it is
+//!   `CallCompletedElsewhere`. Any other final status from 300 up (408 and 480 included) is
+//!   `CallRejected` with it.
 //! - **In the dialog.** A re-INVITE whose SDP is sendonly, inactive or `c=0.0.0.0` gives
 //!   `CallHeld` by the side that sent it, and a later one with sendrecv/recvonly gives `CallResumed`
 //!   (signalled when the offer is seen, not when it is accepted). REFER gives `CallTransferred` to
@@ -29,14 +37,22 @@
 //! - **Registrations.** A 2xx to REGISTER gives `PhoneRegistered` (extension = To user, contact =
 //!   first Contact URI, expires = the registrar's Contact `expires` or `Expires`, else the
 //!   request's, else 3600), or `PhoneUnregistered` when the request asked for 0 seconds or `*`.
-//! - **Time-outs.** An unanswered call with no message for `setup_timeout`, or an answered one
-//!   with none for `idle_timeout`, gives `CallTimedOut` (or the pending rejection or abandonment
-//!   above) and is forgotten. Finished calls and registrations are forgotten `completed_grace`
-//!   after their last message, so late retransmissions still find them.
+//! - **Time-outs: every call reaches an end.** An unanswered call with no message for
+//!   `setup_timeout` gives `CallTimedOut`, or what it was waiting to become: `CallRejected` after
+//!   an unanswered challenge, `CallAbandoned` after a CANCEL whose 487 was lost,
+//!   `CallCompletedElsewhere` after a "completed elsewhere" CANCEL. An answered call with no
+//!   message for `idle_timeout` (its BYE was lost) gives `CallEndUnobserved` with the capture time
+//!   of its last message. Either way the call is forgotten. Finished calls and registrations are
+//!   forgotten `completed_grace` after their last message, so late retransmissions still find
+//!   them.
 //!
 //! # Out-of-order arrival
-//! Messages are applied in arrival order and a call's state only moves forward: a 180 seen after
-//! the 200 is dropped, a CANCEL seen after the answer does nothing. Messages of a Call-ID whose
+//! The tracker applies messages in the order it is given them; the listener gives them in capture
+//! order within its reorder window (`crate::reorder`), which puts right the usual swaps (a proxy's
+//! worker processes mirroring a 200 after the BYE that follows it). What still arrives after a
+//! later-captured message of its call was applied is applied all the same and counted
+//! ([`DialogTracker::late`]); a call's state only moves forward: a 180 seen after the 200 is
+//! dropped, a CANCEL seen after the answer does nothing. Messages of a Call-ID whose
 //! initial INVITE has not been seen yet are held (at most `max_pending` per call) and applied in
 //! capture-time order once it arrives; if it never does, they are dropped with the entry after
 //! `setup_timeout` (a call joined half-way gives no signals). A signal's `at` is the capture time of
@@ -143,6 +159,11 @@ pub enum SignalKind {
         /// The Call-ID.
         call_id: String,
     },
+    /// The caller's side cancelled because another leg answered ("Call completed elsewhere").
+    CallCompletedElsewhere {
+        /// The Call-ID.
+        call_id: String,
+    },
     /// The call was refused with a final status.
     CallRejected {
         /// The Call-ID.
@@ -150,10 +171,17 @@ pub enum SignalKind {
         /// The SIP status.
         status: u16,
     },
-    /// Nothing was heard of the call for too long.
+    /// Nothing was heard of an unanswered call for too long.
     CallTimedOut {
         /// The Call-ID.
         call_id: String,
+    },
+    /// Nothing was heard of an answered call for too long: its hang-up was not observed.
+    CallEndUnobserved {
+        /// The Call-ID.
+        call_id: String,
+        /// The capture time of the call's last message.
+        last_seen: DateTime<Utc>,
     },
     /// A phone registered (or refreshed its registration).
     PhoneRegistered {
@@ -183,8 +211,10 @@ impl SignalKind {
             SignalKind::CallTransferred { .. } => "call_transferred",
             SignalKind::CallEnded { .. } => "call_ended",
             SignalKind::CallAbandoned { .. } => "call_abandoned",
+            SignalKind::CallCompletedElsewhere { .. } => "call_completed_elsewhere",
             SignalKind::CallRejected { .. } => "call_rejected",
             SignalKind::CallTimedOut { .. } => "call_timed_out",
+            SignalKind::CallEndUnobserved { .. } => "call_end_unobserved",
             SignalKind::PhoneRegistered { .. } => "phone_registered",
             SignalKind::PhoneUnregistered { .. } => "phone_unregistered",
         }
@@ -294,12 +324,20 @@ impl Call {
     }
 }
 
+/// Via branches of the initial INVITE kept per call (each mirrored copy may add one).
+const MAX_INVITE_BRANCHES: usize = 8;
+
 #[derive(Debug)]
 struct Dialog {
     call: Option<Call>,
     pending: Vec<(DateTime<Utc>, SipMessage)>,
     seen: HashSet<MessageKey>,
     last_activity: DateTime<Utc>,
+    /// The latest capture time of a message applied to the open call.
+    applied_until: Option<DateTime<Utc>>,
+    /// The top Via branches of the initial INVITE's copies and retries: an ACK with one of
+    /// them acknowledges a failure, any other ACK a 2xx.
+    invite_branches: Vec<String>,
 }
 
 /// A REGISTER request awaiting its answer.
@@ -325,6 +363,7 @@ pub struct DialogTracker {
     dialogs: HashMap<String, Dialog>,
     registrations: HashMap<String, Registration>,
     refused: u64,
+    late: u64,
 }
 
 fn is_initial_invite(message: &SipMessage) -> bool {
@@ -371,6 +410,12 @@ impl DialogTracker {
         self.refused
     }
 
+    /// Messages that came after a later-captured message of their call had been applied (too
+    /// late for the listener's reorder window); applied all the same, in arrival order.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
     /// Applies one message captured at `at`; returns the signals it causes (often none).
     pub fn observe(&mut self, at: DateTime<Utc>, message: &SipMessage) -> Vec<Signal> {
         match message.cseq_method {
@@ -390,13 +435,33 @@ impl DialogTracker {
                 self.refused += 1;
                 return Vec::new();
             }
-            let dialog = Dialog { call: None, pending: Vec::new(), seen: HashSet::new(), last_activity: at };
+            let dialog = Dialog {
+                call: None,
+                pending: Vec::new(),
+                seen: HashSet::new(),
+                last_activity: at,
+                applied_until: None,
+                invite_branches: Vec::new(),
+            };
             self.dialogs.insert(message.call_id.clone(), dialog);
         }
         let Some(dialog) = self.dialogs.get_mut(&message.call_id) else { return Vec::new() };
         dialog.last_activity = dialog.last_activity.max(at);
+        if let (SipKind::Request { method: SipMethod::Invite, .. }, None, Some(branch)) =
+            (&message.kind, &message.to_tag, &message.via_branch)
+        {
+            if !dialog.invite_branches.contains(branch) && dialog.invite_branches.len() < MAX_INVITE_BRANCHES {
+                dialog.invite_branches.push(branch.clone());
+            }
+        }
         if !remember(&mut dialog.seen, message) {
             return Vec::new();
+        }
+        if dialog.call.is_some() {
+            if dialog.applied_until.is_some_and(|until| at < until) {
+                self.late += 1;
+            }
+            dialog.applied_until = Some(dialog.applied_until.map_or(at, |until| until.max(at)));
         }
         if dialog.call.is_none() && !is_initial_invite(message) {
             if dialog.pending.len() < self.config.max_pending {
@@ -411,6 +476,9 @@ impl DialogTracker {
         pending.sort_by_key(|(at, _)| *at);
         for (at, message) in &pending {
             apply(dialog, *at, message, &mut signals);
+        }
+        if let Some(latest) = pending.iter().map(|(at, _)| *at).chain([at]).max() {
+            dialog.applied_until = Some(dialog.applied_until.map_or(latest, |until| until.max(latest)));
         }
         signals
     }
@@ -501,17 +569,22 @@ impl DialogTracker {
             if !older_than(dialog.last_activity, now, limit) {
                 return true;
             }
-            let (distinguishing, kind) = match (call.awaiting_retry, call.cancelled) {
-                (Some(status), _) => {
-                    (status.to_string(), Some(SignalKind::CallRejected { call_id: call_id.clone(), status }))
+            let call_id = call_id.clone();
+            let (distinguishing, kind) = match (&call.answered, call.awaiting_retry, call.cancelled) {
+                (Some(_), _, _) => (
+                    String::new(),
+                    SignalKind::CallEndUnobserved { call_id: call_id.clone(), last_seen: dialog.last_activity },
+                ),
+                (None, Some(status), _) => {
+                    (status.to_string(), SignalKind::CallRejected { call_id: call_id.clone(), status })
                 }
-                (None, Some(false)) => (String::new(), Some(SignalKind::CallAbandoned { call_id: call_id.clone() })),
-                (None, Some(true)) => (String::new(), None),
-                (None, None) => (String::new(), Some(SignalKind::CallTimedOut { call_id: call_id.clone() })),
+                (None, None, Some(false)) => (String::new(), SignalKind::CallAbandoned { call_id: call_id.clone() }),
+                (None, None, Some(true)) => {
+                    (String::new(), SignalKind::CallCompletedElsewhere { call_id: call_id.clone() })
+                }
+                (None, None, None) => (String::new(), SignalKind::CallTimedOut { call_id: call_id.clone() }),
             };
-            if let Some(kind) = kind {
-                signals.push(signal(call_id, now, &distinguishing, kind));
-            }
+            signals.push(signal(&call_id, now, &distinguishing, kind));
             false
         });
         self.registrations.retain(|_, r| !older_than(r.last_activity, now, config.completed_grace));
@@ -550,7 +623,11 @@ fn apply(dialog: &mut Dialog, at: DateTime<Utc>, message: &SipMessage, signals: 
         return;
     }
     match &message.kind {
-        SipKind::Request { method, .. } => apply_request(call, at, method, message, signals),
+        SipKind::Request { method, uri_user } => {
+            let acknowledges_failure =
+                message.via_branch.as_ref().is_some_and(|branch| dialog.invite_branches.contains(branch));
+            apply_request(call, at, method, uri_user.as_deref(), acknowledges_failure, message, signals)
+        }
         SipKind::Response { status, .. } if message.cseq_method == SipMethod::Invite => {
             apply_invite_response(call, at, *status, message, signals)
         }
@@ -559,10 +636,23 @@ fn apply(dialog: &mut Dialog, at: DateTime<Utc>, message: &SipMessage, signals: 
     }
 }
 
+/// Infers the answer of a call whose 2xx was not seen, from a message only an answered call
+/// sends; `extension` is the answering phone as that message names it.
+fn infer_answer(call: &mut Call, at: DateTime<Utc>, message: &SipMessage, extension: Option<&str>) -> Signal {
+    let callee_tag = if call.party(message) == Party::Caller { &message.to_tag } else { &message.from_tag };
+    call.answered = Some(callee_tag.clone());
+    call.awaiting_retry = None;
+    let call_id = message.call_id.as_str();
+    let extension = extension.or(message.to_user.as_deref()).unwrap_or_default().to_owned();
+    signal(call_id, at, "", SignalKind::CallAnswered { call_id: call_id.to_owned(), extension })
+}
+
 fn apply_request(
     call: &mut Call,
     at: DateTime<Utc>,
     method: &SipMethod,
+    uri_user: Option<&str>,
+    acknowledges_failure: bool,
     message: &SipMessage,
     signals: &mut Vec<Signal>,
 ) {
@@ -619,10 +709,29 @@ fn apply_request(
             let kind = SignalKind::CallTransferred { call_id: call_id.to_owned(), target };
             signals.push(signal(call_id, at, &distinguishing, kind));
         }
-        // A BYE before any answer was seen still ends the call (the 2xx may have been lost); a BYE
-        // to a fork that did not win belongs to another dialog.
+        // The ACK of a 2xx whose 2xx was not seen: the call was answered.
+        SipMethod::Ack
+            if call.answered.is_none()
+                && call.awaiting_retry.is_none()
+                && message.to_tag.is_some()
+                && message.cseq == call.invite_cseq
+                && !acknowledges_failure =>
+        {
+            signals.push(infer_answer(call, at, message, uri_user));
+        }
+        // A BYE before any answer was seen: the 2xx (and its ACK) were lost, for a BYE needs an
+        // established dialog. The call was answered, and ends now. A BYE to a fork that did not
+        // win belongs to another dialog.
         SipMethod::Bye if in_answered_dialog || call.answered.is_none() => {
             let by = call.party(message);
+            if call.answered.is_none() {
+                // The callee's phone: the Contact of its own BYE, or the target of the caller's.
+                let extension = match by {
+                    Party::Callee => message.contact_user.as_deref().or(message.from_user.as_deref()),
+                    Party::Caller => uri_user,
+                };
+                signals.push(infer_answer(call, at, message, extension));
+            }
             call.finished = true;
             signals.push(signal(call_id, at, "", SignalKind::CallEnded { call_id: call_id.to_owned(), by }));
         }
@@ -670,9 +779,13 @@ fn apply_invite_response(
         300..=399 | 401 | 407 => call.awaiting_retry = Some(status),
         487 => {
             call.finished = true;
-            if call.cancelled != Some(true) {
-                signals.push(signal(call_id, at, "", SignalKind::CallAbandoned { call_id: call_id.to_owned() }));
-            }
+            let call_id = call_id.to_owned();
+            let kind = if call.cancelled == Some(true) {
+                SignalKind::CallCompletedElsewhere { call_id: call_id.clone() }
+            } else {
+                SignalKind::CallAbandoned { call_id: call_id.clone() }
+            };
+            signals.push(signal(&call_id, at, "", kind));
         }
         _ => {
             call.finished = true;
@@ -758,8 +871,12 @@ mod tests {
             SignalKind::CallTransferred { target, .. } => format!("transferred to {target}"),
             SignalKind::CallEnded { by, .. } => format!("ended by {}", by.name()),
             SignalKind::CallAbandoned { .. } => "abandoned".to_owned(),
+            SignalKind::CallCompletedElsewhere { .. } => "completed elsewhere".to_owned(),
             SignalKind::CallRejected { status, .. } => format!("rejected {status}"),
             SignalKind::CallTimedOut { .. } => "timed out".to_owned(),
+            SignalKind::CallEndUnobserved { last_seen, .. } => {
+                format!("end unobserved, last seen @{}", last_seen.timestamp() - T0)
+            }
             SignalKind::PhoneRegistered { extension, contact, expires_seconds } => {
                 format!("registered {extension} at {contact} for {expires_seconds}")
             }
@@ -898,9 +1015,19 @@ mod tests {
             in_dialog("CANCEL", 1, true, "", "Reason: SIP;cause=200;text=\"Call completed elsewhere\"\r\n", "")
                 .replace(";tag=\r\n", "\r\n");
         check_with_ticks(
-            &[(0, invite(1)), (9, cancel), (9, response("487 Request Terminated", 1, "INVITE", Some("b1"), None))],
+            &[
+                (0, invite(1)),
+                (9, cancel.clone()),
+                (9, response("487 Request Terminated", 1, "INVITE", Some("b1"), None)),
+            ],
             &[500],
-            &["@0 offered 13800138000->4001 corr=leg-1"],
+            &["@0 offered 13800138000->4001 corr=leg-1", "@9 completed elsewhere"],
+        );
+        // Its 487 lost, it still ends so at the set-up time-out.
+        check_with_ticks(
+            &[(0, invite(1)), (9, cancel)],
+            &[100, 190],
+            &["@0 offered 13800138000->4001 corr=leg-1", "@190 completed elsewhere"],
         );
     }
 
@@ -1087,8 +1214,106 @@ mod tests {
         steps.truncate(5);
         let mut tracker = DialogTracker::default();
         let signals = run(&mut tracker, &steps, &[3600, 7205, 7206]);
-        assert_eq!(render(signals.last().expect("signals")), "@7206 timed out");
+        assert_eq!(render(signals.last().expect("signals")), "@7206 end unobserved, last seen @5");
         assert_eq!(signals.len(), 4);
+        assert!(tracker.is_empty());
+    }
+
+    /// What the capture missed, message by message: each incomplete shape of a dialog still ends
+    /// the call, in the state the messages seen imply.
+    #[test]
+    fn every_incomplete_dialog_reaches_an_end() {
+        let call = answered_call();
+        let without = |lost: &[usize]| -> Vec<(i64, String)> {
+            call.iter().enumerate().filter(|(i, _)| !lost.contains(i)).map(|(_, step)| step.clone()).collect()
+        };
+        let ticks = [10_000];
+        // Lost 200: the ACK of a 2xx says the call was answered, then.
+        check_with_ticks(
+            &without(&[3]),
+            &ticks,
+            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@5 answered peer", "@60 ended by caller"],
+        );
+        // Lost 200 and its ACK: the BYE says it.
+        check_with_ticks(
+            &without(&[3, 4]),
+            &ticks,
+            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@60 answered peer", "@60 ended by caller"],
+        );
+        // Lost ACK: nothing missing.
+        check_with_ticks(&without(&[4]), &ticks, &ANSWERED);
+        // Lost BYE (and its 200): the idle time-out ends it, saying when it was last seen.
+        check_with_ticks(
+            &without(&[5, 6]),
+            &[7_206],
+            &[
+                "@0 offered 13800138000->4001 corr=leg-1",
+                "@1 ringing 4001",
+                "@5 answered 4001",
+                "@7206 end unobserved, last seen @5",
+            ],
+        );
+        let ringing = [(0, invite(1)), (1, response("180 Ringing", 1, "INVITE", Some("b1"), None))];
+        let cancel = (9, in_dialog("CANCEL", 1, true, "", "", "").replace(";tag=\r\n", "\r\n"));
+        let terminated = (9, response("487 Request Terminated", 1, "INVITE", Some("b1"), None));
+        // Lost CANCEL: the 487 says the caller gave up.
+        check_with_ticks(
+            &[ringing[0].clone(), ringing[1].clone(), terminated.clone()],
+            &ticks,
+            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@9 abandoned"],
+        );
+        // Lost 487: the CANCEL said it; the set-up time-out ends it.
+        check_with_ticks(
+            &[ringing[0].clone(), ringing[1].clone(), cancel],
+            &[190],
+            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@190 abandoned"],
+        );
+        // 408 from the proxy: rejected.
+        check_with_ticks(
+            &[
+                ringing[0].clone(),
+                ringing[1].clone(),
+                (32, response("408 Request Timeout", 1, "INVITE", Some("px"), None)),
+            ],
+            &ticks,
+            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@32 rejected 408"],
+        );
+        // Everything after the 180 lost: the set-up time-out.
+        check_with_ticks(
+            &ringing,
+            &[182],
+            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@182 timed out"],
+        );
+    }
+
+    #[test]
+    fn the_ack_of_a_failure_is_no_answer() {
+        // The 486 is lost; the caller's ACK of it reuses the INVITE's branch.
+        let ack = in_dialog("ACK", 1, true, "b1", "", "").replace("z9hG4bK-ACK1true", "z9hG4bK-inv1");
+        check_with_ticks(
+            &[(0, invite(1)), (3, ack)],
+            &[184],
+            &["@0 offered 13800138000->4001 corr=leg-1", "@184 timed out"],
+        );
+    }
+
+    #[test]
+    fn a_bye_arriving_before_its_200_is_an_answered_call_and_counts_late() {
+        // No reorder window here: the tracker gets the callee's BYE, then the 200 captured before it.
+        let mut tracker = DialogTracker::default();
+        let mut steps = answered_call();
+        steps.truncate(3);
+        let bye = in_dialog("BYE", 1, false, "b1", "Contact: <sip:4001@10.0.0.5>\r\n", "");
+        steps.extend([(60, bye), (5, response("200 OK", 1, "INVITE", Some("b1"), Some("4001")))]);
+        let signals = run(&mut tracker, &steps, &[]);
+        assert_eq!(
+            signals.iter().map(render).collect::<Vec<_>>(),
+            ["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@60 answered 4001", "@60 ended by callee"]
+        );
+        assert_eq!(tracker.late(), 1, "the 200 came after the BYE captured later");
+        // The answer's id is the one the 200 would have given.
+        let direct = run(&mut DialogTracker::default(), &answered_call(), &[]);
+        assert_eq!(signals[2].id, direct[2].id);
     }
 
     #[test]

@@ -266,6 +266,9 @@ pub struct HepPacket {
     pub payload: Bytes,
     /// The capture agent's correlation id (chunk 0x0011), if any.
     pub correlation_id: Option<String>,
+    /// The capture agent's id (chunk 0x000c), if any: with the datagram's source, it says whose
+    /// clock stamped `captured_at` (`crate::clock`).
+    pub capture_agent: Option<u32>,
 }
 
 /// The chunks found in one packet; each slot is filled at most once.
@@ -390,6 +393,7 @@ impl HepPacket {
             .get(HepChunk::CorrelationId)
             .map(|raw| std::str::from_utf8(raw).map(str::to_owned).map_err(|_| HepError::BadCorrelationId))
             .transpose()?;
+        let capture_agent = found.get(HepChunk::CaptureAgentId).map(be_u32);
 
         Ok(HepPacket {
             src: SocketAddr::new(src_ip, src_port),
@@ -397,6 +401,7 @@ impl HepPacket {
             captured_at,
             payload,
             correlation_id,
+            capture_agent,
         })
     }
 
@@ -438,6 +443,9 @@ impl HepPacket {
         chunk(HepChunk::TimestampSeconds, &seconds.to_be_bytes())?;
         chunk(HepChunk::TimestampMicros, &micros.to_be_bytes())?;
         chunk(HepChunk::ProtocolType, &[PROTOCOL_TYPE_SIP])?;
+        if let Some(agent) = self.capture_agent {
+            chunk(HepChunk::CaptureAgentId, &agent.to_be_bytes())?;
+        }
         if let Some(key) = auth_key {
             chunk(HepChunk::AuthKey, key)?;
         }
@@ -463,6 +471,7 @@ mod tests {
             captured_at: DateTime::from_timestamp(1_700_000_000, 123_456_000).expect("time"),
             payload: Bytes::from_static(b"OPTIONS sip:a@b SIP/2.0\r\n\r\n"),
             correlation_id: Some("abc".to_owned()),
+            capture_agent: Some(7),
         }
     }
 
@@ -663,13 +672,15 @@ mod tests {
             0u32..1_000_000,
             proptest::collection::vec(any::<u8>(), 0..2000),
             proptest::option::of("[ -~]{0,40}"),
+            proptest::option::of(any::<u32>()),
         )
-            .prop_map(|((src, dst), seconds, micros, payload, correlation_id)| HepPacket {
+            .prop_map(|((src, dst), seconds, micros, payload, correlation_id, capture_agent)| HepPacket {
                 src,
                 dst,
                 captured_at: DateTime::from_timestamp(i64::from(seconds), micros * 1000).expect("in range"),
                 payload: Bytes::from(payload),
                 correlation_id,
+                capture_agent,
             })
     }
 

@@ -139,6 +139,8 @@ impl Ingest {
             SignalKind::CallTransferred { target, .. } => CallAction::Transfer { target: target.clone() },
             SignalKind::CallEnded { by, .. } => CallAction::End { by: party(*by) },
             SignalKind::CallAbandoned { .. } => CallAction::Abandon,
+            SignalKind::CallCompletedElsewhere { .. } => CallAction::CompleteElsewhere,
+            SignalKind::CallEndUnobserved { last_seen, .. } => CallAction::EndUnobserved { last_seen: *last_seen },
             SignalKind::CallRejected { status, .. } => CallAction::Reject { status: *status },
             SignalKind::CallTimedOut { .. } => CallAction::TimeOut,
             SignalKind::PhoneRegistered { extension, contact, expires_seconds } => {
@@ -220,8 +222,10 @@ fn call_id(kind: &SignalKind) -> Option<&str> {
         | SignalKind::CallTransferred { call_id, .. }
         | SignalKind::CallEnded { call_id, .. }
         | SignalKind::CallAbandoned { call_id }
+        | SignalKind::CallCompletedElsewhere { call_id }
         | SignalKind::CallRejected { call_id, .. }
-        | SignalKind::CallTimedOut { call_id } => Some(call_id),
+        | SignalKind::CallTimedOut { call_id }
+        | SignalKind::CallEndUnobserved { call_id, .. } => Some(call_id),
         SignalKind::PhoneRegistered { .. } | SignalKind::PhoneUnregistered { .. } => None,
     }
 }

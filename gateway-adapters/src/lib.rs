@@ -25,9 +25,13 @@
 //! - [`dialog`]: [`dialog::DialogTracker`] — retransmissions, proxy double mirroring, forks, challenges,
 //!   cancels, holds, transfers, registrations and time-outs — producing [`dialog::Signal`]s with
 //!   deterministic ids. Its module docs state every rule.
+//! - [`reorder`]: [`reorder::ReorderBuffer`], the short window that puts each call's mirrored
+//!   messages back in capture order before the tracker decides.
+//! - [`clock`]: [`clock::AgentClocks`], each capture agent's clock judged on its own, so one
+//!   packet with a wrong time is dropped and counted instead of timing live calls out.
 //! - [`listener`]: the tokio UDP [`listener::Listener`] for HEP3 and plain SIP: size cap, source allowlist,
-//!   per-source rate limit, counters ([`listener::StatsSnapshot`]) and the ring of rejected datagrams
-//!   ([`listener::Inspector`]).
+//!   per-source rate limit, clock check, reorder window, counters ([`listener::StatsSnapshot`]) and
+//!   the ring of rejected datagrams ([`listener::Inspector`]).
 //! - [`ingest`]: [`ingest::Ingest`] turns signals into call and phone commands on the service
 //!   (command id = signal id), with tenant, queue, seat and agent from the configuration in the log.
 //! - [`fuzzing`]: the bodies of the cargo-fuzz targets in `fuzz/`, also run over the checked-in
@@ -46,18 +50,20 @@
 //! - Receive-only: the listeners never send a datagram, so they cannot be used as reflectors.
 //! - Bounded memory: tracked dialogs, held messages, rate-limit buckets and kept rejects all have
 //!   caps.
-//! - No database and no clock inside the pure parts (`hep`, `sip`, `dialog`): times arrive with
-//!   the packet or the tick.
+//! - No database and no clock inside the pure parts (`hep`, `sip`, `dialog`, `reorder`, `clock`):
+//!   times arrive with the packet or the tick.
 //!
 //! # API Boundary
 //! [`dialog::Signal`] and [`dialog::SignalKind`] are the contract with the command side; `rsip` types never
 //! appear in the public API.
 
+pub mod clock;
 pub mod dialog;
 pub mod fuzzing;
 pub mod hep;
 pub mod ingest;
 pub mod listener;
+pub mod reorder;
 #[cfg(feature = "rig")]
 pub mod rig;
 pub mod sip;

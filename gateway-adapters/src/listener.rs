@@ -1,13 +1,16 @@
 //! Receive-only UDP listeners: one for HEP3 capture packets, one for plain mirrored SIP (whose
 //! capture time is the receive time). Every datagram passes, in order, a size cap, a source
-//! allowlist and a per-source token bucket, then is decoded, parsed and fed to the
-//! [`DialogTracker`]; each resulting [`Signal`] goes to the caller's channel. A periodic tick drives
-//! time-outs, on the capture agent's clock (the local clock shifted by the latest HEP packet's
-//! capture-time offset).
+//! allowlist and a per-source token bucket, then is decoded; a HEP3 packet whose capture time is
+//! implausible for its capture agent's clock is dropped and counted ([`crate::clock`]). What is
+//! left is parsed, held in the reorder window ([`crate::reorder`]) and fed to the
+//! [`DialogTracker`] in capture order; each resulting [`Signal`] goes to the caller's channel. A
+//! periodic tick drives time-outs, on the capture agents' clock (the local clock shifted by the
+//! offset of the agent of the latest plausible HEP packet).
 //!
 //! Nothing is ever sent back to a source. Every drop is counted ([`Inspector::stats`]); datagrams that
 //! cannot be decoded or parsed are also logged (`tracing::warn!`) and kept, the last
-//! `rejected_kept` of them, for inspection through [`Inspector::rejected`]. So is an initial INVITE
+//! `rejected_kept` of them, for inspection through [`Inspector::rejected`]; so are those of
+//! sources not allowed (kept, not logged). So is an initial INVITE
 //! whose dialled number or caller is not a phone number ([`check_call_numbers`]), counted with the
 //! unparseable SIP.
 
@@ -22,8 +25,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::clock::{AgentClocks, ClockConfig, Verdict};
 use crate::dialog::{DialogTracker, Signal, TrackerConfig};
 use crate::hep::{HepError, HepPacket};
+use crate::reorder::{ReorderBuffer, DEFAULT_MAX_HELD};
 use crate::sip::{check_call_numbers, SipError, SipMessage, SipParser};
 
 /// Which sources may send to the listeners.
@@ -86,6 +91,11 @@ pub struct ListenerConfig {
     /// The receive buffer asked for each socket (default [`crate::socket::RECEIVE_BUFFER`], 8 MiB;
     /// the kernel caps it at `net.core.rmem_max`).
     pub receive_buffer: usize,
+    /// How long each message is held to be put in capture order with its call's others (default
+    /// [`crate::reorder::DEFAULT_WINDOW`], 200 ms; zero: arrival order).
+    pub reorder_window: Duration,
+    /// How each capture agent's clock is judged.
+    pub clock: ClockConfig,
 }
 
 impl Default for ListenerConfig {
@@ -102,6 +112,8 @@ impl Default for ListenerConfig {
             rejected_kept: 64,
             tick_interval: Duration::from_secs(1),
             receive_buffer: crate::socket::RECEIVE_BUFFER,
+            reorder_window: crate::reorder::DEFAULT_WINDOW,
+            clock: ClockConfig::default(),
         }
     }
 }
@@ -143,6 +155,8 @@ pub(crate) struct Stats {
     oversize: AtomicU64,
     not_allowed: AtomicU64,
     dialogs_refused: AtomicU64,
+    implausible_time: AtomicU64,
+    late: AtomicU64,
 }
 
 /// The listeners' counters at one moment.
@@ -169,6 +183,11 @@ pub struct StatsSnapshot {
     pub not_allowed: u64,
     /// Messages of new calls or registrations the tracker refused because it was full.
     pub dialogs_refused: u64,
+    /// HEP3 packets dropped because their capture time was implausible for their agent's clock.
+    pub implausible_time: u64,
+    /// Messages that arrived after a later-captured message of their call had been applied (beyond
+    /// the reorder window); applied all the same, in arrival order.
+    pub late: u64,
 }
 
 impl Stats {
@@ -190,6 +209,8 @@ impl Stats {
             oversize: read(&self.oversize),
             not_allowed: read(&self.not_allowed),
             dialogs_refused: read(&self.dialogs_refused),
+            implausible_time: read(&self.implausible_time),
+            late: read(&self.late),
         }
     }
 }
@@ -219,6 +240,12 @@ struct Shared {
 impl Shared {
     fn reject(&self, source: SocketAddr, reason: String, bytes: &[u8]) {
         tracing::warn!(%source, %reason, len = bytes.len(), "rejected mirrored datagram");
+        self.keep(source, reason, bytes);
+    }
+
+    /// Keeps a refused datagram for inspection without logging it (a flood from a refused source
+    /// must not flood the log too).
+    fn keep(&self, source: SocketAddr, reason: String, bytes: &[u8]) {
         if self.rejected_kept == 0 {
             return;
         }
@@ -405,6 +432,8 @@ impl Listener {
         let Listener { config, hep, sip, shared } = self;
         let parser = SipParser::new(config.correlation_headers.clone());
         let mut tracker = DialogTracker::new(config.tracker.clone());
+        let mut clocks = AgentClocks::new(config.clock.clone());
+        let mut held: ReorderBuffer<SipMessage> = ReorderBuffer::new(config.reorder_window, DEFAULT_MAX_HELD);
         let mut limiter = RateLimiter { limit: config.rate_limit, buckets: HashMap::new() };
         // One byte more than allowed, so an oversize datagram shows as filling the buffer.
         // No UDP datagram is larger than 65,535 bytes, so a larger cap needs no larger buffer.
@@ -416,14 +445,24 @@ impl Listener {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stats = &shared.stats;
         // Time-outs are judged on the capture clock: the tick's "now" is the local time shifted by
-        // how far the latest HEP capture time was from it, so a capture agent whose clock is off
-        // does not time calls out early or late. Plain SIP is stamped with the local clock anyway.
+        // the clock offset of the agent of the latest plausible HEP packet, so a capture agent
+        // whose clock is off does not time calls out early or late, and one implausible packet
+        // does not move it. Plain SIP is stamped with the local clock anyway.
         let mut capture_clock_offset = chrono::Duration::zero();
         loop {
+            let due = held.next_due();
             let (feed, received) = tokio::select! {
                 () = signals.closed() => return,
                 _ = ticker.tick() => {
-                    let produced = tracker.tick(Utc::now() + capture_clock_offset);
+                    let mut produced = observe(&mut tracker, stats, held.release(std::time::Instant::now()));
+                    produced.extend(tracker.tick(Utc::now() + capture_clock_offset));
+                    if !send(&signals, stats, produced).await {
+                        return;
+                    }
+                    continue;
+                }
+                () = sleep_until(due) => {
+                    let produced = observe(&mut tracker, stats, held.release(std::time::Instant::now()));
                     if !send(&signals, stats, produced).await {
                         return;
                     }
@@ -446,6 +485,11 @@ impl Listener {
             }
             if !config.allowed_sources.allows(source.ip()) {
                 Stats::bump(&stats.not_allowed);
+                let datagram = match feed {
+                    Feed::Hep => &hep_buffer[..len],
+                    Feed::Sip => &sip_buffer[..len],
+                };
+                shared.keep(source, "source not allowed".to_owned(), datagram);
                 continue;
             }
             if !limiter.admit(source.ip(), Instant::now()) {
@@ -459,7 +503,15 @@ impl Listener {
             let (captured_at, payload) = match feed {
                 Feed::Hep => match HepPacket::decode(datagram, config.hep_auth_key.as_deref()) {
                     Ok(packet) => {
-                        capture_clock_offset = packet.captured_at.signed_duration_since(Utc::now());
+                        let agent = (source.ip(), packet.capture_agent);
+                        match clocks.judge(agent, packet.captured_at, Utc::now()) {
+                            Verdict::Plausible(offset) => capture_clock_offset = offset,
+                            Verdict::Implausible => {
+                                Stats::bump(&stats.implausible_time);
+                                tracing::warn!(%source, captured_at = %packet.captured_at, "HEP3 capture time implausible for its agent's clock: ignored");
+                                continue;
+                            }
+                        }
                         (packet.captured_at, packet.payload)
                     }
                     Err(error) => {
@@ -483,16 +535,39 @@ impl Listener {
                 }
             };
             Stats::bump(&stats.decoded);
-            let refused_before = tracker.refused();
-            let produced = tracker.observe(captured_at, &message);
-            if tracker.refused() > refused_before {
-                Stats::bump(&stats.dialogs_refused);
-            }
+            let now = std::time::Instant::now();
+            let mut ready = held.push(captured_at, now, message);
+            ready.extend(held.release(now));
+            let produced = observe(&mut tracker, stats, ready);
             if !send(&signals, stats, produced).await {
                 return;
             }
         }
     }
+}
+
+/// Sleeps until `due`, or for ever when nothing is held.
+async fn sleep_until(due: Option<std::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(Instant::from_std(due)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Feeds released messages to the tracker in the order given; counts refusals and late messages.
+fn observe(tracker: &mut DialogTracker, stats: &Stats, messages: Vec<(DateTime<Utc>, SipMessage)>) -> Vec<Signal> {
+    let mut produced = Vec::new();
+    for (captured_at, message) in messages {
+        let (refused_before, late_before) = (tracker.refused(), tracker.late());
+        produced.extend(tracker.observe(captured_at, &message));
+        if tracker.refused() > refused_before {
+            Stats::bump(&stats.dialogs_refused);
+        }
+        if tracker.late() > late_before {
+            Stats::bump(&stats.late);
+        }
+    }
+    produced
 }
 
 /// The message, unless it is an initial INVITE whose numbers cannot be a call's

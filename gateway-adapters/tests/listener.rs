@@ -37,12 +37,17 @@ fn call() -> Vec<Bytes> {
 }
 
 fn hep(payload: Bytes, second: i64, key: Option<&[u8]>) -> Vec<u8> {
+    hep_at(payload, DateTime::<Utc>::from_timestamp(1_700_000_000 + second, 0).expect("time"), key)
+}
+
+fn hep_at(payload: Bytes, captured_at: DateTime<Utc>, key: Option<&[u8]>) -> Vec<u8> {
     let packet = HepPacket {
         src: "10.0.0.1:5060".parse().expect("address"),
         dst: "10.0.0.2:5060".parse().expect("address"),
-        captured_at: DateTime::<Utc>::from_timestamp(1_700_000_000 + second, 0).expect("time"),
+        captured_at,
         payload,
         correlation_id: None,
+        capture_agent: Some(1),
     };
     packet.encode(key).expect("encodes")
 }
@@ -59,11 +64,11 @@ async fn wait_for(inspector: &Inspector, done: impl Fn(&StatsSnapshot) -> bool) 
 }
 
 async fn recv(signals: &mut mpsc::Receiver<Signal>) -> SignalKind {
-    tokio::time::timeout(Duration::from_secs(5), signals.recv())
-        .await
-        .expect("a signal in time")
-        .expect("channel open")
-        .kind
+    recv_signal(signals).await.kind
+}
+
+async fn recv_signal(signals: &mut mpsc::Receiver<Signal>) -> Signal {
+    tokio::time::timeout(Duration::from_secs(5), signals.recv()).await.expect("a signal in time").expect("channel open")
 }
 
 #[tokio::test]
@@ -136,17 +141,23 @@ async fn hep3_call_gives_signals_and_refusals_are_counted_and_kept() {
     // The two sockets are read concurrently, so the order of rejects across them is not fixed.
     let rejected = inspector.rejected();
     let reasons: Vec<&str> = rejected.iter().map(|r| r.reason.as_str()).collect();
-    assert_eq!(rejected.len(), 3, "{reasons:?}");
+    assert_eq!(rejected.len(), 4, "{reasons:?}");
     for prefix in [
         "hep3: hep3 authentication key is missing or wrong",
         "hep3: datagram does not start with the HEP3 magic",
         "sip: rsip cannot parse the message",
+        "source not allowed",
     ] {
         assert!(reasons.iter().any(|r| r.starts_with(prefix)), "{prefix:?} not in {reasons:?}");
     }
     let garbage = rejected.iter().find(|r| r.reason.contains("magic")).expect("garbage kept");
     assert_eq!(garbage.bytes, b"\x00\x01garbage");
-    assert!(rejected.iter().all(|r| r.source == agent.local_addr().expect("agent address")));
+    let (agent_address, stranger_address) =
+        (agent.local_addr().expect("agent address"), stranger.local_addr().expect("stranger address"));
+    for kept in &rejected {
+        let expected = if kept.reason == "source not allowed" { stranger_address } else { agent_address };
+        assert_eq!(kept.source, expected, "{}", kept.reason);
+    }
 
     // Dropping the receiver stops the listener.
     drop(signals);
@@ -223,11 +234,12 @@ async fn time_outs_follow_the_capture_clock() {
     let (sender, mut signals) = mpsc::channel(16);
     tokio::spawn(listener.run(sender));
     let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    // Sent now; the offer comes out after the reorder window, the time-out a second after the send.
+    let sent = tokio::time::Instant::now();
     agent.send_to(&hep(call()[0].clone(), 0, None), hep_addr).await.expect("send");
     assert!(matches!(recv(&mut signals).await, SignalKind::CallOffered { .. }));
-    let offered = tokio::time::Instant::now();
     assert_eq!(recv(&mut signals).await, SignalKind::CallTimedOut { call_id: "udp-call-1".into() });
-    assert!(offered.elapsed() >= Duration::from_millis(900), "timed out after {:?}", offered.elapsed());
+    assert!(sent.elapsed() >= Duration::from_millis(900), "timed out after {:?}", sent.elapsed());
 }
 
 /// Issue 15: an INVITE whose dialled number is no number gives no call; it is counted with the
@@ -268,4 +280,107 @@ async fn an_invite_without_a_number_is_kept_with_its_reason() {
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].reason, "sip: dialled number (Request-URI user) \"service\" is not a phone number");
     assert_eq!(rejected[0].bytes, refused.as_bytes());
+}
+
+/// Issue 15: a proxy's workers can mirror a 200 after the BYE that ends the call. The reorder
+/// window puts them back in capture order, so the call is answered when its 200 says, and nothing
+/// counts as late.
+#[tokio::test]
+async fn a_200_arriving_after_its_bye_is_put_back_in_capture_order() {
+    let config =
+        ListenerConfig { hep_bind: Some("127.0.0.1:0".parse().expect("address")), ..ListenerConfig::default() };
+    let listener = Listener::bind(config).await.expect("binds");
+    let hep_addr = listener.hep_addr().expect("hep socket");
+    let inspector = listener.inspector();
+    let (sender, mut signals) = mpsc::channel(16);
+    tokio::spawn(listener.run(sender));
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    let messages = call();
+    // INVITE, 180, then the BYE (captured at 3 s) before the 200 (captured at 2 s).
+    for (message, second) in [(0, 0), (1, 1), (3, 3), (2, 2)] {
+        agent.send_to(&hep(messages[message].clone(), second, None), hep_addr).await.expect("send");
+    }
+    assert!(matches!(recv(&mut signals).await, SignalKind::CallOffered { .. }));
+    assert!(matches!(recv(&mut signals).await, SignalKind::CallRinging { .. }));
+    let answered = recv_signal(&mut signals).await;
+    assert_eq!(answered.kind, SignalKind::CallAnswered { call_id: "udp-call-1".into(), extension: "4001".into() });
+    assert_eq!(answered.at.timestamp(), 1_700_000_002, "answered when the 200 was captured, not at the BYE");
+    let ended = recv_signal(&mut signals).await;
+    assert_eq!(ended.kind, SignalKind::CallEnded { call_id: "udp-call-1".into(), by: Party::Caller });
+    assert_eq!(ended.at.timestamp(), 1_700_000_003);
+    assert_eq!(inspector.stats().late, 0);
+}
+
+/// Issue 15: with no reorder window, the same swap is still one answered call (the BYE says it
+/// was answered), and the 200 that came too late to be ordered is counted.
+#[tokio::test]
+async fn a_200_too_late_to_be_ordered_is_counted() {
+    let config = ListenerConfig {
+        hep_bind: Some("127.0.0.1:0".parse().expect("address")),
+        reorder_window: Duration::ZERO,
+        ..ListenerConfig::default()
+    };
+    let listener = Listener::bind(config).await.expect("binds");
+    let hep_addr = listener.hep_addr().expect("hep socket");
+    let inspector = listener.inspector();
+    let (sender, mut signals) = mpsc::channel(16);
+    tokio::spawn(listener.run(sender));
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    let messages = call();
+    for (message, second) in [(0, 0), (1, 1), (3, 3)] {
+        agent.send_to(&hep(messages[message].clone(), second, None), hep_addr).await.expect("send");
+    }
+    let kinds =
+        [recv(&mut signals).await, recv(&mut signals).await, recv(&mut signals).await, recv(&mut signals).await];
+    assert_eq!(kinds[2], SignalKind::CallAnswered { call_id: "udp-call-1".into(), extension: "4001".into() });
+    assert_eq!(kinds[3], SignalKind::CallEnded { call_id: "udp-call-1".into(), by: Party::Caller });
+    agent.send_to(&hep(messages[2].clone(), 2, None), hep_addr).await.expect("send");
+    let stats = wait_for(&inspector, |s| s.late >= 1).await;
+    assert_eq!((stats.late, stats.signals), (1, 4), "{stats:?}");
+}
+
+/// Issue 15: one HEP packet stamped two hours ahead must not time out a ringing call nor make the
+/// adapter forget an answered one: it is dropped and counted, and the call goes on.
+#[tokio::test]
+async fn one_packet_with_a_wrong_clock_changes_no_call() {
+    let config = ListenerConfig {
+        hep_bind: Some("127.0.0.1:0".parse().expect("address")),
+        tick_interval: Duration::from_millis(20),
+        tracker: hotline_gateway_adapters::dialog::TrackerConfig {
+            setup_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            ..Default::default()
+        },
+        ..ListenerConfig::default()
+    };
+    let listener = Listener::bind(config).await.expect("binds");
+    let hep_addr = listener.hep_addr().expect("hep socket");
+    let inspector = listener.inspector();
+    let (sender, mut signals) = mpsc::channel(16);
+    tokio::spawn(listener.run(sender));
+    let agent = UdpSocket::bind("127.0.0.1:0").await.expect("agent socket");
+    let messages = call();
+    let now = Utc::now();
+    let second = |s: i64| now + chrono::Duration::milliseconds(s * 100);
+    let wrong = now + chrono::Duration::hours(2);
+    let other_call = Bytes::from(String::from_utf8_lossy(&messages[0]).replace("udp-call-1", "udp-call-2"));
+    agent.send_to(&hep_at(messages[0].clone(), second(0), None), hep_addr).await.expect("send");
+    agent.send_to(&hep_at(messages[1].clone(), second(1), None), hep_addr).await.expect("send");
+    assert!(matches!(recv(&mut signals).await, SignalKind::CallOffered { .. }));
+    assert!(matches!(recv(&mut signals).await, SignalKind::CallRinging { .. }));
+    // While it rings: the wrong packet, then a few ticks.
+    agent.send_to(&hep_at(other_call.clone(), wrong, None), hep_addr).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    agent.send_to(&hep_at(messages[2].clone(), second(2), None), hep_addr).await.expect("send");
+    assert_eq!(
+        recv(&mut signals).await,
+        SignalKind::CallAnswered { call_id: "udp-call-1".into(), extension: "4001".into() }
+    );
+    // While it is answered: the wrong packet again, then the real BYE.
+    agent.send_to(&hep_at(other_call, wrong, None), hep_addr).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    agent.send_to(&hep_at(messages[3].clone(), second(3), None), hep_addr).await.expect("send");
+    assert_eq!(recv(&mut signals).await, SignalKind::CallEnded { call_id: "udp-call-1".into(), by: Party::Caller });
+    let stats = wait_for(&inspector, |s| s.received >= 6).await;
+    assert_eq!((stats.implausible_time, stats.signals), (2, 4), "{stats:?}");
 }

@@ -37,6 +37,11 @@ fn context(actor: &str) -> CommandContext {
 }
 
 async fn pipeline() -> Pipeline {
+    pipeline_with(ListenerConfig::default()).await
+}
+
+/// The pipeline with this listener configuration (bound to a free port of 127.0.0.1).
+async fn pipeline_with(config: ListenerConfig) -> Pipeline {
     let dir = ScratchDir::new("telephony").expect("scratch directory");
     let store: Arc<dyn EventStore> =
         Arc::new(SqliteEventStore::open(&dir.path().join("hotline.db"), Arc::new(SystemClock)).await.unwrap());
@@ -52,12 +57,10 @@ async fn pipeline() -> Pipeline {
         hotline.configure_telephony(&context("admin"), &tenant, &command).await.unwrap();
     }
     hotline.sign_in(&context("agent1"), &UserId("agent1".into()), &tenant, &seat).await.unwrap();
-    let listener = Listener::bind(ListenerConfig {
-        hep_bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
-        ..ListenerConfig::default()
-    })
-    .await
-    .unwrap();
+    let listener =
+        Listener::bind(ListenerConfig { hep_bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))), ..config })
+            .await
+            .unwrap();
     let hep_port = listener.hep_addr().unwrap().port();
     let inspector = listener.inspector();
     let (sender, signals) = tokio::sync::mpsc::channel(4096);
@@ -157,6 +160,14 @@ async fn caller_abandons_while_ringing() {
     assert_eq!(types(&events), ["CallOffered", "CallRinging", "CallAbandoned"]);
 }
 
+/// Issue 15: a CANCEL saying another leg took the call is no abandon, and the call ends (it used
+/// to stay `ringing` for ever, counted as offered and never connected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_completed_elsewhere_ends_the_call_as_completed_elsewhere() {
+    let events = one_call("completed_elsewhere").await;
+    assert_eq!(types(&events), ["CallOffered", "CallRinging", "CallCompletedElsewhere"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_seat_rejects_with_486() {
     let events = one_call("rejected").await;
@@ -238,4 +249,182 @@ async fn two_thousand_calls_at_fifty_per_second_lose_and_duplicate_nothing() {
     for (stream, events) in &streams {
         assert_eq!(types(events), ["CallOffered", "CallRinging", "CallAnswered", "CallEnded"], "{stream}");
     }
+}
+
+/// A dialog shape: its Call-ID, its messages as the mirror delivered them, the call's events in
+/// the log.
+type Shape = (&'static str, Vec<Vec<u8>>, &'static [&'static str]);
+
+/// One crafted SIP message of call `call`: `start` line, To tag, CSeq, Via branch and extra headers.
+fn crafted(call: &str, start: &str, to_tag: Option<&str>, cseq: &str, branch: &str, extra: &str) -> Vec<u8> {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    format!(
+        "{start}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-{call}-{branch}\r\n\
+         From: <sip:{CALLER}@10.0.0.1>;tag=caller\r\nTo: <sip:{DIALLED}@pbx>{to_tag}\r\nCall-ID: {call}\r\n\
+         CSeq: {cseq}\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Issue 15: every incomplete shape of a dialog (what a lossy mirror leaves) ends the call in the
+/// log, in the state what was seen implies; none stays open. Crafted HEP3, since the losses must
+/// be exact; time-outs shortened to a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_incomplete_dialog_shape_ends_its_call_in_the_log() {
+    use hotline_gateway_adapters::dialog::TrackerConfig;
+    use hotline_gateway_adapters::hep::HepPacket;
+    let pipeline = pipeline_with(ListenerConfig {
+        tick_interval: Duration::from_millis(100),
+        tracker: TrackerConfig {
+            setup_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            ..TrackerConfig::default()
+        },
+        ..ListenerConfig::default()
+    })
+    .await;
+    let invite_uri = format!("INVITE sip:{DIALLED}@pbx SIP/2.0");
+    let contact = format!("Contact: <sip:{AGENT}@10.0.0.5>\r\n");
+    let ack_uri = format!("ACK sip:{AGENT}@10.0.0.5 SIP/2.0");
+    let bye_uri = format!("BYE sip:{AGENT}@10.0.0.5 SIP/2.0");
+    let cancel_uri = format!("CANCEL sip:{DIALLED}@pbx SIP/2.0");
+    let elsewhere = "Reason: SIP;cause=200;text=\"Call completed elsewhere\"\r\n";
+    let shapes: Vec<Shape> = vec![
+        (
+            "lost-200",
+            {
+                let c = "lost-200";
+                vec![
+                    crafted(c, &invite_uri, None, "1 INVITE", "inv", ""),
+                    crafted(c, "SIP/2.0 180 Ringing", Some("b"), "1 INVITE", "inv", &contact),
+                    crafted(c, &ack_uri, Some("b"), "1 ACK", "ack", ""),
+                    crafted(c, &bye_uri, Some("b"), "2 BYE", "bye", ""),
+                ]
+            },
+            &["CallOffered", "CallRinging", "CallAnswered", "CallEnded"],
+        ),
+        (
+            "lost-ack",
+            {
+                let c = "lost-ack";
+                vec![
+                    crafted(c, &invite_uri, None, "1 INVITE", "inv", ""),
+                    crafted(c, "SIP/2.0 180 Ringing", Some("b"), "1 INVITE", "inv", &contact),
+                    crafted(c, "SIP/2.0 200 OK", Some("b"), "1 INVITE", "inv", &contact),
+                    crafted(c, &bye_uri, Some("b"), "2 BYE", "bye", ""),
+                ]
+            },
+            &["CallOffered", "CallRinging", "CallAnswered", "CallEnded"],
+        ),
+        (
+            "lost-bye",
+            {
+                let c = "lost-bye";
+                vec![
+                    crafted(c, &invite_uri, None, "1 INVITE", "inv", ""),
+                    crafted(c, "SIP/2.0 180 Ringing", Some("b"), "1 INVITE", "inv", &contact),
+                    crafted(c, "SIP/2.0 200 OK", Some("b"), "1 INVITE", "inv", &contact),
+                    crafted(c, &ack_uri, Some("b"), "1 ACK", "ack", ""),
+                ]
+            },
+            &["CallOffered", "CallRinging", "CallAnswered", "CallEndUnobserved"],
+        ),
+        (
+            "lost-cancel",
+            {
+                let c = "lost-cancel";
+                vec![
+                    crafted(c, &invite_uri, None, "1 INVITE", "inv", ""),
+                    crafted(c, "SIP/2.0 180 Ringing", Some("b"), "1 INVITE", "inv", &contact),
+                    crafted(c, "SIP/2.0 487 Request Terminated", Some("b"), "1 INVITE", "inv", ""),
+                ]
+            },
+            &["CallOffered", "CallRinging", "CallAbandoned"],
+        ),
+        (
+            "lost-487",
+            {
+                let c = "lost-487";
+                vec![
+                    crafted(c, &invite_uri, None, "1 INVITE", "inv", ""),
+                    crafted(c, "SIP/2.0 180 Ringing", Some("b"), "1 INVITE", "inv", &contact),
+                    crafted(c, &cancel_uri, None, "1 CANCEL", "inv", ""),
+                ]
+            },
+            &["CallOffered", "CallRinging", "CallAbandoned"],
+        ),
+        (
+            "elsewhere-lost-487",
+            {
+                let c = "elsewhere-lost-487";
+                vec![
+                    crafted(c, &invite_uri, None, "1 INVITE", "inv", ""),
+                    crafted(c, "SIP/2.0 180 Ringing", Some("b"), "1 INVITE", "inv", &contact),
+                    crafted(c, &cancel_uri, None, "1 CANCEL", "inv", elsewhere),
+                ]
+            },
+            &["CallOffered", "CallRinging", "CallCompletedElsewhere"],
+        ),
+        (
+            "proxy-408",
+            {
+                let c = "proxy-408";
+                vec![
+                    crafted(c, &invite_uri, None, "1 INVITE", "inv", ""),
+                    crafted(c, "SIP/2.0 408 Request Timeout", Some("px"), "1 INVITE", "inv", ""),
+                    crafted(c, &ack_uri.replace(AGENT, DIALLED), Some("px"), "1 ACK", "inv", ""),
+                ]
+            },
+            &["CallOffered", "CallRejected"],
+        ),
+        (
+            "nothing-after-180",
+            {
+                let c = "nothing-after-180";
+                vec![
+                    crafted(c, &invite_uri, None, "1 INVITE", "inv", ""),
+                    crafted(c, "SIP/2.0 180 Ringing", Some("b"), "1 INVITE", "inv", &contact),
+                ]
+            },
+            &["CallOffered", "CallRinging", "CallTimedOut"],
+        ),
+    ];
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let target = SocketAddr::from((Ipv4Addr::LOCALHOST, pipeline.hep_port));
+    // HEP3 carries microseconds; whole milliseconds compare exactly.
+    let start = chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::TimeDelta::milliseconds(1)).unwrap();
+    for (_, messages, _) in &shapes {
+        for (i, payload) in messages.iter().enumerate() {
+            let packet = HepPacket {
+                src: "10.0.0.1:5060".parse().unwrap(),
+                dst: "10.0.0.2:5060".parse().unwrap(),
+                captured_at: start + chrono::Duration::milliseconds(10 * i as i64),
+                payload: payload.clone().into(),
+                correlation_id: None,
+                capture_agent: Some(1),
+            };
+            socket.send_to(&packet.encode(None).unwrap(), target).await.unwrap();
+        }
+    }
+    let expected: BTreeMap<String, Vec<String>> = shapes
+        .iter()
+        .map(|(call, _, events)| (call.to_string(), events.iter().map(|e| e.to_string()).collect()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut found = BTreeMap::new();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        found.clear();
+        for events in pipeline.streams(Duration::from_secs(5)).await.into_values() {
+            let call = events[0].1["call_id"].as_str().unwrap_or_default().to_owned();
+            found.insert(call, events.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>());
+        }
+        if found == expected {
+            break;
+        }
+    }
+    assert_eq!(found, expected);
+    let unobserved = pipeline.store.read_all(0, u32::MAX).await.unwrap();
+    let end = unobserved.iter().find(|e| e.event_type == "CallEndUnobserved").expect("the lost BYE's call");
+    assert_eq!(end.payload["last_seen"], serde_json::json!(start + chrono::Duration::milliseconds(30)), "the ACK");
 }

@@ -195,6 +195,9 @@ async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, Stri
                 ("rate_limited", stats.rate_limited),
                 ("oversize", stats.oversize),
                 ("not_allowed", stats.not_allowed),
+                ("implausible_time", stats.implausible_time),
+                ("dialogs_refused", stats.dialogs_refused),
+                ("late", stats.late),
             ] {
                 sip.with_label_values(&[outcome]).set(count as i64);
             }

@@ -572,6 +572,7 @@ async fn serve_ingests_hep3_and_keeps_what_it_cannot_read() {
         captured_at: chrono::Utc::now(),
         payload: bytes::Bytes::from(invite.as_bytes().to_vec()),
         correlation_id: None,
+        capture_agent: None,
     };
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.send_to(b"definitely not HEP", &hep).unwrap();

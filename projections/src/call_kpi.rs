@@ -10,10 +10,15 @@
 //!   is not a transfer target's answer, with its `wait_seconds` and `within_service_level`;
 //! - abandoned and short abandons: `CallAbandoned` and its `short` flag;
 //! - handled, talk and hold: `CallEnded` (an answered call hung up) and its durations;
+//! - answered elsewhere: `CallCompletedElsewhere` (cancelled because another leg took the call);
+//! - ends not observed: `CallEndUnobserved` (an answered call whose hang-up was lost; it was
+//!   counted answered when answered, and is left out of handled, talk and hold, whose end it
+//!   does not know);
 //! - wrap-up: `AgentStatusChanged` leaving wrap-up (or `AgentSignedOut` from it), its seconds.
 //!
 //! This module counts; the formulas are [`hotline_domain::kpi`]'s. Definitions per bucket:
-//! 接通率 answer rate = answered ÷ offered; 呼损率 abandonment = abandoned ÷ offered (short
+//! 接通率 answer rate = (answered + answered elsewhere) ÷ offered (a call completed elsewhere
+//! reached someone, so it is no loss); 呼损率 abandonment = abandoned ÷ offered (short
 //! abandons included, and counted apart); ASA = answered waits ÷ answered; service level =
 //! answered within T ÷ answered; AHT = (talk + hold + wrap-up) ÷ handled. Calls are not offered
 //! to an agent, so an agent's answer rate is answered ÷ presented. Wrap-up names no queue, so a
@@ -40,7 +45,7 @@ use std::collections::BTreeMap;
 pub struct CallKpiProjection;
 
 /// The counters of `rm_call_kpi`, in column order.
-const COUNTERS: [&str; 12] = [
+const COUNTERS: [&str; 14] = [
     "offered",
     "blacklisted",
     "presented",
@@ -53,10 +58,12 @@ const COUNTERS: [&str; 12] = [
     "talk_sum",
     "hold_sum",
     "wrap_up_sum",
+    "answered_elsewhere",
+    "ends_unobserved",
 ];
 
 /// Increments of one row's counters, in [`COUNTERS`] order.
-type Increments = [i64; 12];
+type Increments = [i64; COUNTERS.len()];
 
 /// Adds `increments` to the row of these dimensions and the hour of `at`.
 async fn bump(
@@ -89,7 +96,7 @@ async fn bump(
 
 /// Increments of the named counters; the others stay.
 fn counts(named: &[(&str, i64)]) -> Increments {
-    let mut increments = [0; 12];
+    let mut increments = [0; COUNTERS.len()];
     for (counter, by) in named {
         let index = COUNTERS.iter().position(|c| c == counter).expect("a known counter");
         increments[index] = *by;
@@ -164,6 +171,12 @@ async fn apply_call(conn: &mut AnyConnection, event: &CallEvent) -> Result<(), P
             let increments = counts(&[("handled", 1), ("talk_sum", *talk_seconds), ("hold_sum", *hold_seconds)]);
             bump(conn, tenant, queue.as_ref(), agent.as_ref(), at, increments).await?;
         }
+        CallEvent::CompletedElsewhere { tenant, queue, at, .. } => {
+            bump(conn, tenant, queue.as_ref(), None, at, counts(&[("answered_elsewhere", 1)])).await?;
+        }
+        CallEvent::EndUnobserved { tenant, queue, agent, at, .. } => {
+            bump(conn, tenant, queue.as_ref(), agent.as_ref(), at, counts(&[("ends_unobserved", 1)])).await?;
+        }
         _ => {}
     }
     Ok(())
@@ -221,12 +234,16 @@ pub struct CallKpis {
     pub hold_seconds: i64,
     /// Wrap-up seconds, summed.
     pub wrap_up_seconds: i64,
+    /// Calls cancelled because another leg answered them ("Call completed elsewhere").
+    pub answered_elsewhere: i64,
+    /// Answered calls whose hang-up was never observed (ended by the adapter's idle time-out).
+    pub ends_unobserved: i64,
 }
 
 impl CallKpis {
-    /// 接通率: answered ÷ offered ([`kpi::answer_rate`]).
+    /// 接通率: (answered + answered elsewhere) ÷ offered ([`kpi::answer_rate`]).
     pub fn answer_rate(&self) -> Option<f64> {
-        kpi::answer_rate(self.answered, self.offered)
+        kpi::answer_rate(self.answered + self.answered_elsewhere, self.offered)
     }
     /// An agent's answer rate: answered ÷ presented ([`kpi::presented_answer_rate`]).
     pub fn presented_answer_rate(&self) -> Option<f64> {
@@ -254,7 +271,7 @@ impl CallKpis {
     }
 
     fn add(&mut self, counters: &Increments) {
-        let [offered, blacklisted, presented, answered, within, wait, abandoned, short, handled, talk, hold, wrap] =
+        let [offered, blacklisted, presented, answered, within, wait, abandoned, short, handled, talk, hold, wrap, elsewhere, unobserved] =
             *counters;
         self.offered += offered;
         self.blacklisted += blacklisted;
@@ -268,6 +285,8 @@ impl CallKpis {
         self.talk_seconds += talk;
         self.hold_seconds += hold;
         self.wrap_up_seconds += wrap;
+        self.answered_elsewhere += elsewhere;
+        self.ends_unobserved += unobserved;
     }
 }
 
@@ -304,7 +323,7 @@ async fn rows(
     for row in query.fetch_all(pool).await? {
         let hour: String = row.try_get(1)?;
         let hour = DateTime::parse_from_rfc3339(&hour).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        let mut counters = [0; 12];
+        let mut counters = [0; COUNTERS.len()];
         for (index, counter) in counters.iter_mut().enumerate() {
             *counter = row.try_get(index + 2)?;
         }

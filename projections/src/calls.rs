@@ -157,6 +157,37 @@ impl Projection for CallProjection {
                 .execute(&mut *conn)
                 .await?;
             }
+            CallEvent::EndUnobserved {
+                extension,
+                seat,
+                agent,
+                wait_seconds,
+                talk_seconds,
+                hold_seconds,
+                last_seen,
+                ..
+            } => {
+                // The call ended at an unknown time: the row says when it was last seen.
+                sqlx::query(
+                    "UPDATE rm_call SET status = 'end_unobserved', ended_at = $1, wait_seconds = $2, \
+                     talk_seconds = $3, hold_seconds = $4, extension = COALESCE($5, extension), \
+                     seat = COALESCE($6, seat), agent = COALESCE($7, agent), last_position = $8 WHERE call_key = $9",
+                )
+                .bind(timestamp(last_seen))
+                .bind(*wait_seconds)
+                .bind(*talk_seconds)
+                .bind(*hold_seconds)
+                .bind(extension.as_ref().map(|e| e.0.clone()))
+                .bind(seat.as_ref().map(|s| s.0.clone()))
+                .bind(agent.as_ref().map(|a| a.0.clone()))
+                .bind(position)
+                .bind(&key)
+                .execute(&mut *conn)
+                .await?;
+            }
+            CallEvent::CompletedElsewhere { wait_seconds, at, .. } => {
+                finish(conn, "completed_elsewhere", "answered_elsewhere", at, *wait_seconds, position, &key).await?;
+            }
             CallEvent::Abandoned { wait_seconds, short, at, .. } => {
                 let outcome = if *short { "short_abandoned" } else { "abandoned" };
                 finish(conn, "abandoned", outcome, at, *wait_seconds, position, &key).await?;

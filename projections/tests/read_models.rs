@@ -28,7 +28,7 @@ use hotline_domain::{Decider, EventCodec};
 use hotline_projections::agents::AgentQueries;
 use hotline_projections::all_projections;
 use hotline_projections::approvals::{ApprovalQueries, ApprovalReach, LevelDecision};
-use hotline_projections::call_kpi::{agent_call_totals, call_kpis, CallKpiScope};
+use hotline_projections::call_kpi::{agent_call_totals, call_kpis, CallKpiScope, CallKpis};
 use hotline_projections::calls::{CallFilter, CallQueries};
 use hotline_projections::customers::CustomerQueries;
 use hotline_projections::kpi::{ticket_kpis, Bucket, KpiScope};
@@ -1216,9 +1216,82 @@ async fn a_failing_event_in_a_folded_batch_is_found_and_nothing_of_its_batch_is_
     assert!(matches!(&error, ProjectionError::Failed { position, .. } if *position == bad), "{error}");
 }
 
+/// Issue 15: a call completed elsewhere counts as connected (接通) with no answer seen, and an
+/// answered call whose end was not observed stays answered, is counted apart and stays out of
+/// handled calls and AHT.
+async fn calls_completed_elsewhere_or_never_seen_ending_count_as_documented(t: TestStore) {
+    let w = world(&t, all_projections()).await;
+    let elsewhere = call(
+        &t,
+        "tj01",
+        "repair",
+        "13800000011",
+        false,
+        s(0),
+        vec![(s(2), ring("8001", "A-01", "a1")), (s(9), CallAction::CompleteElsewhere)],
+    )
+    .await;
+    let unobserved = call(
+        &t,
+        "tj01",
+        "repair",
+        "13800000012",
+        false,
+        s(10),
+        vec![
+            (s(12), ring("8001", "A-01", "a1")),
+            (s(15), answer("8001", "A-01", "a1")),
+            (s(7_300), CallAction::EndUnobserved { last_seen: s(75) }),
+        ],
+    )
+    .await;
+    call(
+        &t,
+        "tj01",
+        "repair",
+        "13800000013",
+        false,
+        s(20),
+        vec![(s(25), answer("8001", "A-01", "a1")), (s(85), CallAction::End { by: Party::Caller })],
+    )
+    .await;
+    w.runner.catch_up_all().await.unwrap();
+    let pool = w.runner.read_store().reader();
+    let calls = CallQueries(pool);
+    let row = calls.by_key(&elsewhere.to_string()).await.unwrap().expect("completed elsewhere");
+    assert_eq!((row.status, row.outcome.as_deref()), (CallStatus::CompletedElsewhere, Some("answered_elsewhere")));
+    assert_eq!(row.wait_seconds, Some(9));
+    let row = calls.by_key(&unobserved.to_string()).await.unwrap().expect("end unobserved");
+    assert_eq!((row.status, row.outcome.as_deref()), (CallStatus::EndUnobserved, Some("answered")));
+    assert_eq!((row.talk_seconds, row.ended_at), (Some(60), Some(s(75))), "talk known to the last message");
+    let from = s(0) - Duration::hours(1);
+    let day = call_kpis(pool, &CallKpiScope::Tenant("tj01".into()), &from, &(from + Duration::days(2)), Bucket::Day)
+        .await
+        .unwrap();
+    let totals = day.iter().fold(CallKpis::default(), |mut sum, bucket| {
+        sum.offered += bucket.offered;
+        sum.answered += bucket.answered;
+        sum.answered_elsewhere += bucket.answered_elsewhere;
+        sum.ends_unobserved += bucket.ends_unobserved;
+        sum.handled += bucket.handled;
+        sum.talk_seconds += bucket.talk_seconds;
+        sum.abandoned += bucket.abandoned;
+        sum
+    });
+    assert_eq!((totals.offered, totals.answered, totals.answered_elsewhere), (3, 2, 1));
+    assert_eq!(totals.answer_rate(), Some(1.0), "completed elsewhere is connected, not lost");
+    assert_eq!((totals.abandoned, totals.abandon_rate()), (0, Some(0.0)));
+    assert_eq!(
+        (totals.ends_unobserved, totals.handled, totals.talk_seconds),
+        (1, 1, 60),
+        "only the observed end is handled"
+    );
+}
+
 on_every_backend!(
     kpis_match_a_hand_computation,
     calls_agents_and_call_kpis_match_a_hand_computation,
+    calls_completed_elsewhere_or_never_seen_ending_count_as_documented,
     pools_filters_and_scoping,
     approvals_and_customers,
     catch_up_is_idempotent_failures_stop_one_projection_and_rebuild_matches,

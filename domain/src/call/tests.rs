@@ -169,6 +169,26 @@ fn timed_out(s: i64) -> CallEvent {
     CallEvent::TimedOut { tenant: tenant(), queue: queue(), wait_seconds: s, at: at(s) }
 }
 
+fn end_unobserved(last_seen: i64, talk: i64, hold: i64, s: i64) -> CallEvent {
+    CallEvent::EndUnobserved {
+        tenant: tenant(),
+        queue: queue(),
+        extension: Some(ext("8001")),
+        seat: seat("A-01"),
+        agent: agent("agent1"),
+        answered_at: at(10),
+        wait_seconds: 10,
+        talk_seconds: talk,
+        hold_seconds: hold,
+        last_seen: at(last_seen),
+        at: at(s),
+    }
+}
+
+fn completed_elsewhere(s: i64, ringing: Option<Extension>) -> CallEvent {
+    CallEvent::CompletedElsewhere { tenant: tenant(), queue: queue(), ringing, wait_seconds: s, at: at(s) }
+}
+
 fn voicemail(s: i64) -> CallEvent {
     CallEvent::VoicemailLeft {
         tenant: tenant(),
@@ -529,6 +549,51 @@ fn time_out_rejected_when_answered_or_finished() {
         .then_err(CallError::CallAlreadyFinished { status: "timed_out" });
 }
 
+#[test]
+fn completed_elsewhere_ends_a_waiting_call_and_is_no_abandon() {
+    given::<Call>(up_to_ringing())
+        .when(cmd(9, CallAction::CompleteElsewhere))
+        .then(vec![completed_elsewhere(9, Some(ext("8001")))]);
+    given::<Call>(vec![offered()]).when(cmd(2, CallAction::CompleteElsewhere)).then(vec![completed_elsewhere(2, None)]);
+}
+
+#[test]
+fn completed_elsewhere_on_an_answered_call_decides_nothing_and_a_finished_one_refuses() {
+    given::<Call>(up_to_talking()).when(cmd(20, CallAction::CompleteElsewhere)).then(vec![]);
+    given::<Call>(with(up_to_ringing(), [completed_elsewhere(9, Some(ext("8001")))]))
+        .when(cmd(10, answer("8001")))
+        .then_err(CallError::CallAlreadyFinished { status: "completed_elsewhere" });
+}
+
+#[test]
+fn end_unobserved_records_the_talk_known_until_the_last_message() {
+    // Answered at 10, last message at 50, the adapter gives up at 7250.
+    given::<Call>(up_to_talking())
+        .when(cmd(7250, CallAction::EndUnobserved { last_seen: at(50) }))
+        .then(vec![end_unobserved(50, 40, 0, 7250)]);
+    // Held from 20 and never resumed: hold counts until the last message.
+    given::<Call>(with(up_to_talking(), [held(20)]))
+        .when(cmd(7250, CallAction::EndUnobserved { last_seen: at(50) }))
+        .then(vec![end_unobserved(50, 10, 30, 7250)]);
+    // A last message before the answer (out-of-order capture times) counts as no talk.
+    given::<Call>(up_to_talking())
+        .when(cmd(7250, CallAction::EndUnobserved { last_seen: at(3) }))
+        .then(vec![end_unobserved(10, 0, 0, 7250)]);
+}
+
+#[test]
+fn end_unobserved_needs_an_answered_live_call() {
+    given::<Call>(up_to_ringing())
+        .when(cmd(7250, CallAction::EndUnobserved { last_seen: at(5) }))
+        .then_err(CallError::CallNotAnswered);
+    given::<Call>(up_to_ended())
+        .when(cmd(7250, CallAction::EndUnobserved { last_seen: at(70) }))
+        .then_err(CallError::CallAlreadyFinished { status: "ended" });
+    given::<Call>(with(up_to_talking(), [end_unobserved(50, 40, 0, 7250)]))
+        .when(cmd(7300, CallAction::End { by: Party::Caller }))
+        .then_err(CallError::CallAlreadyFinished { status: "end_unobserved" });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Voicemail, recordings, surveys
 // ---------------------------------------------------------------------------------------------
@@ -623,7 +688,7 @@ fn every_status_and_party_has_a_zh_label() {
 // Codec
 // ---------------------------------------------------------------------------------------------
 
-const EVENT_VARIANTS: usize = 14;
+const EVENT_VARIANTS: usize = 16;
 
 fn one_of_each_event() -> Vec<CallEvent> {
     vec![
@@ -635,7 +700,9 @@ fn one_of_each_event() -> Vec<CallEvent> {
         resumed(30, 10),
         transferred(40),
         ended(70, 60, 0),
+        end_unobserved(50, 40, 0, 7250),
         abandoned(3, Some(ext("8001"))),
+        completed_elsewhere(9, Some(ext("8001"))),
         rejected(0, 603, true),
         timed_out(120),
         voicemail(130),
@@ -671,7 +738,9 @@ fn codec_uses_the_past_tense_wire_names() {
         "CallResumed",
         "CallTransferred",
         "CallEnded",
+        "CallEndUnobserved",
         "CallAbandoned",
+        "CallCompletedElsewhere",
         "CallRejected",
         "CallTimedOut",
         "VoicemailLeft",
@@ -706,6 +775,8 @@ fn every_action_but_offer() -> Vec<CallAction> {
         CallAction::Transfer { target: "8002".into() },
         CallAction::End { by: Party::Caller },
         CallAction::Abandon,
+        CallAction::CompleteElsewhere,
+        CallAction::EndUnobserved { last_seen: at(100) },
         CallAction::Reject { status: 486 },
         CallAction::Reject { status: 200 },
         CallAction::TimeOut,
@@ -738,9 +809,11 @@ fn durations(event: &CallEvent) -> Vec<i64> {
         | CallEvent::Abandoned { wait_seconds, .. }
         | CallEvent::Rejected { wait_seconds, .. }
         | CallEvent::TimedOut { wait_seconds, .. }
+        | CallEvent::CompletedElsewhere { wait_seconds, .. }
         | CallEvent::VoicemailLeft { wait_seconds, .. } => vec![*wait_seconds],
         CallEvent::Resumed { hold_seconds, .. } => vec![*hold_seconds],
-        CallEvent::Ended { wait_seconds, talk_seconds, hold_seconds, .. } => {
+        CallEvent::Ended { wait_seconds, talk_seconds, hold_seconds, .. }
+        | CallEvent::EndUnobserved { wait_seconds, talk_seconds, hold_seconds, .. } => {
             vec![*wait_seconds, *talk_seconds, *hold_seconds]
         }
         _ => vec![],

@@ -56,6 +56,8 @@ const SCENARIOS: &[(&str, &str)] = &[
     ("answered_uas.xml", include_str!("scenarios/answered_uas.xml")),
     ("callee_hangup_uac.xml", include_str!("scenarios/callee_hangup_uac.xml")),
     ("callee_hangup_uas.xml", include_str!("scenarios/callee_hangup_uas.xml")),
+    ("completed_elsewhere_uac.xml", include_str!("scenarios/completed_elsewhere_uac.xml")),
+    ("completed_elsewhere_uas.xml", include_str!("scenarios/completed_elsewhere_uas.xml")),
     ("hold_uac.xml", include_str!("scenarios/hold_uac.xml")),
     ("hold_uas.xml", include_str!("scenarios/hold_uas.xml")),
     ("no_answer_uac.xml", include_str!("scenarios/no_answer_uac.xml")),

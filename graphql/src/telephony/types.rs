@@ -226,7 +226,13 @@ pub struct CallKpiBucket {
     short_abandoned: i64,
     /// Answered calls hung up.
     handled: i64,
-    /// 接通率: answered ÷ offered.
+    /// Calls cancelled because another leg answered them (他处接听, SIP "Call completed
+    /// elsewhere"): connected, so counted in the answer rate, but with no observed answer.
+    answered_elsewhere: i64,
+    /// Answered calls whose hang-up was never observed (结束未捕获: the BYE was lost), ended
+    /// after the adapter's idle time-out; left out of `handled` and AHT.
+    ends_unobserved: i64,
+    /// 接通率: (answered + answered elsewhere) ÷ offered.
     answer_rate: Option<f64>,
     /// An agent's answer rate: answered ÷ presented.
     presented_answer_rate: Option<f64>,
@@ -270,6 +276,8 @@ impl From<CallKpis> for CallKpiBucket {
             abandoned: k.abandoned,
             short_abandoned: k.short_abandoned,
             handled: k.handled,
+            answered_elsewhere: k.answered_elsewhere,
+            ends_unobserved: k.ends_unobserved,
             bucket: k.bucket,
         }
     }
