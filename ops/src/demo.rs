@@ -8,7 +8,8 @@
 //! stations in 4 subsidiaries; tickets take every path: the plain one, rejected and redispatched,
 //! returned with approval, dissatisfied callback and approved redispatch, supervised and urged,
 //! escalated to the group, deadline extended, voided, a cancel rejected at the top of its chain,
-//! and some left open.
+//! and some left open. Tickets reported by phone start with a call to the subsidiary's hotline,
+//! fed as SIP through the telephony adapter's own path ([`calls`]).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures_util::StreamExt;
@@ -32,6 +33,8 @@ use std::fmt;
 use std::sync::Arc;
 use uuid::Uuid;
 
+mod calls;
+
 /// What a demo run produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -39,6 +42,8 @@ pub struct Summary {
     pub tickets: u64,
     /// Customers registered.
     pub customers: u64,
+    /// Calls made to the hotlines.
+    pub calls: u64,
     /// The log's head position at the end.
     pub events: u64,
     /// Tickets per path.
@@ -47,7 +52,11 @@ pub struct Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "log holds {} events: {} tickets, {} customers", self.events, self.tickets, self.customers)?;
+        writeln!(
+            f,
+            "log holds {} events: {} tickets, {} calls, {} customers",
+            self.events, self.tickets, self.calls, self.customers
+        )?;
         for (path, count) in &self.paths {
             writeln!(f, "  {path:<28} {count}")?;
         }
@@ -93,21 +102,24 @@ pub async fn generate(
         now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().expect("valid date")
             + Duration::hours(start_head as i64),
         subsidiaries: Arc::new(Vec::new()),
-        summary: Summary { tickets: 0, customers: 0, events: start_head, paths: BTreeMap::new() },
+        summary: Summary { tickets: 0, customers: 0, calls: 0, events: start_head, paths: BTreeMap::new() },
     };
     let bar = if progress { ProgressBar::new(target_events) } else { ProgressBar::hidden() };
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} {msg}").expect("valid template"));
     demo.organisation().await?;
+    for index in 0..demo.subsidiaries.len() {
+        demo.telephony(index).await?;
+    }
     let customers_per_tenant = (target_events / 160).clamp(5, 5_000);
     demo.customers(customers_per_tenant).await?;
     while demo.summary.events < target_events {
         // A round of tickets, each from its own seed and start time drawn in order from the
         // demo's generator, worked [`TICKETS_IN_FLIGHT`] at a time (a new one starts as soon as
         // one ends, so the slowest ticket holds up no others); what each does depends on its seed
-        // alone. A round is sized to fall short of the target (tickets average fewer than 16
-        // events), so rounds shrink until the log holds enough: which tickets run depends only on
-        // the events counted after each round, never on timing.
-        let remaining = (target_events - demo.summary.events) / 16 + 1;
+        // alone. A round is sized to fall short of the target (tickets with their calls average fewer
+        // than 19 events), so rounds shrink until the log holds enough: which tickets run
+        // depends only on the events counted after each round, never on timing.
+        let remaining = (target_events - demo.summary.events) / 19 + 1;
         let round: Vec<Demo<'_>> = (0..remaining).map(|_| demo.fork()).collect();
         let mut done = futures_util::stream::iter(
             round.into_iter().map(|mut ticket| async move { ticket.ticket().await.map(|()| ticket.summary) }),
@@ -116,6 +128,7 @@ pub async fn generate(
         while let Some(summary) = done.next().await {
             let summary = summary?;
             demo.summary.tickets += summary.tickets;
+            demo.summary.calls += summary.calls;
             for (path, count) in summary.paths {
                 *demo.summary.paths.entry(path).or_default() += count;
             }
@@ -154,7 +167,7 @@ impl<'a> Demo<'a> {
             rng: StdRng::seed_from_u64(seed),
             now: start,
             subsidiaries: Arc::clone(&self.subsidiaries),
-            summary: Summary { tickets: 0, customers: 0, events: 0, paths: BTreeMap::new() },
+            summary: Summary { tickets: 0, customers: 0, calls: 0, events: 0, paths: BTreeMap::new() },
         }
     }
 
@@ -358,6 +371,10 @@ impl<'a> Demo<'a> {
         let other_station_index = (station_index + 1) % sub.stations.len();
         let ticket_id = TicketId(Uuid::from_u128(self.rng.gen()));
         let description = describe(&ticket_type.0);
+        if source == Source::Phone {
+            self.call(index, &phone).await?;
+            self.summary.calls += 1;
+        }
         let new = NewTicket {
             ticket_id,
             ticket_no: String::new(),

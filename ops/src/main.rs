@@ -76,7 +76,9 @@ enum Command {
         name: Option<String>,
     },
     /// Generate a realistic history through the real command path: the organisation, customers,
-    /// and tickets through every path (dispatch, reject, return, redispatch, supervision,
+    /// telephony (numbers, queues, seats, signed-in agents, a blacklist), calls fed as SIP through
+    /// the telephony adapter (answered, held, transferred, abandoned, busy, blacklisted, completed
+    /// elsewhere) and tickets through every path (dispatch, reject, return, redispatch, supervision,
     /// escalation, extensions, approvals granted and rejected, void, cancel). The same seed
     /// gives the same commands; 32 tickets are worked at once, so ticket numbers follow the
     /// order in which the log took them.

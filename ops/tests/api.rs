@@ -630,3 +630,48 @@ async fn serve_ingests_hep3_and_keeps_what_it_cannot_read() {
         .unwrap_or_else(|| panic!("no receive buffer in {metrics}"));
     assert!(buffer >= 200 * 1024, "a receive buffer of {buffer} bytes");
 }
+
+/// Issue 15: the demo makes calls through the telephony adapter's path, so a newcomer's call
+/// KPIs, agent board, call list and queue state show a call centre at work.
+#[tokio::test]
+async fn the_demo_gives_the_call_centre_figures_to_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    hotline(dir, &["demo", "--events", "600"]);
+    let supervisor = hotline(dir, &["token", "--user", "tj01-supervisor", "--roles", "supervisor", "--tenant", "tj01"]);
+    let server = serve(dir).await;
+    let query =
+        "{ callKpis(scope: { level: SUBSIDIARY }, from: \"2026-10-01T00:00:00Z\", to: \"2027-01-01T00:00:00Z\") \
+                 { offered answered abandoned answerRate } \
+                 agentBoard { agent signedIn } \
+                 calls(first: 200, filter: { status: \"ended\" }) { edges { node { answeredAt endedAt } } } }";
+    // The read side catches up with the demo's log after the server starts.
+    let mut response = json!(null);
+    for _ in 0..100 {
+        response = gql(&server, Some(&supervisor), query, json!({})).await;
+        if data(&response, "callKpis").as_array().is_some_and(|kpis| !kpis.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let kpis = data(&response, "callKpis").as_array().unwrap();
+    let total = |field: &str| kpis.iter().map(|b| b[field].as_i64().unwrap()).sum::<i64>();
+    assert!(total("offered") > 0 && total("answered") > 0, "{kpis:?}");
+    assert!(total("answered") < total("offered"), "not every call is answered: {kpis:?}");
+    let board = data(&response, "agentBoard").as_array().unwrap();
+    assert_eq!(board.iter().filter(|a| a["signedIn"] == true).count(), 3, "{board:?}");
+    let ended = data(&response, "calls")["edges"].as_array().unwrap();
+    let first = &ended.first().expect("ended calls")["node"];
+    // The queue as it stood a second after that call was answered: it was talking.
+    let answered: chrono::DateTime<chrono::Utc> = first["answeredAt"].as_str().unwrap().parse().unwrap();
+    let at = (answered + chrono::Duration::seconds(1)).to_rfc3339();
+    let state = gql(
+        &server,
+        Some(&supervisor),
+        "query($at: DateTime) { queueState(queue: \"repair\", at: $at) { talking { answeredAt } } }",
+        json!({ "at": at }),
+    )
+    .await;
+    let talking = data(&state, "queueState")["talking"].as_array().unwrap();
+    assert!(talking.iter().any(|c| c["answeredAt"] == first["answeredAt"]), "{talking:?}");
+}

@@ -79,6 +79,8 @@ async fn demo_is_deterministic_for_a_seed_and_verifies() {
     let types: std::collections::BTreeSet<&str> = first.iter().map(|e| e.2.as_str()).collect();
     for expected in
         ["UnitCreated", "CustomerRegistered", "TicketCreated", "TicketClosed", "ApprovalGranted", "TicketDispatched"]
+            .into_iter()
+            .chain(["CallOffered", "CallAnswered", "CallEnded", "CallAbandoned", "AgentSignedIn"])
     {
         assert!(types.contains(expected), "demo lacks {expected}");
     }
