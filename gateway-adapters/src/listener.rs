@@ -11,8 +11,8 @@
 //! cannot be decoded or parsed are also logged (`tracing::warn!`) and kept, the last
 //! `rejected_kept` of them, for inspection through [`Inspector::rejected`]; so are those of
 //! sources not allowed (kept, not logged). So is an initial INVITE
-//! whose dialled number or caller is not a phone number ([`check_call_numbers`]), counted with the
-//! unparseable SIP.
+//! whose dialled number or caller is not a phone number ([`check_call_numbers`]), counted apart
+//! (`refused_numbers`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -29,7 +29,7 @@ use crate::clock::{AgentClocks, ClockConfig, Verdict};
 use crate::dialog::{DialogTracker, Signal, TrackerConfig};
 use crate::hep::{HepError, HepPacket};
 use crate::reorder::{ReorderBuffer, DEFAULT_MAX_HELD};
-use crate::sip::{check_call_numbers, SipError, SipMessage, SipParser};
+use crate::sip::{check_call_numbers, SipMessage, SipParser};
 
 /// Which sources may send to the listeners.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +151,7 @@ pub(crate) struct Stats {
     signals: AtomicU64,
     rejected_hep: [AtomicU64; HepError::REASONS.len()],
     unparseable_sip: AtomicU64,
+    refused_numbers: AtomicU64,
     rate_limited: AtomicU64,
     oversize: AtomicU64,
     not_allowed: AtomicU64,
@@ -172,9 +173,11 @@ pub struct StatsSnapshot {
     pub signals: u64,
     /// HEP3 datagrams refused, by [`HepError::reason`] (every reason is listed, zero or not).
     pub rejected_hep: BTreeMap<&'static str, u64>,
-    /// SIP payloads that could not be parsed, or initial INVITEs refused for their numbers
-    /// ([`check_call_numbers`]).
+    /// SIP payloads that could not be parsed.
     pub unparseable_sip: u64,
+    /// Initial INVITEs refused because their dialled number or caller is no phone number
+    /// ([`check_call_numbers`]).
+    pub refused_numbers: u64,
     /// Datagrams dropped by the per-source rate limit.
     pub rate_limited: u64,
     /// Datagrams dropped for exceeding `max_datagram`.
@@ -205,6 +208,7 @@ impl Stats {
             signals: read(&self.signals),
             rejected_hep: HepError::REASONS.iter().copied().zip(self.rejected_hep.iter().map(read)).collect(),
             unparseable_sip: read(&self.unparseable_sip),
+            refused_numbers: read(&self.refused_numbers),
             rate_limited: read(&self.rate_limited),
             oversize: read(&self.oversize),
             not_allowed: read(&self.not_allowed),
@@ -522,7 +526,7 @@ impl Listener {
                 },
                 Feed::Sip => (Utc::now(), bytes::Bytes::copy_from_slice(datagram)),
             };
-            let message = match parser.parse(&payload).and_then(|m| m.map(checked_numbers).transpose()) {
+            let message = match parser.parse(&payload) {
                 Ok(Some(message)) => message,
                 Ok(None) => {
                     Stats::bump(&stats.keepalives);
@@ -534,6 +538,11 @@ impl Listener {
                     continue;
                 }
             };
+            if let Err(error) = check_call_numbers(&message) {
+                Stats::bump(&stats.refused_numbers);
+                shared.reject(source, format!("sip: {error}"), datagram);
+                continue;
+            }
             Stats::bump(&stats.decoded);
             let now = std::time::Instant::now();
             let mut ready = held.push(captured_at, now, message);
@@ -568,12 +577,6 @@ fn observe(tracker: &mut DialogTracker, stats: &Stats, messages: Vec<(DateTime<U
         }
     }
     produced
-}
-
-/// The message, unless it is an initial INVITE whose numbers cannot be a call's
-/// ([`check_call_numbers`]): refused like an unreadable one, so it is kept with its reason.
-fn checked_numbers(message: SipMessage) -> Result<SipMessage, SipError> {
-    check_call_numbers(&message).map(|()| message)
 }
 
 /// Sends the signals; `false` when the receiver is gone.

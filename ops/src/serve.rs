@@ -192,6 +192,7 @@ async fn metrics(State(state): State<AppState>) -> (axum::http::StatusCode, Stri
                 ("keepalive", stats.keepalives),
                 ("hep_rejected", hep_rejected),
                 ("unparseable_sip", stats.unparseable_sip),
+                ("refused_number", stats.refused_numbers),
                 ("rate_limited", stats.rate_limited),
                 ("oversize", stats.oversize),
                 ("not_allowed", stats.not_allowed),
