@@ -21,7 +21,8 @@
 //!
 //! Numbers are taken as the wire spells them. A user part is read from the URI text, not by
 //! `rsip`: for `sip:`/`sips:` the text before `@` up to its first `;` or `:`, for `tel:` the number
-//! up to its parameters (`tel:1800;phone-context=…` is `1800`), `%` escapes decoded
+//! up to its parameters (`tel:1800;phone-context=…` is `1800`) without its RFC 3966 visual
+//! separators (`tel:+86-22-1800` is `+86221800`), `%` escapes decoded
 //! (`%31%38%30%30` is `1800`; a bad escape refuses the message). The dialled number is the
 //! Request-URI's user only, never To's (RFC 4475 `esc01`). The parser also refuses a Request-URI in
 //! angle brackets, a `From`/`To`/`Contact`/`Refer-To` with an unbalanced quote or `<`, and a
@@ -417,9 +418,20 @@ fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Where a request's `tel:` Request-URI lies in its head, if it has one.
+fn tel_request_uri(head: &str) -> Option<std::ops::Range<usize>> {
+    let start_line = head.split("\r\n").next()?;
+    let (method, rest) = start_line.split_once(' ')?;
+    let uri = rest.split(' ').next()?;
+    let is_tel = uri.get(..4).is_some_and(|scheme| scheme.eq_ignore_ascii_case("tel:"));
+    let start = method.len() + 1;
+    is_tel.then_some(start..start + uri.len())
+}
+
 /// The user part of a URI, `%` escapes decoded: for `sip:` and `sips:` (and other schemes) the
 /// text before `@` up to its first `;` or `:` (user parameters, password); for `tel:` the number up
-/// to its first parameter (`;phone-context=…`). `Ok(None)` when there is none; `Err(())` when an
+/// to its first parameter (`;phone-context=…`), without its visual separators (`-`, `.`, `(`,
+/// `)`). `Ok(None)` when there is none; `Err(())` when an
 /// escape is bad or decodes to something that is not UTF-8. Read here rather than by rsip, which
 /// gives no user for a `tel:` URI and does not decode escapes.
 fn uri_user(uri: &str) -> Result<Option<String>, ()> {
@@ -430,7 +442,11 @@ fn uri_user(uri: &str) -> Result<Option<String>, ()> {
         None => return Ok(None),
     };
     let user = user.split([';', ':', '?']).next().unwrap_or_default();
-    let user = unescape(user)?;
+    let mut user = unescape(user)?;
+    if scheme.eq_ignore_ascii_case("tel") {
+        // RFC 3966 visual separators: a tel: number is its digits.
+        user.retain(|c| !matches!(c, '-' | '.' | '(' | ')'));
+    }
     Ok((!user.is_empty()).then_some(user))
 }
 
@@ -545,8 +561,16 @@ impl SipParser {
         // The head was checked to be UTF-8 by the normaliser.
         let head = std::str::from_utf8(head).map_err(|_| SipError::NotUtf8)?;
         refuse_control_characters(head)?;
-        let message = rsip::SipMessage::try_from(normalised.as_slice())
-            .map_err(|e| SipError::Rsip { reason: cut(&e.to_string()) })?;
+        // rsip cannot read a `tel:` Request-URI with visual separators (`tel:+86-22-1800`); the
+        // URI is read here from the start line anyway, so rsip gets a stand-in.
+        let message = match tel_request_uri(head) {
+            Some(uri) => {
+                let stand_in = [&normalised[..uri.start], b"sip:tel.invalid", &normalised[uri.end..]].concat();
+                rsip::SipMessage::try_from(stand_in.as_slice())
+            }
+            None => rsip::SipMessage::try_from(normalised.as_slice()),
+        }
+        .map_err(|e| SipError::Rsip { reason: cut(&e.to_string()) })?;
         let mut lines = head.split("\r\n");
         let start_line = lines.next().unwrap_or_default();
         let headers: Vec<(&str, &str)> =
@@ -986,6 +1010,20 @@ mod tests {
     fn tel_request_uri_with_phone_context_gives_its_number() {
         let raw = invite("tel:1800;phone-context=+86-22", "<tel:+8613800138000;phone-context=example.com>;tag=1");
         assert_eq!(numbers(&raw), (Some("1800".into()), Some("+8613800138000".into()), Ok(())));
+    }
+
+    #[test]
+    fn tel_numbers_with_visual_separators_give_their_digits() {
+        // rsip refuses these Request-URIs; the number is read here and its separators dropped.
+        for (uri, number) in [
+            ("tel:+86.22.1800", "+86221800"),
+            ("tel:+86-22-1800;phone-context=+86", "+86221800"),
+            ("tel:(022)1800", "0221800"),
+            ("TEL:1800", "1800"),
+        ] {
+            let raw = invite(uri, "<tel:+86-138-0013-8000>;tag=1");
+            assert_eq!(numbers(&raw), (Some(number.into()), Some("+8613800138000".into()), Ok(())), "{uri}");
+        }
     }
 
     #[test]
