@@ -38,8 +38,8 @@
 //!   cannot end an unanswered call ([`CallError::CallNotAnswered`]).
 //! - **Completed elsewhere:** a waiting call the caller's side cancelled because another leg took
 //!   it (SIP `Reason: SIP;cause=200`, "Call completed elsewhere") ends as
-//!   [`CallEvent::CompletedElsewhere`]: not an abandon, and counted by the KPIs as connected (接通)
-//!   without a wait or talk time, since the answer was not observed. On an answered call it is a
+//!   [`CallEvent::CompletedElsewhere`]: not an abandon, and counted by the KPIs as connected (接通);
+//!   it records the wait until the cancel, and no answer, since none was observed here. On an answered call it is a
 //!   re-observation (another leg's CANCEL) and decides nothing.
 //! - **End not observed:** an answered call whose hang-up was never seen (a lost BYE) is ended by
 //!   the adapter after its idle time-out with `EndUnobserved { last_seen }`: the call was
@@ -858,7 +858,8 @@ impl Decider for Call {
             CallAction::EndUnobserved { last_seen } => match status {
                 Talking | Transferring => {
                     let answered_at = state.answered_at.expect("an answered call has an answer time");
-                    let last_seen = (*last_seen).max(answered_at);
+                    // Between the answer and the command: a later "last seen" is a wrong clock.
+                    let last_seen = (*last_seen).min(at).max(answered_at);
                     let span = seconds(answered_at, last_seen);
                     let ongoing = state.held_since.map_or(0, |since| seconds(since, last_seen));
                     let hold_seconds = (state.hold_seconds + ongoing).min(span);

@@ -5,7 +5,9 @@
 //! An agent is known by the HEP datagram's source address and its capture agent id (chunk
 //! 0x000c). Its clock's *offset* is how far its capture times run from the local clock when the
 //! packets arrive. The first packet of an agent sets the offset; after that a packet whose offset
-//! differs from the agent's by more than `tolerance` is implausible. If `confirmations` packets in
+//! differs from the agent's by more than `tolerance` is implausible. A new agent's first packet is
+//! believed: whatever its clock, the listener judges each call's time-outs on the clock of the
+//! agent that captured it, so a new agent's wrong clock touches only its own calls. If `confirmations` packets in
 //! a row agree on a new offset (within `tolerance` of each other), the agent's clock really was
 //! stepped: the new offset is adopted from the last of them on (the ones before it were counted
 //! and ignored). Plain mirrored SIP is stamped with the local clock and needs no judging.
@@ -27,13 +29,14 @@ pub struct ClockConfig {
     pub tolerance: Duration,
     /// Packets in a row agreeing on a new offset before it is adopted (default 3).
     pub confirmations: u32,
-    /// Agents remembered (default 1,024).
+    /// Agents remembered (default 256; a new one past that evicts the least recently heard, a
+    /// scan of them all).
     pub max_agents: usize,
 }
 
 impl Default for ClockConfig {
     fn default() -> Self {
-        ClockConfig { tolerance: Duration::from_secs(60), confirmations: 3, max_agents: 1_024 }
+        ClockConfig { tolerance: Duration::from_secs(60), confirmations: 3, max_agents: 256 }
     }
 }
 

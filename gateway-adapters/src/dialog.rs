@@ -1,8 +1,11 @@
 //! The dialog tracker: turns a stream of [`SipMessage`]s into call and phone [`Signal`]s.
 //!
-//! Feed [`DialogTracker::observe`] every message in arrival order with its capture time, and call
-//! [`DialogTracker::tick`] now and then so calls that never end time out and finished ones are
-//! forgotten. The tracker holds no clock of its own: every time comes from the caller.
+//! Feed [`DialogTracker::observe`] every message with its capture time, in capture order as far
+//! as it can be had (the listener's reorder window), and call [`DialogTracker::tick`] now and then
+//! so calls that never end time out and finished ones are forgotten. The tracker holds no clock of
+//! its own: every time comes from the caller. Capture agents' clocks may differ:
+//! [`DialogTracker::observe_on_clock`] says how far the clock that stamped a message runs from the
+//! one `tick` is given, and each call's time-outs are judged on the clock of its latest message.
 //!
 //! # Rules
 //! - **Duplicates.** A message is identified by (From tag, To tag, CSeq number, CSeq method, request
@@ -18,10 +21,12 @@
 //! - **An answer whose 2xx was lost** is inferred from what only an answered call sends: the ACK
 //!   of a 2xx (an ACK in the dialog whose Via branch is none of the INVITE's: the ACK of a
 //!   failure reuses the INVITE's branch) gives `CallAnswered` at the ACK's time, the extension
-//!   being its Request-URI user (the answering phone's Contact); a BYE before any answer (a BYE
-//!   needs an established dialog) gives `CallAnswered` at the BYE's time, the extension being the
-//!   callee's Contact user, then `CallEnded`. The ids are those the 2xx would have given, so a
-//!   2xx that turns up later changes nothing.
+//!   being its Request-URI user (the answering phone's Contact); a callee's BYE before any answer
+//!   (a callee may not end an early dialog) gives `CallAnswered` at the BYE's time, the extension
+//!   being its Contact user, then `CallEnded`. A caller's BYE may end an early dialog (RFC 3261
+//!   §15), so it says nothing of an answer: `CallEnded` by the caller, which the command side
+//!   takes as an abandon. The ids are those the 2xx would have given, so a 2xx that turns up
+//!   later changes nothing.
 //! - **Challenges and redirects.** 401, 407 and 3xx do not end a call: the caller retries with a
 //!   higher CSeq on the same Call-ID. If no retry comes before the set-up timeout, the call is
 //!   `CallRejected` with that status.
@@ -38,9 +43,9 @@
 //!   first Contact URI, expires = the registrar's Contact `expires` or `Expires`, else the
 //!   request's, else 3600), or `PhoneUnregistered` when the request asked for 0 seconds or `*`.
 //! - **Time-outs: every call reaches an end.** An unanswered call with no message for
-//!   `setup_timeout` gives `CallTimedOut`, or what it was waiting to become: `CallRejected` after
-//!   an unanswered challenge, `CallAbandoned` after a CANCEL whose 487 was lost,
-//!   `CallCompletedElsewhere` after a "completed elsewhere" CANCEL. An answered call with no
+//!   `setup_timeout` gives `CallTimedOut`, or what it was waiting to become, at the time of its
+//!   last message: `CallRejected` after an unanswered challenge, `CallAbandoned` after a CANCEL
+//!   whose 487 was lost, `CallCompletedElsewhere` after a "completed elsewhere" CANCEL. An answered call with no
 //!   message for `idle_timeout` (its BYE was lost) gives `CallEndUnobserved` with the capture time
 //!   of its last message. Either way the call is forgotten. Finished calls and registrations are
 //!   forgotten `completed_grace` after their last message, so late retransmissions still find
@@ -325,7 +330,7 @@ impl Call {
 }
 
 /// Via branches of the initial INVITE kept per call (each mirrored copy may add one).
-const MAX_INVITE_BRANCHES: usize = 8;
+const MAX_INVITE_BRANCHES: usize = 32;
 
 #[derive(Debug)]
 struct Dialog {
@@ -333,6 +338,8 @@ struct Dialog {
     pending: Vec<(DateTime<Utc>, SipMessage)>,
     seen: HashSet<MessageKey>,
     last_activity: DateTime<Utc>,
+    /// How far the clock of its latest message runs from the tick's.
+    clock_offset: chrono::Duration,
     /// The latest capture time of a message applied to the open call.
     applied_until: Option<DateTime<Utc>>,
     /// The top Via branches of the initial INVITE's copies and retries: an ACK with one of
@@ -354,6 +361,8 @@ struct Registration {
     requests: Vec<RegisterRequest>,
     seen: HashSet<MessageKey>,
     last_activity: DateTime<Utc>,
+    /// How far the clock of its latest message runs from the tick's.
+    clock_offset: chrono::Duration,
 }
 
 /// Tracks SIP dialogs and registrations and infers [`Signal`]s (see the module docs for the rules).
@@ -416,19 +425,32 @@ impl DialogTracker {
         self.late
     }
 
-    /// Applies one message captured at `at`; returns the signals it causes (often none).
+    /// Applies one message captured at `at` on the tick's own clock; returns the signals it causes
+    /// (often none).
     pub fn observe(&mut self, at: DateTime<Utc>, message: &SipMessage) -> Vec<Signal> {
+        self.observe_on_clock(at, chrono::Duration::zero(), message)
+    }
+
+    /// Applies one message captured at `at` by a clock that runs `clock_offset` from the one
+    /// [`Self::tick`] is given (capture time − tick clock); the message's call then times out on
+    /// that clock.
+    pub fn observe_on_clock(
+        &mut self,
+        at: DateTime<Utc>,
+        clock_offset: chrono::Duration,
+        message: &SipMessage,
+    ) -> Vec<Signal> {
         match message.cseq_method {
-            SipMethod::Register => self.observe_register(at, message),
+            SipMethod::Register => self.observe_register(at, clock_offset, message),
             SipMethod::Invite | SipMethod::Ack | SipMethod::Cancel | SipMethod::Bye | SipMethod::Refer => {
-                self.observe_call(at, message)
+                self.observe_call(at, clock_offset, message)
             }
             // OPTIONS, NOTIFY, SUBSCRIBE, MESSAGE, …: nothing this tracker reports.
             SipMethod::Other(_) => Vec::new(),
         }
     }
 
-    fn observe_call(&mut self, at: DateTime<Utc>, message: &SipMessage) -> Vec<Signal> {
+    fn observe_call(&mut self, at: DateTime<Utc>, clock_offset: chrono::Duration, message: &SipMessage) -> Vec<Signal> {
         let full = self.len() >= self.config.max_dialogs;
         if !self.dialogs.contains_key(&message.call_id) {
             if full {
@@ -440,6 +462,7 @@ impl DialogTracker {
                 pending: Vec::new(),
                 seen: HashSet::new(),
                 last_activity: at,
+                clock_offset,
                 applied_until: None,
                 invite_branches: Vec::new(),
             };
@@ -447,6 +470,7 @@ impl DialogTracker {
         }
         let Some(dialog) = self.dialogs.get_mut(&message.call_id) else { return Vec::new() };
         dialog.last_activity = dialog.last_activity.max(at);
+        dialog.clock_offset = clock_offset;
         if let (SipKind::Request { method: SipMethod::Invite, .. }, None, Some(branch)) =
             (&message.kind, &message.to_tag, &message.via_branch)
         {
@@ -483,17 +507,24 @@ impl DialogTracker {
         signals
     }
 
-    fn observe_register(&mut self, at: DateTime<Utc>, message: &SipMessage) -> Vec<Signal> {
+    fn observe_register(
+        &mut self,
+        at: DateTime<Utc>,
+        clock_offset: chrono::Duration,
+        message: &SipMessage,
+    ) -> Vec<Signal> {
         if !self.registrations.contains_key(&message.call_id) {
             if self.len() >= self.config.max_dialogs {
                 self.refused += 1;
                 return Vec::new();
             }
-            let registration = Registration { requests: Vec::new(), seen: HashSet::new(), last_activity: at };
+            let registration =
+                Registration { requests: Vec::new(), seen: HashSet::new(), last_activity: at, clock_offset };
             self.registrations.insert(message.call_id.clone(), registration);
         }
         let Some(registration) = self.registrations.get_mut(&message.call_id) else { return Vec::new() };
         registration.last_activity = registration.last_activity.max(at);
+        registration.clock_offset = clock_offset;
         if !remember(&mut registration.seen, message) {
             return Vec::new();
         }
@@ -554,11 +585,14 @@ impl DialogTracker {
     }
 
     /// Times out silent calls and forgets finished ones; call it periodically with the current
-    /// time (in the capture clock's terms).
+    /// time. Each call is judged on the clock of its latest message: `now` shifted by that
+    /// message's clock offset ([`Self::observe_on_clock`]; none for [`Self::observe`]).
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Signal> {
         let config = &self.config;
         let mut signals = Vec::new();
+        let local = now;
         self.dialogs.retain(|call_id, dialog| {
+            let now = local + dialog.clock_offset;
             let Some(call) = &dialog.call else {
                 return !older_than(dialog.last_activity, now, config.setup_timeout);
             };
@@ -570,24 +604,28 @@ impl DialogTracker {
                 return true;
             }
             let call_id = call_id.clone();
-            let (distinguishing, kind) = match (&call.answered, call.awaiting_retry, call.cancelled) {
-                (Some(_), _, _) => (
-                    String::new(),
-                    SignalKind::CallEndUnobserved { call_id: call_id.clone(), last_seen: dialog.last_activity },
-                ),
+            // What the last message said the call was heading for happened then (the CANCEL, the
+            // challenge); only an end not observed or a plain time-out happens now.
+            let last = dialog.last_activity;
+            let (at, distinguishing, kind) = match (&call.answered, call.awaiting_retry, call.cancelled) {
+                (Some(_), _, _) => {
+                    (now, String::new(), SignalKind::CallEndUnobserved { call_id: call_id.clone(), last_seen: last })
+                }
                 (None, Some(status), _) => {
-                    (status.to_string(), SignalKind::CallRejected { call_id: call_id.clone(), status })
+                    (last, status.to_string(), SignalKind::CallRejected { call_id: call_id.clone(), status })
                 }
-                (None, None, Some(false)) => (String::new(), SignalKind::CallAbandoned { call_id: call_id.clone() }),
+                (None, None, Some(false)) => {
+                    (last, String::new(), SignalKind::CallAbandoned { call_id: call_id.clone() })
+                }
                 (None, None, Some(true)) => {
-                    (String::new(), SignalKind::CallCompletedElsewhere { call_id: call_id.clone() })
+                    (last, String::new(), SignalKind::CallCompletedElsewhere { call_id: call_id.clone() })
                 }
-                (None, None, None) => (String::new(), SignalKind::CallTimedOut { call_id: call_id.clone() }),
+                (None, None, None) => (now, String::new(), SignalKind::CallTimedOut { call_id: call_id.clone() }),
             };
-            signals.push(signal(&call_id, now, &distinguishing, kind));
+            signals.push(signal(&call_id, at, &distinguishing, kind));
             false
         });
-        self.registrations.retain(|_, r| !older_than(r.last_activity, now, config.completed_grace));
+        self.registrations.retain(|_, r| !older_than(r.last_activity, local + r.clock_offset, config.completed_grace));
         signals
     }
 }
@@ -719,17 +757,14 @@ fn apply_request(
         {
             signals.push(infer_answer(call, at, message, uri_user));
         }
-        // A BYE before any answer was seen: the 2xx (and its ACK) were lost, for a BYE needs an
-        // established dialog. The call was answered, and ends now. A BYE to a fork that did not
-        // win belongs to another dialog.
+        // A callee's BYE before any answer was seen: the 2xx (and its ACK) were lost, for a callee
+        // may not end an early dialog. The call was answered, and ends now. A caller's BYE may end
+        // an early dialog (RFC 3261 §15): it says nothing of an answer, and the command side
+        // takes it as an abandon. A BYE to a fork that did not win belongs to another dialog.
         SipMethod::Bye if in_answered_dialog || call.answered.is_none() => {
             let by = call.party(message);
-            if call.answered.is_none() {
-                // The callee's phone: the Contact of its own BYE, or the target of the caller's.
-                let extension = match by {
-                    Party::Callee => message.contact_user.as_deref().or(message.from_user.as_deref()),
-                    Party::Caller => uri_user,
-                };
+            if call.answered.is_none() && by == Party::Callee {
+                let extension = message.contact_user.as_deref().or(message.from_user.as_deref());
                 signals.push(infer_answer(call, at, message, extension));
             }
             call.finished = true;
@@ -1023,11 +1058,11 @@ mod tests {
             &[500],
             &["@0 offered 13800138000->4001 corr=leg-1", "@9 completed elsewhere"],
         );
-        // Its 487 lost, it still ends so at the set-up time-out.
+        // Its 487 lost, it still ends so at the set-up time-out, as of the CANCEL.
         check_with_ticks(
             &[(0, invite(1)), (9, cancel)],
             &[100, 190],
-            &["@0 offered 13800138000->4001 corr=leg-1", "@190 completed elsewhere"],
+            &["@0 offered 13800138000->4001 corr=leg-1", "@9 completed elsewhere"],
         );
     }
 
@@ -1053,7 +1088,7 @@ mod tests {
         check_with_ticks(
             &[(0, invite(1)), (0, response("401 Unauthorized", 1, "INVITE", Some("px"), None))],
             &[100, 181],
-            &["@0 offered 13800138000->4001 corr=leg-1", "@181 rejected 401"],
+            &["@0 offered 13800138000->4001 corr=leg-1", "@0 rejected 401"],
         );
     }
 
@@ -1234,11 +1269,20 @@ mod tests {
             &ticks,
             &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@5 answered peer", "@60 ended by caller"],
         );
-        // Lost 200 and its ACK: the BYE says it.
+        // Lost 200 and its ACK: a caller's BYE may end an early dialog, so it says nothing of an
+        // answer (the command side takes it as an abandon) ...
         check_with_ticks(
             &without(&[3, 4]),
             &ticks,
-            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@60 answered peer", "@60 ended by caller"],
+            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@60 ended by caller"],
+        );
+        // ... but a callee may not, so its BYE says the call was answered.
+        let mut callee_ends = without(&[3, 4, 5, 6]);
+        callee_ends.push((60, in_dialog("BYE", 1, false, "b1", "Contact: <sip:4001@10.0.0.5>\r\n", "")));
+        check_with_ticks(
+            &callee_ends,
+            &ticks,
+            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@60 answered 4001", "@60 ended by callee"],
         );
         // Lost ACK: nothing missing.
         check_with_ticks(&without(&[4]), &ticks, &ANSWERED);
@@ -1262,11 +1306,12 @@ mod tests {
             &ticks,
             &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@9 abandoned"],
         );
-        // Lost 487: the CANCEL said it; the set-up time-out ends it.
+        // Lost 487: the CANCEL said it; the set-up time-out ends it, as of the CANCEL (the wait is
+        // the caller's, not the time-out's).
         check_with_ticks(
             &[ringing[0].clone(), ringing[1].clone(), cancel],
             &[190],
-            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@190 abandoned"],
+            &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@9 abandoned"],
         );
         // 408 from the proxy: rejected.
         check_with_ticks(
@@ -1284,6 +1329,24 @@ mod tests {
             &[182],
             &["@0 offered 13800138000->4001 corr=leg-1", "@1 ringing 4001", "@182 timed out"],
         );
+    }
+
+    /// Each call times out on the clock of the agent that captured it: one agent two hours ahead
+    /// times its own call out on its own clock and leaves the other agent's call ringing.
+    #[test]
+    fn each_call_times_out_on_its_own_agents_clock() {
+        let parser = SipParser::new(vec!["X-CID".into()]);
+        let parse = |raw: &str| parser.parse(raw.as_bytes()).expect("parses").expect("not a keep-alive");
+        let mut tracker = DialogTracker::default();
+        let ahead = chrono::Duration::hours(2);
+        tracker.observe_on_clock(at(0), chrono::Duration::zero(), &parse(&invite(1)));
+        let other = invite(1).replace(CALL, "call-2");
+        tracker.observe_on_clock(at(0) + ahead, ahead, &parse(&other));
+        // 100 s later on the local clock neither has waited 180 s on its own clock.
+        assert!(tracker.tick(at(100)).is_empty());
+        let timed_out = tracker.tick(at(181));
+        assert_eq!(timed_out.len(), 2, "{timed_out:?}");
+        assert!(timed_out.iter().any(|s| s.at == at(181) + ahead), "the agent ahead's call on its clock");
     }
 
     #[test]

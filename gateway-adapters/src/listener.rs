@@ -4,13 +4,13 @@
 //! implausible for its capture agent's clock is dropped and counted ([`crate::clock`]). What is
 //! left is parsed, held in the reorder window ([`crate::reorder`]) and fed to the
 //! [`DialogTracker`] in capture order; each resulting [`Signal`] goes to the caller's channel. A
-//! periodic tick drives time-outs, on the capture agents' clock (the local clock shifted by the
-//! offset of the agent of the latest plausible HEP packet).
+//! periodic tick drives time-outs, each call's on the clock of the agent that captured its latest
+//! message (the local clock shifted by that agent's offset).
 //!
 //! Nothing is ever sent back to a source. Every drop is counted ([`Inspector::stats`]); datagrams that
 //! cannot be decoded or parsed are also logged (`tracing::warn!`) and kept, the last
 //! `rejected_kept` of them, for inspection through [`Inspector::rejected`]; so are those of
-//! sources not allowed (kept, not logged). So is an initial INVITE
+//! sources not allowed (kept at most one a second, not logged). So is an initial INVITE
 //! whose dialled number or caller is not a phone number ([`check_call_numbers`]), counted apart
 //! (`refused_numbers`).
 
@@ -237,6 +237,8 @@ struct Shared {
     stats: Stats,
     rejected: Mutex<VecDeque<RejectedDatagram>>,
     rejected_kept: usize,
+    /// When a datagram of a source not allowed was last kept.
+    refused_source_kept: Mutex<Option<Instant>>,
     /// Each bound socket: its feed's name, receive buffer and inode.
     sockets: Vec<(&'static str, usize, Option<u64>)>,
 }
@@ -247,8 +249,21 @@ impl Shared {
         self.keep(source, reason, bytes);
     }
 
-    /// Keeps a refused datagram for inspection without logging it (a flood from a refused source
-    /// must not flood the log too).
+    /// Keeps a datagram of a source not allowed, at most one a second (a flood from outside must
+    /// flush neither the kept rejects nor the log).
+    fn keep_refused_source(&self, source: SocketAddr, bytes: &[u8]) {
+        let now = Instant::now();
+        {
+            let mut last = self.refused_source_kept.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|last| now.saturating_duration_since(last) < Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(now);
+        }
+        self.keep(source, "source not allowed".to_owned(), bytes);
+    }
+
+    /// Keeps a refused datagram for inspection.
     fn keep(&self, source: SocketAddr, reason: String, bytes: &[u8]) {
         if self.rejected_kept == 0 {
             return;
@@ -409,6 +424,7 @@ impl Listener {
             stats: Stats::default(),
             rejected: Mutex::new(VecDeque::new()),
             rejected_kept: config.rejected_kept,
+            refused_source_kept: Mutex::new(None),
             sockets,
         });
         let unbound = |bound: Option<Bound>| bound.map(|(socket, addr, _, _)| (socket, addr));
@@ -437,7 +453,9 @@ impl Listener {
         let parser = SipParser::new(config.correlation_headers.clone());
         let mut tracker = DialogTracker::new(config.tracker.clone());
         let mut clocks = AgentClocks::new(config.clock.clone());
-        let mut held: ReorderBuffer<SipMessage> = ReorderBuffer::new(config.reorder_window, DEFAULT_MAX_HELD);
+        // Held messages are ordered by their capture time on the local clock (capture time less
+        // their agent's clock offset), so agents whose clocks differ interleave as they happened.
+        let mut held: ReorderBuffer<Captured> = ReorderBuffer::new(config.reorder_window, DEFAULT_MAX_HELD);
         let mut limiter = RateLimiter { limit: config.rate_limit, buckets: HashMap::new() };
         // One byte more than allowed, so an oversize datagram shows as filling the buffer.
         // No UDP datagram is larger than 65,535 bytes, so a larger cap needs no larger buffer.
@@ -448,18 +466,17 @@ impl Listener {
         let mut ticker = tokio::time::interval(config.tick_interval.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stats = &shared.stats;
-        // Time-outs are judged on the capture clock: the tick's "now" is the local time shifted by
-        // the clock offset of the agent of the latest plausible HEP packet, so a capture agent
-        // whose clock is off does not time calls out early or late, and one implausible packet
-        // does not move it. Plain SIP is stamped with the local clock anyway.
-        let mut capture_clock_offset = chrono::Duration::zero();
+        // Time-outs are judged on each call's own capture clock: the tracker is told how far the
+        // clock of each message's agent runs from the local one, and ticks on the local clock, so
+        // an agent whose clock is off times its calls out neither early nor late, and a new agent
+        // with a wrong clock touches only its own calls. Plain SIP is stamped with the local clock.
         loop {
             let due = held.next_due();
             let (feed, received) = tokio::select! {
                 () = signals.closed() => return,
                 _ = ticker.tick() => {
                     let mut produced = observe(&mut tracker, stats, held.release(std::time::Instant::now()));
-                    produced.extend(tracker.tick(Utc::now() + capture_clock_offset));
+                    produced.extend(tracker.tick(Utc::now()));
                     if !send(&signals, stats, produced).await {
                         return;
                     }
@@ -493,7 +510,7 @@ impl Listener {
                     Feed::Hep => &hep_buffer[..len],
                     Feed::Sip => &sip_buffer[..len],
                 };
-                shared.keep(source, "source not allowed".to_owned(), datagram);
+                shared.keep_refused_source(source, datagram);
                 continue;
             }
             if !limiter.admit(source.ip(), Instant::now()) {
@@ -504,12 +521,13 @@ impl Listener {
                 Feed::Hep => &hep_buffer[..len],
                 Feed::Sip => &sip_buffer[..len],
             };
+            let mut clock_offset = chrono::Duration::zero();
             let (captured_at, payload) = match feed {
                 Feed::Hep => match HepPacket::decode(datagram, config.hep_auth_key.as_deref()) {
                     Ok(packet) => {
                         let agent = (source.ip(), packet.capture_agent);
                         match clocks.judge(agent, packet.captured_at, Utc::now()) {
-                            Verdict::Plausible(offset) => capture_clock_offset = offset,
+                            Verdict::Plausible(offset) => clock_offset = offset,
                             Verdict::Implausible => {
                                 Stats::bump(&stats.implausible_time);
                                 tracing::warn!(%source, captured_at = %packet.captured_at, "HEP3 capture time implausible for its agent's clock: ignored");
@@ -545,7 +563,8 @@ impl Listener {
             }
             Stats::bump(&stats.decoded);
             let now = std::time::Instant::now();
-            let mut ready = held.push(captured_at, now, message);
+            let local_time = captured_at - clock_offset;
+            let mut ready = held.push(local_time, now, Captured { at: captured_at, clock_offset, message });
             ready.extend(held.release(now));
             let produced = observe(&mut tracker, stats, ready);
             if !send(&signals, stats, produced).await {
@@ -553,6 +572,14 @@ impl Listener {
             }
         }
     }
+}
+
+/// A message held in the reorder window: its capture time, how far its agent's clock runs from
+/// the local one, and the message.
+struct Captured {
+    at: DateTime<Utc>,
+    clock_offset: chrono::Duration,
+    message: SipMessage,
 }
 
 /// Sleeps until `due`, or for ever when nothing is held.
@@ -564,11 +591,11 @@ async fn sleep_until(due: Option<std::time::Instant>) {
 }
 
 /// Feeds released messages to the tracker in the order given; counts refusals and late messages.
-fn observe(tracker: &mut DialogTracker, stats: &Stats, messages: Vec<(DateTime<Utc>, SipMessage)>) -> Vec<Signal> {
+fn observe(tracker: &mut DialogTracker, stats: &Stats, messages: Vec<(DateTime<Utc>, Captured)>) -> Vec<Signal> {
     let mut produced = Vec::new();
-    for (captured_at, message) in messages {
+    for (_, Captured { at, clock_offset, message }) in messages {
         let (refused_before, late_before) = (tracker.refused(), tracker.late());
-        produced.extend(tracker.observe(captured_at, &message));
+        produced.extend(tracker.observe_on_clock(at, clock_offset, &message));
         if tracker.refused() > refused_before {
             Stats::bump(&stats.dialogs_refused);
         }

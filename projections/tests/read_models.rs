@@ -1252,7 +1252,7 @@ async fn calls_completed_elsewhere_or_never_seen_ending_count_as_documented(t: T
         "13800000013",
         false,
         s(20),
-        vec![(s(25), answer("8001", "A-01", "a1")), (s(85), CallAction::End { by: Party::Caller })],
+        vec![(s(25), answer("8001", "A-01", "a1")), (s(95), CallAction::End { by: Party::Caller })],
     )
     .await;
     w.runner.catch_up_all().await.unwrap();
@@ -1283,7 +1283,7 @@ async fn calls_completed_elsewhere_or_never_seen_ending_count_as_documented(t: T
     assert_eq!((totals.abandoned, totals.abandon_rate()), (0, Some(0.0)));
     assert_eq!(
         (totals.ends_unobserved, totals.handled, totals.talk_seconds),
-        (1, 1, 60),
+        (1, 1, 70),
         "only the observed end is handled"
     );
 }

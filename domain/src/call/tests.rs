@@ -575,6 +575,10 @@ fn end_unobserved_records_the_talk_known_until_the_last_message() {
     given::<Call>(with(up_to_talking(), [held(20)]))
         .when(cmd(7250, CallAction::EndUnobserved { last_seen: at(50) }))
         .then(vec![end_unobserved(50, 10, 30, 7250)]);
+    // A last message after the command's own time (a wrong clock) counts only until then.
+    given::<Call>(up_to_talking())
+        .when(cmd(7250, CallAction::EndUnobserved { last_seen: at(9000) }))
+        .then(vec![end_unobserved(7250, 7240, 0, 7250)]);
     // A last message before the answer (out-of-order capture times) counts as no talk.
     given::<Call>(up_to_talking())
         .when(cmd(7250, CallAction::EndUnobserved { last_seen: at(3) }))

@@ -102,7 +102,7 @@ impl<'a> Demo<'a> {
         let t0 = self.now;
         let ring = Duration::seconds(self.rng.gen_range(1..=3));
         let answer = ring + Duration::seconds(self.rng.gen_range(3..=40));
-        let talk = answer + Duration::seconds(self.rng.gen_range(30..=400));
+        let mut talk = answer + Duration::seconds(self.rng.gen_range(30..=400));
         let mut messages = vec![(t0, sip.invite())];
         if shape != Shape::Blacklisted {
             messages.push((t0 + ring, sip.response("180 Ringing", "1 INVITE")));
@@ -117,9 +117,14 @@ impl<'a> Demo<'a> {
                     messages.push((t0 + held, sip.callee_request("INVITE", "1 INVITE", false, "", &sdp("sendonly"))));
                     messages
                         .push((t0 + resumed, sip.callee_request("INVITE", "2 INVITE", false, "", &sdp("sendrecv"))));
+                    // The caller hangs up after the hold, not during it.
+                    talk = talk.max(resumed + Duration::seconds(self.rng.gen_range(5..=60)));
                 }
                 if shape == Shape::Transferred {
-                    let refer_to = format!("Refer-To: <sip:{}@pbx>\r\n", extension(index, agents % 3 + 1));
+                    // To another agent's phone than the one that answered.
+                    let answering = sip.extension.clone();
+                    let target = (1..=agents).map(|n| extension(index, n)).find(|e| *e != answering);
+                    let refer_to = format!("Refer-To: <sip:{}@pbx>\r\n", target.unwrap_or(answering));
                     let referred = answer + Duration::seconds(self.rng.gen_range(20..=90));
                     messages.push((t0 + referred, sip.callee_request("REFER", "3 REFER", false, &refer_to, "")));
                     messages.push((
